@@ -1,0 +1,56 @@
+package channel
+
+// deque is a growable ring buffer used for the FIFO queues and the
+// completion stream. Not safe for concurrent use: the Channel's mutex guards it.
+type deque[T any] struct {
+	buf        []T
+	head, size int
+}
+
+func (d *deque[T]) len() int { return d.size }
+
+func (d *deque[T]) push(v T) {
+	if d.size == len(d.buf) {
+		n := 2 * len(d.buf)
+		if n == 0 {
+			n = 16
+		}
+		nb := make([]T, n)
+		for i := 0; i < d.size; i++ {
+			nb[i] = d.buf[(d.head+i)%len(d.buf)]
+		}
+		d.buf, d.head = nb, 0
+	}
+	d.buf[(d.head+d.size)%len(d.buf)] = v
+	d.size++
+}
+
+// front returns a pointer to the oldest element; the deque must not be empty.
+func (d *deque[T]) front() *T { return &d.buf[d.head] }
+
+// at returns a pointer to the i-th oldest element.
+func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)%len(d.buf)] }
+
+// back returns a pointer to the newest element; the deque must not be empty.
+func (d *deque[T]) back() *T { return &d.buf[(d.head+d.size-1)%len(d.buf)] }
+
+func (d *deque[T]) pop() T {
+	var zero T
+	v := d.buf[d.head]
+	d.buf[d.head] = zero // drop references
+	d.head = (d.head + 1) % len(d.buf)
+	d.size--
+	if d.size == 0 {
+		d.head = 0
+		// give back memory after a burst: keep small buffers, drop big ones
+		if len(d.buf) > 1024 {
+			d.buf = nil
+		}
+	}
+	return v
+}
+
+// clear drops every element.
+func (d *deque[T]) clear() {
+	d.buf, d.head, d.size = nil, 0, 0
+}

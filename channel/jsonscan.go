@@ -1,0 +1,359 @@
+package channel
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// A small strict JSON scanner for the documents that cross the C boundary.
+// encoding/json is lenient where ABI.md is strict (it keeps the last of
+// duplicate keys and replaces invalid UTF-8) and slow on the hot path, so the
+// top level of dispatch and result documents is walked here. Values that are
+// carried as written (payload, result, metadata) are validated and kept as
+// raw bytes, so numbers are never rounded.
+
+const maxDepth = 1000
+
+type scanError struct {
+	off int
+	msg string
+}
+
+func (e *scanError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.off, e.msg) }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(d []byte, i int) int {
+	for i < len(d) && isSpace(d[i]) {
+		i++
+	}
+	return i
+}
+
+// scanObject walks one JSON object that must make up all of d (surrounding
+// whitespace allowed), calling fn with each key (unescaped) and the raw bytes
+// of its value. Duplicate keys are rejected.
+func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) error {
+	i := skipSpace(d, 0)
+	if i >= len(d) {
+		return invalidf("%s: empty document, expected a JSON object", doc)
+	}
+	if d[i] != '{' {
+		return invalidf("%s: expected a JSON object", doc)
+	}
+	i = skipSpace(d, i+1)
+	var seen [16]string
+	nseen := 0
+	var seenMap map[string]struct{}
+	if i < len(d) && d[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(d) || d[i] != '"' {
+				return invalidf("%s: %v", doc, &scanError{i, "expected a key string"})
+			}
+			kend, err := skipString(d, i)
+			if err != nil {
+				return invalidf("%s: %v", doc, err)
+			}
+			key, err := unquote(d[i:kend])
+			if err != nil {
+				return invalidf("%s: %v", doc, err)
+			}
+			// duplicate check: linear for the usual handful of keys
+			dup := false
+			if seenMap != nil {
+				_, dup = seenMap[key]
+			} else {
+				for _, s := range seen[:nseen] {
+					if s == key {
+						dup = true
+						break
+					}
+				}
+			}
+			if dup {
+				return invalidf("%s: duplicate key %q", doc, key)
+			}
+			if nseen < len(seen) {
+				seen[nseen] = key
+				nseen++
+			} else {
+				if seenMap == nil {
+					seenMap = make(map[string]struct{}, 2*len(seen))
+					for _, s := range seen {
+						seenMap[s] = struct{}{}
+					}
+				}
+				seenMap[key] = struct{}{}
+			}
+			i = skipSpace(d, kend)
+			if i >= len(d) || d[i] != ':' {
+				return invalidf("%s: %v", doc, &scanError{i, "expected ':' after key"})
+			}
+			i = skipSpace(d, i+1)
+			vend, err := skipValue(d, i, 1)
+			if err != nil {
+				return invalidf("%s: key %q: %v", doc, key, err)
+			}
+			if err := fn(key, d[i:vend]); err != nil {
+				return err
+			}
+			i = skipSpace(d, vend)
+			if i < len(d) && d[i] == ',' {
+				i = skipSpace(d, i+1)
+				continue
+			}
+			if i < len(d) && d[i] == '}' {
+				i++
+				break
+			}
+			return invalidf("%s: %v", doc, &scanError{i, "expected ',' or '}'"})
+		}
+	}
+	if i = skipSpace(d, i); i != len(d) {
+		return invalidf("%s: trailing data after the JSON object at byte %d", doc, i)
+	}
+	return nil
+}
+
+// skipValue returns the end offset of the JSON value starting at d[i].
+func skipValue(d []byte, i, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, &scanError{i, "nested too deeply"}
+	}
+	if i >= len(d) {
+		return 0, &scanError{i, "unexpected end of input"}
+	}
+	switch c := d[i]; {
+	case c == '"':
+		return skipString(d, i)
+	case c == '{':
+		i = skipSpace(d, i+1)
+		if i < len(d) && d[i] == '}' {
+			return i + 1, nil
+		}
+		for {
+			if i >= len(d) || d[i] != '"' {
+				return 0, &scanError{i, "expected a key string"}
+			}
+			e, err := skipString(d, i)
+			if err != nil {
+				return 0, err
+			}
+			i = skipSpace(d, e)
+			if i >= len(d) || d[i] != ':' {
+				return 0, &scanError{i, "expected ':'"}
+			}
+			i = skipSpace(d, i+1)
+			if i, err = skipValue(d, i, depth+1); err != nil {
+				return 0, err
+			}
+			i = skipSpace(d, i)
+			if i < len(d) && d[i] == ',' {
+				i = skipSpace(d, i+1)
+				continue
+			}
+			if i < len(d) && d[i] == '}' {
+				return i + 1, nil
+			}
+			return 0, &scanError{i, "expected ',' or '}'"}
+		}
+	case c == '[':
+		i = skipSpace(d, i+1)
+		if i < len(d) && d[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			if i, err = skipValue(d, i, depth+1); err != nil {
+				return 0, err
+			}
+			i = skipSpace(d, i)
+			if i < len(d) && d[i] == ',' {
+				i = skipSpace(d, i+1)
+				continue
+			}
+			if i < len(d) && d[i] == ']' {
+				return i + 1, nil
+			}
+			return 0, &scanError{i, "expected ',' or ']'"}
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		return skipNumber(d, i)
+	case c == 't':
+		return skipLit(d, i, "true")
+	case c == 'f':
+		return skipLit(d, i, "false")
+	case c == 'n':
+		return skipLit(d, i, "null")
+	}
+	return 0, &scanError{i, fmt.Sprintf("unexpected character %q", d[i])}
+}
+
+func skipLit(d []byte, i int, lit string) (int, error) {
+	if len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return 0, &scanError{i, "invalid literal"}
+}
+
+func skipNumber(d []byte, i int) (int, error) {
+	start := i
+	if d[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		s := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		return i - s
+	}
+	if i < len(d) && d[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return 0, &scanError{start, "invalid number"}
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if digits() == 0 {
+			return 0, &scanError{start, "invalid number"}
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0, &scanError{start, "invalid number"}
+		}
+	}
+	return i, nil
+}
+
+// skipString validates the string starting at d[i] (which is '"'): escapes,
+// no control characters, valid UTF-8. It returns the offset after the quote.
+func skipString(d []byte, i int) (int, error) {
+	start := i
+	i++
+	for i < len(d) {
+		c := d[i]
+		switch {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(d) {
+				return 0, &scanError{i, "unterminated escape"}
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) {
+					return 0, &scanError{i, "short \\u escape"}
+				}
+				for _, h := range d[i+2 : i+6] {
+					if !isHex(h) {
+						return 0, &scanError{i, "bad \\u escape"}
+					}
+				}
+				i += 6
+			default:
+				return 0, &scanError{i, "bad escape"}
+			}
+		case c < 0x20:
+			return 0, &scanError{i, "control character in string"}
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(d[i:])
+			if r == utf8.RuneError && size == 1 {
+				return 0, &scanError{i, "invalid UTF-8"}
+			}
+			i += size
+		}
+	}
+	return 0, &scanError{start, "unterminated string"}
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// unquote decodes a validated JSON string literal (with its quotes).
+func unquote(raw []byte) (string, error) {
+	inner := raw[1 : len(raw)-1]
+	plain := true
+	for _, c := range inner {
+		if c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// rawString decodes raw as a JSON string, or reports the key's type error.
+func rawString(doc, key string, raw []byte) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", invalidf("%s: key %q: expected a string, got %s", doc, key, kindOf(raw))
+	}
+	return unquote(raw)
+}
+
+func rawBool(doc, key string, raw []byte) (bool, error) {
+	switch string(raw) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, invalidf("%s: key %q: expected a boolean, got %s", doc, key, kindOf(raw))
+}
+
+// rawInt decodes raw as an integer in [lo, hi].
+func rawInt(doc, key string, raw []byte, lo, hi int64) (int64, error) {
+	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, kindOf(raw))
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, raw)
+	}
+	if n < lo || n > hi {
+		return 0, invalidf("%s: key %q: %d is out of range [%d, %d]", doc, key, n, lo, hi)
+	}
+	return n, nil
+}
+
+func kindOf(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func isNull(raw []byte) bool { return string(raw) == "null" }

@@ -1,0 +1,151 @@
+package channel
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event is one step event: what a producer dispatches and a worker polls.
+//
+// On dispatch, EventID and CorrelationID may be left zero (they are then
+// generated as UUIDv7), TimeoutMs may be 0 (handler_timeout_ms applies) and
+// Payload may be nil (JSON null). On poll every field is filled in: TimeoutMs
+// is the effective timeout and PolledAt is set.
+type Event struct {
+	EventID       uuid.UUID
+	TaskUUID      uuid.UUID
+	StepUUID      uuid.UUID
+	CorrelationID uuid.UUID
+	Handler       string
+	// Payload is carried exactly as the producer wrote it.
+	Payload   json.RawMessage
+	TimeoutMs int
+	// TraceID and SpanID are optional; nil means absent (JSON null).
+	TraceID      *string
+	SpanID       *string
+	DispatchedAt time.Time
+	PolledAt     time.Time
+}
+
+// Result is a handler's outcome, as tasker_complete takes it (tasker-core's
+// StepExecutionResult field names).
+type Result struct {
+	Success bool
+	// Result is any JSON value, carried as written; nil means null.
+	Result json.RawMessage
+	// Error is required when Success is false and must be nil when it is true.
+	Error *ErrorInfo
+	// Metadata is a JSON object or nil (null), carried as written.
+	Metadata json.RawMessage
+}
+
+// ErrorInfo describes a failure.
+type ErrorInfo struct {
+	Message   string
+	ErrorType string
+	Retryable bool
+}
+
+// CompletionStatus says how an event ended.
+type CompletionStatus string
+
+// The four ways an event ends.
+const (
+	StatusCompleted CompletionStatus = "completed"
+	StatusFailed    CompletionStatus = "failed"
+	StatusTimeout   CompletionStatus = "timeout"
+	StatusCancelled CompletionStatus = "cancelled"
+)
+
+// Error types the library itself produces (ABI.md, "Completion").
+const (
+	ErrorTypeFFITimeout      = "ffi_timeout"
+	ErrorTypeHandlerTimeout  = "handler_timeout"
+	ErrorTypeHandlerPanic    = "handler_panic"
+	ErrorTypeHandlerError    = "handler_error"
+	ErrorTypeHandlerNotFound = "handler_not_found"
+	ErrorTypeShutdown        = "shutdown"
+)
+
+// Completion is one entry of the completion stream: exactly one per
+// dispatched event.
+type Completion struct {
+	EventID       uuid.UUID
+	TaskUUID      uuid.UUID
+	StepUUID      uuid.UUID
+	CorrelationID uuid.UUID
+	Handler       string
+	Status        CompletionStatus
+	Success       bool
+	Result        json.RawMessage
+	Error         *ErrorInfo
+	Metadata      json.RawMessage
+	DispatchedAt  time.Time
+	// PolledAt is zero when the event was never started.
+	PolledAt    time.Time
+	CompletedAt time.Time
+}
+
+// ExecutionTime is CompletedAt - PolledAt; ok is false when never polled.
+func (c *Completion) ExecutionTime() (d time.Duration, ok bool) {
+	if c.PolledAt.IsZero() {
+		return 0, false
+	}
+	return c.CompletedAt.Sub(c.PolledAt), true
+}
+
+// Stats is a snapshot of a channel's counters and gauges. JSON keys are
+// ABI.md's. Counters only grow; gauges are read under the same lock, so one
+// snapshot is consistent:
+//
+//	Dispatched == Queued + Pending + Completed + Failed + TimedOut + Cancelled
+//	Completed + Failed + TimedOut + Cancelled == Delivered + Undelivered + Discarded
+type Stats struct {
+	Dispatched      uint64 `json:"dispatched"`
+	Polled          uint64 `json:"polled"`
+	StartedGo       uint64 `json:"started_go"`
+	Completed       uint64 `json:"completed"`
+	Failed          uint64 `json:"failed"`
+	TimedOut        uint64 `json:"timed_out"`
+	Cancelled       uint64 `json:"cancelled"`
+	Delivered       uint64 `json:"delivered"`
+	Discarded       uint64 `json:"discarded"`
+	LateCompletions uint64 `json:"late_completions"`
+	RejectedFull    uint64 `json:"rejected_full"`
+	RejectedInvalid uint64 `json:"rejected_invalid"`
+
+	Queued        int `json:"queued"`
+	QueuedFFI     int `json:"queued_ffi"`
+	QueuedGo      int `json:"queued_go"`
+	Pending       int `json:"pending"`
+	PendingFFI    int `json:"pending_ffi"`
+	RunningGo     int `json:"running_go"`
+	OverdueGo     int `json:"overdue_go_handlers"`
+	Undelivered   int `json:"undelivered"`
+	InFlight      int `json:"in_flight"`
+	MaxConcurrent int `json:"max_concurrent_handlers"`
+	DispatchCap   int `json:"dispatch_buffer_size"`
+	CompletionCap int `json:"completion_buffer_size"`
+
+	OldestPendingAgeMs   int64   `json:"oldest_pending_age_ms"`
+	OldestPendingEventID *string `json:"oldest_pending_event_id"`
+	OldestQueuedAgeMs    int64   `json:"oldest_queued_age_ms"`
+	StarvationDetected   bool    `json:"starvation_detected"`
+	StarvingEventCount   int     `json:"starving_event_count"`
+
+	State    string `json:"state"`
+	WorkerID string `json:"worker_id"`
+
+	// Filled in by the runtime (post-handler callbacks).
+	CallbacksRun      uint64 `json:"callbacks_run"`
+	CallbacksPanicked uint64 `json:"callbacks_panicked"`
+	CallbacksDropped  uint64 `json:"callbacks_dropped"`
+}
+
+// MarshalStats encodes s as a JSON object.
+func MarshalStats(s Stats) []byte {
+	b, _ := json.Marshal(s) // cannot fail: plain fields only
+	return b
+}
