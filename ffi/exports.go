@@ -1,0 +1,378 @@
+// Command ffi is libtasker's C ABI, built with
+//
+//	go build -buildmode=c-shared -o build/libtasker.so ./ffi
+//
+// It converts C arguments to Go values, calls package runtime, converts the
+// results back and maps errors to status codes; nothing else. The public
+// tasker_* symbols are defined by the C shim (shim.c), which checks for a
+// forked child before entering Go and keeps the thread-local last error; the
+// Go exports below are named tgo_* and are hidden from the library's dynamic
+// symbol table by the linker version script.
+package main
+
+/*
+#cgo CFLAGS: -O2 -Wall -Wextra
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/runtime"
+)
+
+func main() {}
+
+// ---- conversions ----
+
+// fail records err as the calling thread's last error and returns its status.
+func fail(fn string, err error) C.int {
+	st := channel.Status(err)
+	setError(fmt.Sprintf("%s: %v", fn, err))
+	return C.int(st)
+}
+
+func setError(msg string) {
+	if msg == "" {
+		return
+	}
+	C.tshim_set_error((*C.char)(unsafe.Pointer(unsafe.StringData(msg))), C.size_t(len(msg)))
+}
+
+// guard turns a panic into TASKER_EINTERNAL (rule 12). Use as
+// `defer guard("tasker_x", &st, cleanup)`; cleanup resets out-pointers.
+func guard(fn string, st *C.int, cleanup func()) {
+	if p := recover(); p != nil {
+		if cleanup != nil {
+			func() {
+				defer func() { _ = recover() }()
+				cleanup()
+			}()
+		}
+		*st = fail(fn, fmt.Errorf("%w: recovered panic: %v", channel.ErrInternal, p))
+	}
+}
+
+// lookup resolves a handle.
+func lookup(h C.uint64_t) (*runtime.Dispatcher, error) {
+	if h == 0 {
+		return nil, fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle)
+	}
+	d, ok := handles.get(uint64(h))
+	if !ok {
+		return nil, fmt.Errorf("%w: handle %d is unknown or destroyed", channel.ErrBadHandle, uint64(h))
+	}
+	return d, nil
+}
+
+// timeout converts the ABI's timeout_ms (0 never waits, > 0 waits, -1 waits
+// until something arrives or shutdown) to the Go convention.
+func timeout(ms C.int32_t) (time.Duration, error) {
+	switch {
+	case ms == -1:
+		return -1, nil
+	case ms < -1:
+		return 0, fmt.Errorf("%w: timeout_ms = %d (use 0 for no wait, a positive number of ms, or -1 to wait without limit)",
+			channel.ErrInvalid, int32(ms))
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// input views a borrowed C buffer of n bytes without copying. It checks NULL
+// and max (when > 0) first, so that an oversized length is never touched.
+func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s is NULL", channel.ErrInvalid, what)
+	}
+	if max > 0 && uint64(n) > uint64(max) {
+		return nil, fmt.Errorf("%w: %s: %d bytes is larger than max_payload_bytes (%d)", channel.ErrTooBig, what, uint64(n), max)
+	}
+	if n == 0 {
+		return []byte{}, nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
+}
+
+// output copies b into a malloc'd, NUL-terminated buffer owned by the caller
+// (freed with tasker_free).
+func output(b []byte, out **C.char, n *C.size_t) {
+	p := (*C.char)(C.malloc(C.size_t(len(b) + 1)))
+	if p == nil {
+		panic("malloc failed")
+	}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(p)), len(b)+1)
+	copy(buf, b)
+	buf[len(b)] = 0
+	*out, *n = p, C.size_t(len(b))
+}
+
+func clearOut(out **C.char, n *C.size_t) func() {
+	return func() {
+		if out != nil && *out != nil {
+			C.free(unsafe.Pointer(*out))
+			*out = nil
+		}
+		if n != nil {
+			*n = 0
+		}
+	}
+}
+
+var bg = context.Background()
+
+// ---- exports (called only by shim.c, which has already checked for fork
+// and reset the out-pointers) ----
+
+//export tgo_new
+func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
+	const fn = "tasker_new"
+	defer guard(fn, &st, nil)
+	if out == nil {
+		return fail(fn, fmt.Errorf("%w: out is NULL", channel.ErrInvalid))
+	}
+	var doc []byte
+	if configJSON != nil {
+		doc = unsafe.Slice((*byte)(unsafe.Pointer(configJSON)), int(C.strlen(configJSON)))
+	}
+	cfg, err := channel.ParseConfig(doc)
+	if err != nil {
+		return fail(fn, err)
+	}
+	d, err := runtime.New(cfg)
+	if err != nil {
+		return fail(fn, err)
+	}
+	*out = C.uint64_t(handles.add(d))
+	return 0
+}
+
+//export tgo_destroy
+func tgo_destroy(h C.uint64_t) (st C.int) {
+	const fn = "tasker_destroy"
+	defer guard(fn, &st, nil)
+	if h == 0 {
+		return fail(fn, fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle))
+	}
+	// Take the handle out first: only one destroy wins, and calls that start
+	// from now on get EBADF. Calls already inside see the shutdown below.
+	d, ok := handles.remove(uint64(h))
+	if !ok {
+		return fail(fn, fmt.Errorf("%w: handle %d is unknown or already destroyed", channel.ErrBadHandle, uint64(h)))
+	}
+	d.Close()
+	return 0
+}
+
+//export tgo_dispatch
+func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32_t, idOut *C.char) (st C.int) {
+	const fn = "tasker_dispatch"
+	defer guard(fn, &st, func() {
+		if idOut != nil {
+			*idOut = 0
+		}
+	})
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	wait, err := timeout(timeoutMs)
+	if err != nil {
+		return fail(fn, err)
+	}
+	doc, err := input("event_json", eventJSON, n, d.Config().MaxPayloadBytes)
+	if err != nil {
+		return fail(fn, err)
+	}
+	id, err := d.DispatchJSON(bg, doc, wait)
+	if err != nil {
+		return fail(fn, err)
+	}
+	if idOut != nil {
+		buf := unsafe.Slice((*byte)(unsafe.Pointer(idOut)), 37)
+		s := id.String()
+		copy(buf, s)
+		buf[36] = 0
+	}
+	return 0
+}
+
+//export tgo_poll
+func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
+	const fn = "tasker_poll"
+	defer guard(fn, &st, clearOut(out, n))
+	if out == nil || n == nil {
+		return fail(fn, fmt.Errorf("%w: event_json and len must not be NULL", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	wait, err := timeout(timeoutMs)
+	if err != nil {
+		return fail(fn, err)
+	}
+	ev, err := d.Poll(bg, wait)
+	if err != nil {
+		return status(fn, err)
+	}
+	var stack [1024]byte
+	output(channel.AppendEventJSON(stack[:0], &ev), out, n)
+	return 0
+}
+
+//export tgo_poll_batch
+func tgo_poll_batch(h C.uint64_t, max C.uint32_t, timeoutMs C.int32_t, out **C.char, n *C.size_t, count *C.uint32_t) (st C.int) {
+	const fn = "tasker_poll_batch"
+	defer guard(fn, &st, func() {
+		clearOut(out, n)()
+		if count != nil {
+			*count = 0
+		}
+	})
+	if out == nil || n == nil || count == nil {
+		return fail(fn, fmt.Errorf("%w: events_json, len and count must not be NULL", channel.ErrInvalid))
+	}
+	if max == 0 {
+		return fail(fn, fmt.Errorf("%w: max must be >= 1", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	wait, err := timeout(timeoutMs)
+	if err != nil {
+		return fail(fn, err)
+	}
+	evs, err := d.PollBatch(bg, int(min(uint32(max), 1<<20)), wait)
+	if err != nil {
+		return status(fn, err)
+	}
+	output(channel.AppendEventsJSON(make([]byte, 0, 512*len(evs)), evs), out, n)
+	*count = C.uint32_t(len(evs))
+	return 0
+}
+
+//export tgo_complete
+func tgo_complete(h C.uint64_t, eventID *C.char, resultJSON *C.char, n C.size_t) (st C.int) {
+	const fn = "tasker_complete"
+	defer guard(fn, &st, nil)
+	if eventID == nil {
+		return fail(fn, fmt.Errorf("%w: event_id is NULL", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	// read at most 64 bytes of the id: it must be a NUL-terminated UUID
+	idLen := int(C.strnlen(eventID, 64))
+	idBytes := unsafe.Slice((*byte)(unsafe.Pointer(eventID)), idLen)
+	if idLen != 36 || !utf8.Valid(idBytes) {
+		return fail(fn, fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid))
+	}
+	id, err := uuid.ParseBytes(idBytes)
+	if err != nil {
+		return fail(fn, fmt.Errorf("%w: event_id %q is not a UUID: %v", channel.ErrInvalid, idBytes, err))
+	}
+	doc, err := input("result_json", resultJSON, n, d.Config().MaxPayloadBytes)
+	if err != nil {
+		return fail(fn, err)
+	}
+	if err := d.CompleteJSON(id, doc); err != nil {
+		return fail(fn, err)
+	}
+	return 0
+}
+
+//export tgo_cleanup_timeouts
+func tgo_cleanup_timeouts(h C.uint64_t, expired *C.uint32_t) (st C.int) {
+	const fn = "tasker_cleanup_timeouts"
+	defer guard(fn, &st, nil)
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	k := d.CleanupTimeouts()
+	if expired != nil {
+		*expired = C.uint32_t(min(k, 1<<32-1))
+	}
+	return 0
+}
+
+//export tgo_next_completion
+func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
+	const fn = "tasker_next_completion"
+	defer guard(fn, &st, clearOut(out, n))
+	if out == nil || n == nil {
+		return fail(fn, fmt.Errorf("%w: completion_json and len must not be NULL", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	wait, err := timeout(timeoutMs)
+	if err != nil {
+		return fail(fn, err)
+	}
+	c, err := d.NextCompletion(bg, wait)
+	if err != nil {
+		return status(fn, err)
+	}
+	var stack [1024]byte
+	output(channel.AppendCompletionJSON(stack[:0], &c), out, n)
+	return 0
+}
+
+//export tgo_shutdown
+func tgo_shutdown(h C.uint64_t, drainMs C.int32_t) (st C.int) {
+	const fn = "tasker_shutdown"
+	defer guard(fn, &st, nil)
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	drain, err := timeout(drainMs)
+	if err != nil {
+		return fail(fn, fmt.Errorf("drain_timeout_ms: %w", err))
+	}
+	d.Shutdown(drain)
+	return 0
+}
+
+//export tgo_stats
+func tgo_stats(h C.uint64_t, out **C.char, n *C.size_t) (st C.int) {
+	const fn = "tasker_stats"
+	defer guard(fn, &st, clearOut(out, n))
+	if out == nil || n == nil {
+		return fail(fn, fmt.Errorf("%w: stats_json and len must not be NULL", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	output(channel.MarshalStats(d.Stats()), out, n)
+	return 0
+}
+
+// status maps the outcome of a call whose "no" answers are not failures:
+// EMPTY and CLOSED leave the last error as it was (only negative statuses set it).
+func status(fn string, err error) C.int {
+	if errors.Is(err, channel.ErrEmpty) {
+		return C.int(channel.StatusEmpty)
+	}
+	if errors.Is(err, channel.ErrClosed) {
+		return C.int(channel.StatusClosed)
+	}
+	return fail(fn, err)
+}

@@ -1,0 +1,155 @@
+/* The public tasker_* symbols. Each one that would enter Go first checks that
+ * this is the process that loaded the library (rule 11), then forwards to the
+ * Go export of the same name with a "tgo_" prefix. Functions that never enter
+ * Go (version, strerror, last_error, free) live entirely here. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../include/tasker.h"
+#include "shim.h"
+#include "_cgo_export.h"
+
+/* ---- fork detection ---- */
+
+static pid_t loaded_pid;
+static volatile int forked;
+
+static void on_fork_child(void) { forked = 1; }
+
+__attribute__((constructor)) static void tshim_init(void) {
+    loaded_pid = getpid();
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* ---- thread-local last error ---- */
+
+#define ERRBUF 4096
+static __thread char err_buf[ERRBUF];
+static __thread size_t err_len;
+
+void tshim_set_error(const char *msg, size_t len) {
+    if (len >= ERRBUF) {
+        len = ERRBUF - 1;
+        /* do not cut a UTF-8 sequence in half */
+        while (len > 0 && ((unsigned char)msg[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(err_buf, msg, len);
+    err_buf[len] = '\0';
+    err_len = len;
+}
+
+static int forked_error(void) {
+    static const char msg[] =
+        "libtasker was loaded before this process forked; the Go runtime does not survive fork(), "
+        "so no channel can be used in the child. Load the library only after fork (bindings do this "
+        "when the first channel is made), or start workers with spawn/exec.";
+    tshim_set_error(msg, sizeof msg - 1);
+    return TASKER_EFORKED;
+}
+
+/* in_child reports whether this is a forked child. The atfork flag is the
+ * cheap check; getpid() catches a child made by a raw clone() that skipped
+ * the atfork handlers, and is only paid where a call is rare. */
+#define CHECK_FORK() do { if (forked) return forked_error(); } while (0)
+#define CHECK_FORK_SLOW() do { if (forked || getpid() != loaded_pid) { forked = 1; return forked_error(); } } while (0)
+
+/* ---- functions that never enter Go ---- */
+
+uint32_t tasker_abi_version(void) { return TASKER_ABI_VERSION; }
+
+const char *tasker_version(void) { return TASKER_VERSION_STRING; }
+
+const char *tasker_strerror(int status) {
+    switch (status) {
+    case TASKER_OK: return "TASKER_OK: success";
+    case TASKER_EMPTY: return "TASKER_EMPTY: nothing arrived within the timeout";
+    case TASKER_CLOSED: return "TASKER_CLOSED: shut down and drained; nothing more will arrive";
+    case TASKER_EINVAL: return "TASKER_EINVAL: invalid argument (NULL pointer, bad JSON or UTF-8, bad value or config)";
+    case TASKER_EBADF: return "TASKER_EBADF: unknown or destroyed handle";
+    case TASKER_ENOENT: return "TASKER_ENOENT: event not pending (never polled, already ended, or expired)";
+    case TASKER_EFULL: return "TASKER_EFULL: dispatch queue stayed full for the whole timeout; nothing was queued";
+    case TASKER_ESHUTDOWN: return "TASKER_ESHUTDOWN: the channel is shutting down";
+    case TASKER_ETOOBIG: return "TASKER_ETOOBIG: input larger than max_payload_bytes";
+    case TASKER_EFORKED: return "TASKER_EFORKED: called in a child process after fork()";
+    case TASKER_EINTERNAL: return "TASKER_EINTERNAL: internal error (a bug); see tasker_last_error";
+    default: return "unknown tasker status code";
+    }
+}
+
+size_t tasker_last_error(char *buf, size_t cap) {
+    if (buf != NULL && cap > 0) {
+        size_t n = err_len < cap - 1 ? err_len : cap - 1;
+        memcpy(buf, err_buf, n);
+        buf[n] = '\0';
+    }
+    return err_len;
+}
+
+void tasker_free(void *p) { free(p); }
+
+/* ---- functions that enter Go ---- */
+
+int tasker_new(const char *config_json, tasker_t *out) {
+    if (out != NULL) *out = 0;
+    CHECK_FORK_SLOW();
+    return tgo_new((char *)config_json, out);
+}
+
+int tasker_destroy(tasker_t h) {
+    CHECK_FORK();
+    return tgo_destroy(h);
+}
+
+int tasker_dispatch(tasker_t h, const char *event_json, size_t len, int32_t timeout_ms, char event_id_out[37]) {
+    if (event_id_out != NULL) event_id_out[0] = '\0';
+    CHECK_FORK();
+    return tgo_dispatch(h, (char *)event_json, len, timeout_ms, event_id_out);
+}
+
+int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) {
+    if (event_json != NULL) *event_json = NULL;
+    if (len != NULL) *len = 0;
+    CHECK_FORK();
+    return tgo_poll(h, timeout_ms, event_json, len);
+}
+
+int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
+    if (events_json != NULL) *events_json = NULL;
+    if (len != NULL) *len = 0;
+    if (count != NULL) *count = 0;
+    CHECK_FORK();
+    return tgo_poll_batch(h, max, timeout_ms, events_json, len, count);
+}
+
+int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len) {
+    CHECK_FORK();
+    return tgo_complete(h, (char *)event_id, (char *)result_json, len);
+}
+
+int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired) {
+    if (expired != NULL) *expired = 0;
+    CHECK_FORK();
+    return tgo_cleanup_timeouts(h, expired);
+}
+
+int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_json, size_t *len) {
+    if (completion_json != NULL) *completion_json = NULL;
+    if (len != NULL) *len = 0;
+    CHECK_FORK();
+    return tgo_next_completion(h, timeout_ms, completion_json, len);
+}
+
+int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {
+    CHECK_FORK();
+    return tgo_shutdown(h, drain_timeout_ms);
+}
+
+int tasker_stats(tasker_t h, char **stats_json, size_t *len) {
+    if (stats_json != NULL) *stats_json = NULL;
+    if (len != NULL) *len = 0;
+    CHECK_FORK();
+    return tgo_stats(h, stats_json, len);
+}

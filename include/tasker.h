@@ -1,0 +1,380 @@
+/*
+ * tasker.h — the C API of libtasker, ABI version 1.
+ *
+ * libtasker is a step-dispatch channel: producers dispatch step events,
+ * workers written in any language poll them, run their handler and complete
+ * them, and a consumer takes one completion per event from a completion
+ * stream. The core is Go (built as a c-shared library); this header is the
+ * whole contract for C, C++, Python (ctypes), Ruby (ffi) and anything else
+ * that can call C.
+ *
+ *     producer --tasker_dispatch--> [dispatch queue]
+ *     worker   <--tasker_poll------ [dispatch queue]    (event becomes pending)
+ *     worker   --tasker_complete--> [pending] --> [completion stream]
+ *     reaper / tasker_cleanup_timeouts: pending past deadline --> timeout completion
+ *     consumer <--tasker_next_completion-- [completion stream]
+ *
+ * The library never calls into your code: no callbacks, no code of yours on
+ * library threads.
+ *
+ * ==== Guarantees ====
+ *
+ * Exactly once. Every event that tasker_dispatch accepted (TASKER_OK) yields
+ * exactly one completion, whatever the order of complete, cleanup, shutdown
+ * and destroy, and from however many threads. Its status is "completed",
+ * "failed", "timeout" or "cancelled".
+ *
+ * Bounded. At most max_concurrent_handlers events run at once (polled and not
+ * ended); running events plus completions not yet taken are at most
+ * completion_buffer_size; events dispatched and not yet polled are at most
+ * dispatch_buffer_size. At a bound, poll hands out nothing (TASKER_EMPTY
+ * after its timeout) and dispatch waits, then TASKER_EFULL. Memory stays flat
+ * over any number of events. (After shutdown cancels queued events, the
+ * stream can briefly hold up to dispatch_buffer_size more entries.)
+ *
+ * Never blocks on a consumer. tasker_complete and tasker_cleanup_timeouts
+ * never wait: room for every polled event's completion is reserved when it is
+ * polled. Only dispatch, poll, poll_batch, next_completion and shutdown wait,
+ * and only as their timeout says.
+ *
+ * Order. Completions leave the stream in the order in which complete,
+ * cleanup and shutdown ended their events.
+ *
+ * Bad input loses nothing. A rejected call changes nothing: a complete with
+ * an invalid result leaves its event pending (fix the result and call again);
+ * a rejected dispatch queues nothing. No input crashes the process.
+ *
+ * ==== Threads ====
+ *
+ * Every function may be called from any thread, concurrently, on the same
+ * handle. Blocking calls (dispatch with a timeout, poll, poll_batch,
+ * next_completion, shutdown) wake when the channel shuts down or is
+ * destroyed. Calls racing a destroy return what the state they meet gives
+ * (TASKER_ESHUTDOWN, TASKER_ENOENT, TASKER_CLOSED or TASKER_EBADF) and never
+ * crash; once tasker_destroy has returned, every call with that handle
+ * returns TASKER_EBADF. Handles are never reused within a process.
+ *
+ * The last error is per thread: tasker_last_error describes the most recent
+ * call on the calling thread that returned a negative status.
+ *
+ * ==== Memory ====
+ *
+ * Inputs are exactly `len` bytes (no NUL needed; bytes past len are never
+ * read) and are borrowed for the call only. Outputs (char ** parameters) are
+ * allocated by the library, NUL-terminated, owned by the caller and freed
+ * with tasker_free — never with free() of another allocator. *len excludes
+ * the NUL. On any status other than TASKER_OK every out-pointer is set to
+ * NULL/0 (even for TASKER_EMPTY and TASKER_CLOSED), so freeing it is always
+ * safe. Only config_json, event_id_out, expired and (with cap 0) the buffer
+ * of tasker_last_error may be NULL; any other NULL pointer is TASKER_EINVAL
+ * and changes nothing.
+ *
+ * ==== Timeouts ====
+ *
+ * timeout_ms: 0 never waits; a positive value waits at most that many
+ * milliseconds; -1 waits until something arrives or the channel shuts down.
+ * Any other negative value is TASKER_EINVAL.
+ *
+ * An event's deadline is its poll time plus its timeout_ms (default
+ * handler_timeout_ms). A reaper thread inside the library ends overdue events
+ * every cleanup_interval_ms; calling tasker_cleanup_timeouts yourself is
+ * allowed, never required. A complete that arrives after the event ended
+ * returns TASKER_ENOENT and counts in the late_completions stat.
+ *
+ * ==== Shutdown recipe ====
+ *
+ *   1. tasker_shutdown(h, drain_ms) — from any thread. Dispatch now returns
+ *      TASKER_ESHUTDOWN. Workers keep polling queued events and completing
+ *      pending ones until the drain deadline; at the deadline every event
+ *      still queued or pending is completed as "cancelled". The call returns
+ *      once every event has ended (at most drain_ms plus a moment).
+ *   2. Workers stop when tasker_poll returns TASKER_CLOSED (shutdown began
+ *      and no queued event is left).
+ *   3. The consumer takes completions until tasker_next_completion returns
+ *      TASKER_CLOSED (every event ended and the stream is empty).
+ *   4. tasker_destroy(h) once no thread will use h again. Destroy alone also
+ *      works (it is shutdown with drain 0, then it discards completions not
+ *      yet taken and releases the handle).
+ *
+ * ==== Fork ====
+ *
+ * Loading the library starts the Go runtime, and the Go runtime does not
+ * survive fork(). In a child process forked after the library was loaded,
+ * every function returns TASKER_EFORKED at once, without entering Go —
+ * except tasker_abi_version, tasker_version, tasker_strerror,
+ * tasker_last_error and tasker_free, which work anywhere. A second dlopen in
+ * the child returns the same broken copy. So load the library after fork
+ * (bindings load it lazily, when the first channel is made), or use
+ * posix_spawn/exec for workers.
+ *
+ * ==== JSON documents ====
+ *
+ * All documents are strict: an unknown key, a duplicate key or a value of
+ * the wrong type is TASKER_EINVAL and tasker_last_error names the key;
+ * invalid UTF-8 is TASKER_EINVAL; an input longer than max_payload_bytes is
+ * TASKER_ETOOBIG. UUIDs are the 36-character form. payload, result and
+ * metadata are carried exactly as written (numbers are never rounded).
+ *
+ * Dispatch input:
+ *   {"task_uuid": UUID, "step_uuid": UUID, "handler": "non-empty",   required
+ *    "payload": any JSON (default null),
+ *    "event_id": UUID (default: a new UUIDv7; TASKER_EINVAL if an event with
+ *                this id is queued or pending),
+ *    "correlation_id": UUID (default: a new UUIDv7),
+ *    "timeout_ms": positive integer (default handler_timeout_ms),
+ *    "trace_id": string, "span_id": string}                          optional
+ *
+ * Polled event: every key above, filled in (trace_id/span_id null when not
+ * given; timeout_ms the effective one), plus "dispatched_at" and
+ * "polled_at" (RFC 3339, UTC, nanoseconds). tasker_poll_batch returns a JSON
+ * array of these.
+ *
+ * Result (tasker_complete):
+ *   {"success": true, "result": any, "metadata": {object}}
+ *   {"success": false, "error": {"message": "non-empty",
+ *        "error_type": "..." (default "handler_error"),
+ *        "retryable": bool (default true)}, "metadata": {object}}
+ *   success is required; result and metadata are optional (null); an "error"
+ *   with success true is TASKER_EINVAL. A misplaced key such as a top-level
+ *   "retryable" is TASKER_EINVAL, never silently dropped.
+ *
+ * Completion (tasker_next_completion), every key always present, null where
+ * it has no value:
+ *   event_id, task_uuid, step_uuid, correlation_id, handler,
+ *   status ("completed" | "failed" | "timeout" | "cancelled"), success,
+ *   result, error {message, error_type, retryable}, metadata,
+ *   dispatched_at, polled_at (null if never polled), completed_at,
+ *   execution_time_ms (completed_at - polled_at in milliseconds, with
+ *   microsecond precision; null if never polled).
+ *   Error types the library produces: "ffi_timeout" (cleanup/reaper),
+ *   "shutdown" (cancelled); Go handlers add "handler_timeout",
+ *   "handler_panic", "handler_error", "handler_not_found". All retryable
+ *   except handler_panic and handler_not_found.
+ *
+ * Stats (tasker_stats), a JSON object; at least: dispatched, polled,
+ *   completed, failed, timed_out, cancelled, late_completions, rejected_full,
+ *   queued, pending, undelivered, max_concurrent_handlers,
+ *   oldest_pending_age_ms, oldest_pending_event_id (null when none),
+ *   oldest_queued_age_ms, starvation_detected, starving_event_count (queued
+ *   or pending events older than starvation_warning_threshold_ms).
+ *   Also: delivered, discarded, rejected_invalid, in_flight, state
+ *   ("running" | "draining" | "closed"), worker_id, buffer sizes. Counters
+ *   add up in every snapshot:
+ *   dispatched == queued + pending + completed + failed + timed_out + cancelled.
+ *
+ * Config (tasker_new), a JSON object; every key optional:
+ *   dispatch_buffer_size (1000), completion_buffer_size (1000, must be >=
+ *   max_concurrent_handlers), max_concurrent_handlers (10),
+ *   handler_timeout_ms (30000), cleanup_interval_ms (1000; 0 turns the
+ *   reaper off), starvation_warning_threshold_ms (10000), max_payload_bytes
+ *   (1048576, at least 64), worker_id (string).
+ */
+#ifndef TASKER_H
+#define TASKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The ABI version this header describes. Compare with tasker_abi_version(). */
+#define TASKER_ABI_VERSION 1
+/** The library version this header ships with. */
+#define TASKER_VERSION_STRING "libtasker 0.1.0 (abi 1)"
+
+/** A channel handle. 0 is never a valid handle; handles are never reused. */
+typedef uint64_t tasker_t;
+
+/* ==== Status codes ==== Every function returns one unless noted. */
+#define TASKER_OK          0  /**< success */
+#define TASKER_EMPTY       1  /**< nothing arrived within timeout_ms (poll, poll_batch, next_completion) */
+#define TASKER_CLOSED      2  /**< shut down and drained: nothing more will arrive; stop polling */
+#define TASKER_EINVAL    (-1) /**< bad argument: NULL where not allowed, bad JSON, bad UTF-8, bad config */
+#define TASKER_EBADF     (-2) /**< unknown or destroyed handle */
+#define TASKER_ENOENT    (-3) /**< complete: event not pending (never polled, already ended, expired) */
+#define TASKER_EFULL     (-4) /**< dispatch: queue stayed full for timeout_ms; nothing was queued */
+#define TASKER_ESHUTDOWN (-5) /**< dispatch after shutdown began */
+#define TASKER_ETOOBIG   (-6) /**< input larger than max_payload_bytes */
+#define TASKER_EFORKED   (-7) /**< called in a child process after fork(); see Fork */
+#define TASKER_EINTERNAL (-8) /**< a bug: an internal panic was recovered; see tasker_last_error */
+
+/* ==== Library information (work anywhere, also in a forked child) ==== */
+
+/**
+ * Returns TASKER_ABI_VERSION of the loaded library. Bindings refuse a
+ * library whose version differs from the one they were written for.
+ * Ownership: nothing to free. Thread-safe. Never enters Go.
+ */
+uint32_t tasker_abi_version(void);
+
+/**
+ * Returns a static version string, e.g. "libtasker 0.1.0 (abi 1)"; never NULL.
+ * Ownership: static storage; do not free. Thread-safe. Never enters Go.
+ */
+const char *tasker_version(void);
+
+/**
+ * Returns a static "TASKER_NAME: meaning" string for a status code, or
+ * "unknown tasker status code"; never NULL.
+ * Ownership: static storage; do not free. Thread-safe. Never enters Go.
+ */
+const char *tasker_strerror(int status);
+
+/**
+ * Copies the message of the most recent call on the calling thread that
+ * returned a negative status (calls that succeed, or return TASKER_EMPTY or
+ * TASKER_CLOSED, leave it as it was; "" before any failure). snprintf-style:
+ * writes at most cap bytes including a NUL and returns the message's full
+ * length, so a return >= cap means it was truncated. buf may be NULL when cap
+ * is 0 (to ask for the length). Messages are at most 4095 bytes.
+ * Ownership: buf is the caller's. Thread-safe (per-thread state). Never enters Go.
+ */
+size_t tasker_last_error(char *buf, size_t cap);
+
+/**
+ * Frees a buffer returned by the library (event, completion, stats JSON).
+ * NULL-safe. The only way to free those buffers.
+ * Ownership: takes ownership of p. Thread-safe. Never enters Go.
+ */
+void tasker_free(void *p);
+
+/* ==== Channel lifecycle ==== */
+
+/**
+ * Creates a channel and starts its reaper. config_json is a NUL-terminated
+ * JSON object (see Config above); NULL or "" means defaults. On success *out
+ * is the new handle; on failure *out is 0.
+ * Ownership: config_json is borrowed for the call; the handle is the
+ * caller's and must be released with tasker_destroy.
+ * Returns: TASKER_OK; TASKER_EINVAL (out NULL, bad JSON, unknown key, bad
+ * value — the message names the key); TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_new(const char *config_json, tasker_t *out);
+
+/**
+ * Shuts the channel down with no drain (tasker_shutdown(h, 0): queued and
+ * pending events are cancelled), discards completions not yet taken and
+ * releases the handle. Threads blocked on h wake up. Once it has returned,
+ * every call with h returns TASKER_EBADF. Of concurrent destroys of one
+ * handle, one returns TASKER_OK and the others TASKER_EBADF.
+ * Ownership: releases the handle.
+ * Returns: TASKER_OK; TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_destroy(tasker_t h);
+
+/* ==== Producing ==== */
+
+/**
+ * Queues one step event (see Dispatch input above). event_json is exactly
+ * len bytes. Waits up to timeout_ms for room in the dispatch queue, then
+ * fails with TASKER_EFULL having queued nothing. On success the event id
+ * (36 characters and a NUL) is written to event_id_out unless it is NULL; on
+ * failure event_id_out (if given) is set to "".
+ * Ownership: event_json is borrowed for the call; event_id_out is the
+ * caller's buffer of at least 37 bytes.
+ * Returns: TASKER_OK; TASKER_EINVAL (NULL event_json, bad JSON/UTF-8,
+ * unknown key, missing task_uuid/step_uuid/handler, bad UUID, duplicate live
+ * event_id, bad timeout_ms); TASKER_ETOOBIG; TASKER_EFULL; TASKER_ESHUTDOWN;
+ * TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_dispatch(tasker_t h, const char *event_json, size_t len, int32_t timeout_ms,
+                    char event_id_out[37]);
+
+/* ==== Working ==== */
+
+/**
+ * Takes one event (see Polled event above). It becomes pending and its
+ * deadline (now + its timeout_ms) starts; end it with tasker_complete. Waits
+ * up to timeout_ms for an event and for room under the in-flight bounds.
+ * Ownership: on TASKER_OK *event_json is a NUL-terminated buffer of *len
+ * bytes owned by the caller, freed with tasker_free; otherwise NULL/0.
+ * Returns: TASKER_OK; TASKER_EMPTY (nothing within timeout_ms, or a bound
+ * reached); TASKER_CLOSED (shutdown began and no queued event is left: stop
+ * polling); TASKER_EINVAL (NULL out-pointer, bad timeout_ms); TASKER_EBADF;
+ * TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len);
+
+/**
+ * Takes up to max events as one JSON array, waiting only for the first; the
+ * rest are those available at once within the bounds. *count is the number
+ * of events in the array.
+ * Ownership: on TASKER_OK *events_json is the caller's, freed with
+ * tasker_free; otherwise NULL/0/0.
+ * Returns: as tasker_poll; TASKER_EINVAL also for max == 0 or a NULL count.
+ */
+int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len,
+                      uint32_t *count);
+
+/**
+ * Ends a pending event with the caller's result (see Result above): status
+ * "completed" when success is true, "failed" otherwise. Never waits. An
+ * invalid result changes nothing: the event stays pending, and a corrected
+ * call succeeds. A result for an event that is not pending (never polled,
+ * already completed, expired, cancelled, unknown) returns TASKER_ENOENT and
+ * counts in late_completions; the first end stands.
+ * Ownership: event_id (a NUL-terminated 36-character UUID) and result_json
+ * (exactly len bytes) are borrowed for the call.
+ * Returns: TASKER_OK; TASKER_EINVAL (NULL pointer, bad event_id, bad JSON or
+ * result document — the message names the key); TASKER_ETOOBIG;
+ * TASKER_ENOENT; TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len);
+
+/**
+ * Ends every pending event past its deadline with a "timeout" completion
+ * (error_type "ffi_timeout", retryable). Never waits. Optional: the reaper
+ * does the same every cleanup_interval_ms. *expired (if not NULL) is the
+ * number ended by this call.
+ * Ownership: expired is the caller's and may be NULL.
+ * Returns: TASKER_OK; TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired);
+
+/* ==== Consuming ==== */
+
+/**
+ * Takes the next completion from the stream (see Completion above), waiting
+ * up to timeout_ms. Taking one frees room under completion_buffer_size.
+ * Ownership: on TASKER_OK *completion_json is the caller's, freed with
+ * tasker_free; otherwise NULL/0.
+ * Returns: TASKER_OK; TASKER_EMPTY; TASKER_CLOSED (shutdown began, every
+ * event has ended and the stream is empty); TASKER_EINVAL (NULL out-pointer,
+ * bad timeout_ms); TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_json, size_t *len);
+
+/* ==== Shutdown and observation ==== */
+
+/**
+ * Stops intake and drains (see Shutdown recipe above): dispatch returns
+ * TASKER_ESHUTDOWN from now on; workers may poll queued events and complete
+ * pending ones until now + drain_timeout_ms; then every event still queued
+ * or pending is completed as "cancelled" (error_type "shutdown"). Returns
+ * once every event has ended. drain_timeout_ms: 0 cancels at once, -1 waits
+ * until every event has ended. Idempotent; a second call may bring the
+ * deadline closer, never push it back. Completions stay in the stream for
+ * tasker_next_completion.
+ * Ownership: nothing changes hands.
+ * Returns: TASKER_OK; TASKER_EINVAL (drain_timeout_ms < -1); TASKER_EBADF;
+ * TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms);
+
+/**
+ * Returns counters and gauges as a JSON object (see Stats above), one
+ * consistent snapshot.
+ * Ownership: on TASKER_OK *stats_json is the caller's, freed with
+ * tasker_free; otherwise NULL/0.
+ * Returns: TASKER_OK; TASKER_EINVAL (NULL out-pointer); TASKER_EBADF;
+ * TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_stats(tasker_t h, char **stats_json, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TASKER_H */
