@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const evDoc = `{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"h","payload":{"n":1}}`
+
+// Rule 12: a panic inside any export is recovered and becomes
+// TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A nil
+// dispatcher in the registry makes every method panic (nil dereference).
+func TestRule12_EveryExportRecoversPanics(t *testing.T) {
+	h := registerRaw(nil)
+	const einternal = -8
+	calls := map[string]func() callResult{
+		"dispatch": func() callResult { _, r := callDispatch(h, evDoc, 0); return r },
+		"poll":     func() callResult { return callPoll(h, 0) },
+		"poll_batch": func() callResult {
+			n, r := callPollBatch(h, 4, 0)
+			assert.Equal(t, 0, n, "count after a panic")
+			return r
+		},
+		"complete": func() callResult {
+			return callComplete(h, "0190a0a0-0000-7000-8000-000000000009", `{"success":true}`)
+		},
+		"cleanup_timeouts": func() callResult { _, r := callCleanup(h); return r },
+		"next_completion":  func() callResult { return callNext(h, 0) },
+		"shutdown":         func() callResult { return callShutdown(h, 0) },
+		"stats":            func() callResult { return callStats(h) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			r := call()
+			assert.Equal(t, einternal, r.status)
+			assert.Contains(t, r.lastErr, "panic")
+			assert.Contains(t, r.lastErr, "tasker_"+name)
+			switch name {
+			case "poll", "poll_batch", "next_completion", "stats":
+				assert.True(t, r.outNil, "out-pointer must be NULL after EINTERNAL")
+				assert.Zero(t, r.outLen)
+			}
+		})
+	}
+	r := callDestroy(h) // removes it, then panics on Close
+	assert.Equal(t, einternal, r.status)
+	assert.Equal(t, -2, callDestroy(h).status, "the handle is gone after the failed destroy")
+}
+
+// Rule 5: handles are never reused, 0 is never valid, destroyed handles are EBADF.
+func TestRule5_HandlesNeverReused(t *testing.T) {
+	seen := map[uint64]bool{}
+	for range 50 {
+		h, r := callNew(`{"cleanup_interval_ms":0}`)
+		require.Equal(t, 0, r.status, r.lastErr)
+		require.NotZero(t, h)
+		require.False(t, seen[h], "handle %d reused", h)
+		seen[h] = true
+		require.Equal(t, 0, callDestroy(h).status)
+		assert.Equal(t, -2, callStats(h).status)
+		assert.Equal(t, -2, callDestroy(h).status)
+	}
+	assert.Equal(t, -2, callStats(0).status)
+	assert.Contains(t, callStats(0).lastErr, "handle 0")
+}
+
+// Concurrent destroys of one handle: exactly one wins.
+func TestRule5_ConcurrentDestroyOneWins(t *testing.T) {
+	for range 20 {
+		h, r := callNew("")
+		require.Equal(t, 0, r.status)
+		var wg sync.WaitGroup
+		results := make([]int, 8)
+		for i := range results {
+			wg.Add(1)
+			go func() { defer wg.Done(); results[i] = callDestroy(h).status }()
+		}
+		wg.Wait()
+		ok := 0
+		for _, st := range results {
+			if st == 0 {
+				ok++
+			} else {
+				assert.Equal(t, -2, st)
+			}
+		}
+		assert.Equal(t, 1, ok)
+	}
+}
+
+// Timeouts: -1 waits, < -1 is EINVAL with a message.
+func TestTimeoutArgument(t *testing.T) {
+	h, _ := callNew("")
+	defer callDestroy(h)
+	r := callPoll(h, -2)
+	assert.Equal(t, -1, r.status)
+	assert.Contains(t, r.lastErr, "timeout_ms")
+	assert.Equal(t, -1, callShutdown(h, -7).status)
+	r = callPoll(h, 0)
+	assert.Equal(t, 1, r.status, "EMPTY")
+	assert.True(t, r.outNil)
+}
+
+// The export layer is a thin conversion: a round trip through it yields the
+// documents of ABI.md.
+func TestRoundTripThroughExports(t *testing.T) {
+	h, r := callNew(`{"max_concurrent_handlers":4,"completion_buffer_size":8}`)
+	require.Equal(t, 0, r.status, r.lastErr)
+	defer callDestroy(h)
+	id, r := callDispatch(h, evDoc, 0)
+	require.Equal(t, 0, r.status, r.lastErr)
+	require.Len(t, id, 36)
+	p := callPoll(h, 1000)
+	require.Equal(t, 0, p.status, p.lastErr)
+	var ev map[string]any
+	require.NoError(t, json.Unmarshal([]byte(p.out), &ev))
+	assert.Equal(t, id, ev["event_id"])
+	assert.Equal(t, len(p.out), p.outLen)
+	require.Equal(t, 0, callComplete(h, id, `{"success":false,"error":{"message":"boom"}}`).status)
+	c := callNext(h, 1000)
+	require.Equal(t, 0, c.status)
+	var comp map[string]any
+	require.NoError(t, json.Unmarshal([]byte(c.out), &comp))
+	assert.Equal(t, "failed", comp["status"])
+	assert.Equal(t, map[string]any{"message": "boom", "error_type": "handler_error", "retryable": true}, comp["error"])
+	s := callStats(h)
+	require.Equal(t, 0, s.status)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s.out), &st))
+	assert.EqualValues(t, 1, st["failed"])
+	assert.Equal(t, 0, callShutdown(h, 0).status)
+	assert.Equal(t, 2, callNext(h, 0).status, "CLOSED")
+	assert.Equal(t, 2, callPoll(h, -1).status, "CLOSED wakes a -1 poll at once")
+	_, r = callDispatch(h, evDoc, 0)
+	assert.Equal(t, -5, r.status, "ESHUTDOWN")
+}
+
+// EMPTY and CLOSED are not failures: they leave the thread's last error alone.
+func TestLastErrorOnlySetByFailures(t *testing.T) {
+	h, _ := callNew("")
+	defer callDestroy(h)
+	r := callComplete(h, "not-a-uuid", `{}`)
+	require.Equal(t, -1, r.status)
+	msg := r.lastErr
+	require.NotEmpty(t, msg)
+	assert.Equal(t, msg, callPoll(h, 0).lastErr)
+	assert.Equal(t, msg, callStats(h).lastErr)
+	_, r = callNew(`{"bogus":1}`)
+	assert.Contains(t, r.lastErr, `"bogus"`)
+	assert.NotEqual(t, msg, r.lastErr, fmt.Sprintf("new failure replaces %q", msg))
+}

@@ -1,0 +1,122 @@
+package main
+
+// Go-typed wrappers around the exports, for the tests in this package
+// (test files cannot use cgo). They are small and never called by the
+// library itself.
+
+/*
+#include <stdlib.h>
+#include "../include/tasker.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/tasker-systems/libtasker/runtime"
+)
+
+// callResult is what a wrapped call returned.
+type callResult struct {
+	status  int
+	out     string // the output buffer, copied, when the call wrote one
+	outNil  bool   // whether the out-pointer was NULL after the call
+	outLen  int
+	lastErr string
+}
+
+func lastError() string {
+	var buf [4096]C.char
+	n := C.tasker_last_error(&buf[0], C.size_t(len(buf)))
+	return C.GoStringN(&buf[0], C.int(min(int(n), len(buf)-1)))
+}
+
+func takeOut(r *callResult, p *C.char, n C.size_t) {
+	r.outNil = p == nil
+	r.outLen = int(n)
+	if p != nil {
+		r.out = C.GoStringN(p, C.int(n))
+		C.tasker_free(unsafe.Pointer(p))
+	}
+}
+
+// registerRaw puts d (possibly nil, to provoke a panic) into the registry.
+func registerRaw(d *runtime.Dispatcher) uint64 { return handles.add(d) }
+
+func callNew(cfg string) (uint64, callResult) {
+	var h C.tasker_t
+	cs := C.CString(cfg)
+	defer C.free(unsafe.Pointer(cs))
+	st := C.tasker_new(cs, &h)
+	return uint64(h), callResult{status: int(st), lastErr: lastError()}
+}
+
+func callDestroy(h uint64) callResult {
+	return callResult{status: int(C.tasker_destroy(C.tasker_t(h))), lastErr: lastError()}
+}
+
+func callDispatch(h uint64, doc string, timeoutMs int32) (string, callResult) {
+	var id [37]C.char
+	p := C.CString(doc)
+	defer C.free(unsafe.Pointer(p))
+	st := C.tasker_dispatch(C.tasker_t(h), p, C.size_t(len(doc)), C.int32_t(timeoutMs), &id[0])
+	return C.GoString(&id[0]), callResult{status: int(st), lastErr: lastError()}
+}
+
+func callPoll(h uint64, timeoutMs int32) callResult {
+	garbage := C.malloc(1)
+	defer C.free(garbage)
+	p := (*C.char)(garbage) // must be reset to NULL unless the call succeeds
+	var n C.size_t = 99
+	st := C.tasker_poll(C.tasker_t(h), C.int32_t(timeoutMs), &p, &n)
+	r := callResult{status: int(st), lastErr: lastError()}
+	takeOut(&r, p, n)
+	return r
+}
+
+func callPollBatch(h uint64, max uint32, timeoutMs int32) (int, callResult) {
+	var p *C.char
+	var n C.size_t
+	var count C.uint32_t = 7
+	st := C.tasker_poll_batch(C.tasker_t(h), C.uint32_t(max), C.int32_t(timeoutMs), &p, &n, &count)
+	r := callResult{status: int(st), lastErr: lastError()}
+	takeOut(&r, p, n)
+	return int(count), r
+}
+
+func callComplete(h uint64, id, doc string) callResult {
+	ci := C.CString(id)
+	defer C.free(unsafe.Pointer(ci))
+	cd := C.CString(doc)
+	defer C.free(unsafe.Pointer(cd))
+	st := C.tasker_complete(C.tasker_t(h), ci, cd, C.size_t(len(doc)))
+	return callResult{status: int(st), lastErr: lastError()}
+}
+
+func callCleanup(h uint64) (int, callResult) {
+	var n C.uint32_t = 5
+	st := C.tasker_cleanup_timeouts(C.tasker_t(h), &n)
+	return int(n), callResult{status: int(st), lastErr: lastError()}
+}
+
+func callNext(h uint64, timeoutMs int32) callResult {
+	var p *C.char
+	var n C.size_t
+	st := C.tasker_next_completion(C.tasker_t(h), C.int32_t(timeoutMs), &p, &n)
+	r := callResult{status: int(st), lastErr: lastError()}
+	takeOut(&r, p, n)
+	return r
+}
+
+func callShutdown(h uint64, drainMs int32) callResult {
+	return callResult{status: int(C.tasker_shutdown(C.tasker_t(h), C.int32_t(drainMs))), lastErr: lastError()}
+}
+
+func callStats(h uint64) callResult {
+	var p *C.char
+	var n C.size_t
+	st := C.tasker_stats(C.tasker_t(h), &p, &n)
+	r := callResult{status: int(st), lastErr: lastError()}
+	takeOut(&r, p, n)
+	return r
+}
