@@ -25,7 +25,9 @@ package channel
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -289,12 +291,37 @@ func (c *Channel) RecordRejectedInvalid() {
 	c.mu.Unlock()
 }
 
-// newID returns a UUIDv7, falling back to v4 if the clock source fails.
-func newID() uuid.UUID {
-	if u, err := uuid.NewV7(); err == nil {
-		return u
+// idSource feeds UUIDv7 generation with ChaCha8 output seeded from
+// crypto/rand: uuid.NewV7 alone reads crypto/rand (a system call) for every
+// id, and a dispatch makes two.
+var idSource = struct {
+	sync.Mutex
+	rng *rand.ChaCha8
+}{rng: newSeededChaCha8()}
+
+func newSeededChaCha8() *rand.ChaCha8 {
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		panic("channel: crypto/rand failed: " + err.Error())
 	}
-	return uuid.New()
+	return rand.NewChaCha8(seed)
+}
+
+type idReader struct{}
+
+func (idReader) Read(p []byte) (int, error) {
+	idSource.Lock()
+	defer idSource.Unlock()
+	return idSource.rng.Read(p)
+}
+
+// newID returns a UUIDv7 (time-ordered, monotonic within the process).
+func newID() uuid.UUID {
+	u, err := uuid.NewV7FromReader(idReader{})
+	if err != nil {
+		return uuid.New()
+	}
+	return u
 }
 
 // ---- taking events ----

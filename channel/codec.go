@@ -283,13 +283,46 @@ func ValidateResult(r *Result, maxBytes int) error {
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
+// appendTime writes t as a quoted RFC 3339 UTC timestamp with nanoseconds
+// (what timeLayout gives), or null for the zero time. Hand-rolled: it runs
+// several times per event and time.AppendFormat is general-purpose.
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, timeLayout)
-	return append(b, '"')
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, timeLayout)
+		return append(b, '"')
+	}
+	h, mi, sec := t.Clock()
+	ns := t.Nanosecond()
+	var buf [32]byte
+	buf[0] = '"'
+	put := func(at, width, v int) {
+		for i := at + width - 1; i >= at; i-- {
+			buf[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(1, 4, y)
+	buf[5] = '-'
+	put(6, 2, int(mo))
+	buf[8] = '-'
+	put(9, 2, d)
+	buf[11] = 'T'
+	put(12, 2, h)
+	buf[14] = ':'
+	put(15, 2, mi)
+	buf[17] = ':'
+	put(18, 2, sec)
+	buf[20] = '.'
+	put(21, 9, ns)
+	buf[30] = 'Z'
+	buf[31] = '"'
+	return append(b, buf[:]...)
 }
 
 func appendUUID(b []byte, u uuid.UUID) []byte {
