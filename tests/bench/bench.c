@@ -1,0 +1,293 @@
+/* bench.c — `make bench` from C. Each mode prints one JSON line per figure.
+ * Benchmarks only report: nothing here asserts a time.
+ *
+ *   bench roundtrip N BATCH      one thread: dispatch + poll + complete + next_completion
+ *   bench scaling THREADS N      THREADS threads doing round trips on one handle
+ *   bench latency N MODE         dispatch -> poll-return latency; MODE block (poll -1)
+ *                                or sleep (poll 0, sleep 10 ms when empty)
+ *   bench memory N               RSS before/after N round trips; peak with 100,000 pending
+ *   bench cleanup N              time of tasker_cleanup_timeouts expiring N events
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tasker.h"
+
+static const char *EVENT =
+    "{\"task_uuid\":\"0190a0a0-0000-7000-8000-000000000001\","
+    "\"step_uuid\":\"0190a0a0-0000-7000-8000-000000000002\",\"handler\":\"bench\","
+    "\"payload\":{\"order_id\":12345,\"items\":[{\"sku\":\"A-1\",\"qty\":2},{\"sku\":\"B-7\",\"qty\":1}],"
+    "\"note\":\"hello\"}}";
+static const char *RESULT = "{\"success\":true,\"result\":{\"ok\":true,\"total\":42.5},\"metadata\":{\"worker\":\"c\"}}";
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int st) {
+    char buf[512];
+    tasker_last_error(buf, sizeof buf);
+    fprintf(stderr, "bench: %s: %s (%s)\n", what, tasker_strerror(st), buf);
+    exit(1);
+}
+#define OK(call) do { int st_ = (call); if (st_ != TASKER_OK) die(#call, st_); } while (0)
+
+static tasker_t open_channel(const char *cfg) {
+    tasker_t h;
+    OK(tasker_new(cfg, &h));
+    return h;
+}
+
+/* the id of a polled event: the first "event_id" value */
+static void event_id_of(const char *json, char id[37]) {
+    const char *p = strstr(json, "\"event_id\":\"");
+    if (!p) { fprintf(stderr, "no event_id\n"); exit(1); }
+    memcpy(id, p + 12, 36);
+    id[36] = 0;
+}
+
+static long rss_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0) v = atol(line + n + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+/* ---- round trip ---- */
+
+static void one_round_trip(tasker_t h, size_t evl, size_t rl) {
+    char id[37], *out;
+    size_t n;
+    OK(tasker_dispatch(h, EVENT, evl, 0, id));
+    OK(tasker_poll(h, 0, &out, &n));
+    tasker_free(out);
+    OK(tasker_complete(h, id, RESULT, rl));
+    OK(tasker_next_completion(h, 0, &out, &n));
+    tasker_free(out);
+}
+
+static void batch_round_trip(tasker_t h, size_t evl, size_t rl, uint32_t batch) {
+    char id[37], *out;
+    size_t n;
+    uint32_t count;
+    for (uint32_t i = 0; i < batch; i++) OK(tasker_dispatch(h, EVENT, evl, 0, NULL));
+    OK(tasker_poll_batch(h, batch, 0, &out, &n, &count));
+    /* complete each event of the array */
+    const char *p = out;
+    for (uint32_t i = 0; i < count; i++) {
+        p = strstr(p, "\"event_id\":\"");
+        memcpy(id, p + 12, 36);
+        id[36] = 0;
+        p += 12;
+        OK(tasker_complete(h, id, RESULT, rl));
+    }
+    tasker_free(out);
+    for (uint32_t i = 0; i < count; i++) {
+        OK(tasker_next_completion(h, 0, &out, &n));
+        tasker_free(out);
+    }
+}
+
+static int mode_roundtrip(long N, uint32_t batch) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_concurrent_handlers\":64,\"completion_buffer_size\":128}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < N / 10; i++) one_round_trip(h, evl, rl); /* warm up */
+    double t0 = now();
+    if (batch <= 1) {
+        for (long i = 0; i < N; i++) one_round_trip(h, evl, rl);
+    } else {
+        for (long i = 0; i < N; i += batch) batch_round_trip(h, evl, rl, batch);
+    }
+    double dt = now() - t0;
+    printf("{\"bench\":\"c_roundtrip\",\"batch\":%u,\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           batch, N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- scaling ---- */
+
+struct scale_arg { tasker_t h; long n; long done; };
+
+static void *scale_thread(void *p) {
+    struct scale_arg *a = p;
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < a->n; i++) {
+        OK(tasker_dispatch(a->h, EVENT, evl, -1, NULL));
+        int st = tasker_poll(a->h, -1, &out, &n);
+        if (st != TASKER_OK) die("poll", st);
+        event_id_of(out, id);
+        tasker_free(out);
+        OK(tasker_complete(a->h, id, RESULT, rl));
+        st = tasker_next_completion(a->h, 0, &out, &n);
+        if (st == TASKER_OK) tasker_free(out);
+        else if (st != TASKER_EMPTY) die("next_completion", st);
+    }
+    return NULL;
+}
+
+static int mode_scaling(int threads, long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_concurrent_handlers\":64,\"completion_buffer_size\":100000,"
+                              "\"dispatch_buffer_size\":100000}");
+    pthread_t th[64];
+    struct scale_arg args[64];
+    long per = N / threads;
+    double t0 = now();
+    for (int i = 0; i < threads; i++) {
+        args[i] = (struct scale_arg){h, per, 0};
+        pthread_create(&th[i], NULL, scale_thread, &args[i]);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    /* drain what the threads' non-blocking next_completion left behind */
+    char *out;
+    size_t n;
+    while (tasker_next_completion(h, 0, &out, &n) == TASKER_OK) tasker_free(out);
+    double dt = now() - t0;
+    long total = per * threads;
+    printf("{\"bench\":\"c_scaling\",\"threads\":%d,\"cores\":%ld,\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f}\n",
+           threads, sysconf(_SC_NPROCESSORS_ONLN), total, dt, (double)total / dt);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- latency ---- */
+
+struct lat_arg {
+    tasker_t h;
+    int sleep_mode;
+    long n;
+    double *poll_at; /* per sample: when poll returned */
+};
+
+static void *lat_worker(void *p) {
+    struct lat_arg *a = p;
+    size_t rl = strlen(RESULT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < a->n;) {
+        int st = tasker_poll(a->h, a->sleep_mode ? 0 : -1, &out, &n);
+        if (st == TASKER_EMPTY) {
+            usleep(10000);
+            continue;
+        }
+        if (st != TASKER_OK) die("poll", st);
+        a->poll_at[i] = now();
+        event_id_of(out, id);
+        tasker_free(out);
+        OK(tasker_complete(a->h, id, RESULT, rl));
+        i++;
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static int mode_latency(long N, int sleep_mode) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
+    double *sent = calloc((size_t)N, sizeof(double)), *got = calloc((size_t)N, sizeof(double));
+    struct lat_arg a = {h, sleep_mode, N, got};
+    pthread_t th;
+    pthread_create(&th, NULL, lat_worker, &a);
+    size_t evl = strlen(EVENT);
+    char *out;
+    size_t n;
+    usleep(20000);
+    for (long i = 0; i < N; i++) {
+        sent[i] = now();
+        OK(tasker_dispatch(h, EVENT, evl, -1, NULL));
+        OK(tasker_next_completion(h, -1, &out, &n)); /* one event at a time */
+        tasker_free(out);
+        if (!sleep_mode) usleep(50); /* let the worker park in poll again: measure an idle worker */
+    }
+    pthread_join(th, NULL);
+    double *lat = malloc(sizeof(double) * (size_t)N);
+    for (long i = 0; i < N; i++) lat[i] = (got[i] - sent[i]) * 1e6;
+    qsort(lat, (size_t)N, sizeof(double), cmp_double);
+    printf("{\"bench\":\"c_latency\",\"mode\":\"%s\",\"samples\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+           sleep_mode ? "sleep10ms" : "blocking", N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
+    tasker_destroy(h);
+    free(sent); free(got); free(lat);
+    return 0;
+}
+
+/* ---- memory ---- */
+
+static int mode_memory(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < 10000; i++) one_round_trip(h, evl, rl);
+    long before = rss_kb("VmRSS:");
+    for (long i = 0; i < N; i++) one_round_trip(h, evl, rl);
+    long after = rss_kb("VmRSS:");
+    tasker_destroy(h);
+
+    enum { P = 100000 };
+    h = open_channel("{\"cleanup_interval_ms\":0,\"dispatch_buffer_size\":100000,\"max_concurrent_handlers\":100000,"
+                     "\"completion_buffer_size\":100000}");
+    long base = rss_kb("VmRSS:");
+    char *out;
+    size_t n;
+    for (long i = 0; i < P; i++) OK(tasker_dispatch(h, EVENT, evl, 0, NULL));
+    for (long i = 0; i < P; i++) { OK(tasker_poll(h, 0, &out, &n)); tasker_free(out); }
+    long pending = rss_kb("VmRSS:");
+    tasker_destroy(h);
+    printf("{\"bench\":\"c_memory\",\"round_trips\":%ld,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"rss_growth_kb\":%ld,"
+           "\"pending\":%d,\"rss_idle_kb\":%ld,\"rss_with_pending_kb\":%ld,\"bytes_per_pending_event\":%.0f,\"peak_rss_kb\":%ld}\n",
+           N, before, after, after - before, P, base, pending, (double)(pending - base) * 1024.0 / P, rss_kb("VmHWM:"));
+    return 0;
+}
+
+/* ---- cleanup ---- */
+
+static int mode_cleanup(long N) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"cleanup_interval_ms\":0,\"dispatch_buffer_size\":%ld,\"max_concurrent_handlers\":%ld,"
+             "\"completion_buffer_size\":%ld}", N, N, N);
+    tasker_t h = open_channel(cfg);
+    const char *ev = "{\"task_uuid\":\"0190a0a0-0000-7000-8000-000000000001\","
+                     "\"step_uuid\":\"0190a0a0-0000-7000-8000-000000000002\",\"handler\":\"bench\",\"timeout_ms\":1}";
+    size_t evl = strlen(ev);
+    char *out;
+    size_t n;
+    for (long i = 0; i < N; i++) OK(tasker_dispatch(h, ev, evl, 0, NULL));
+    for (long i = 0; i < N; i++) { OK(tasker_poll(h, 0, &out, &n)); tasker_free(out); }
+    usleep(20000);
+    uint32_t expired = 0;
+    double t0 = now();
+    OK(tasker_cleanup_timeouts(h, &expired));
+    double dt = now() - t0;
+    printf("{\"bench\":\"c_cleanup\",\"pending\":%ld,\"expired\":%u,\"ms\":%.2f}\n", N, expired, dt * 1e3);
+    tasker_destroy(h);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: see the top of bench.c\n"); return 2; }
+    const char *mode = argv[1];
+    long N = atol(argv[2]);
+    if (!strcmp(mode, "roundtrip")) return mode_roundtrip(N, argc > 3 ? (uint32_t)atoi(argv[3]) : 1);
+    if (!strcmp(mode, "scaling")) return mode_scaling((int)N, atol(argv[3]));
+    if (!strcmp(mode, "latency")) return mode_latency(N, argc > 3 && !strcmp(argv[3], "sleep"));
+    if (!strcmp(mode, "memory")) return mode_memory(N);
+    if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+}

@@ -1,0 +1,28 @@
+/* floor.c — the cost of one no-op call from C into Go and back, measured
+ * against tests/bench/floor (a c-shared library that does nothing). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+extern int bench_noop(void);
+extern int bench_noop_args(unsigned long long h, char *p, size_t n);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    long N = argc > 1 ? atol(argv[1]) : 5000000;
+    char buf[8] = "x";
+    for (long i = 0; i < N / 10; i++) bench_noop();
+    double t0 = now();
+    for (long i = 0; i < N; i++) bench_noop();
+    double t1 = now();
+    for (long i = 0; i < N; i++) bench_noop_args((unsigned long long)i, buf, 1);
+    double t2 = now();
+    printf("{\"bench\":\"c_floor\",\"calls\":%ld,\"ns_per_call\":%.1f,\"ns_per_call_args\":%.1f}\n", N,
+           (t1 - t0) / (double)N * 1e9, (t2 - t1) / (double)N * 1e9);
+    return 0;
+}
