@@ -116,8 +116,8 @@ func (c Config) Validate() error {
 		check("max_concurrent_handlers", c.MaxConcurrentHandlers, 1, maxBufferSize),
 		check("handler_timeout_ms", c.HandlerTimeoutMs, 1, maxTimeoutMs),
 		check("cleanup_interval_ms", c.CleanupIntervalMs, 0, maxTimeoutMs),
-		check("starvation_warning_threshold_ms", c.StarvationWarningThresholdMs, 1, maxTimeoutMs),
-		check("max_payload_bytes", c.MaxPayloadBytes, 64, maxPayloadSize),
+		check("starvation_warning_threshold_ms", c.StarvationWarningThresholdMs, 0, maxTimeoutMs),
+		check("max_payload_bytes", c.MaxPayloadBytes, 1, maxPayloadSize),
 	} {
 		if e != nil {
 			return e

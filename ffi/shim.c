@@ -12,33 +12,59 @@
 #include "shim.h"
 #include "_cgo_export.h"
 
-/* ---- fork detection ---- */
+/* ---- fork detection and per-thread last error ---- */
 
 static pid_t loaded_pid;
 static volatile int forked;
+
+/* The last error lives in a malloc'd buffer reached through a pthread key,
+ * freed when its thread exits. Not in a __thread array: the library is
+ * linked with static TLS (the Go runtime's model), and glibc keeps only a
+ * few hundred bytes of static TLS for libraries loaded with dlopen, which is
+ * how Python and Ruby load it. */
+#define ERRBUF 4096
+struct errbuf {
+    size_t len;
+    char msg[ERRBUF];
+};
+static pthread_key_t err_key;
+static int err_key_ok;
 
 static void on_fork_child(void) { forked = 1; }
 
 __attribute__((constructor)) static void tshim_init(void) {
     loaded_pid = getpid();
     pthread_atfork(NULL, NULL, on_fork_child);
+    err_key_ok = pthread_key_create(&err_key, free) == 0;
 }
 
-/* ---- thread-local last error ---- */
-
-#define ERRBUF 4096
-static __thread char err_buf[ERRBUF];
-static __thread size_t err_len;
+static struct errbuf *errbuf_get(int create) {
+    if (!err_key_ok) return NULL;
+    struct errbuf *e = pthread_getspecific(err_key);
+    if (e == NULL && create) {
+        e = malloc(sizeof *e);
+        if (e == NULL) return NULL;
+        e->len = 0;
+        e->msg[0] = '\0';
+        if (pthread_setspecific(err_key, e) != 0) {
+            free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
 
 void tshim_set_error(const char *msg, size_t len) {
+    struct errbuf *e = errbuf_get(1);
+    if (e == NULL) return; /* out of memory: the status still tells what failed */
     if (len >= ERRBUF) {
         len = ERRBUF - 1;
         /* do not cut a UTF-8 sequence in half */
         while (len > 0 && ((unsigned char)msg[len] & 0xC0) == 0x80) len--;
     }
-    memcpy(err_buf, msg, len);
-    err_buf[len] = '\0';
-    err_len = len;
+    memcpy(e->msg, msg, len);
+    e->msg[len] = '\0';
+    e->len = len;
 }
 
 static int forked_error(void) {
@@ -80,12 +106,14 @@ const char *tasker_strerror(int status) {
 }
 
 size_t tasker_last_error(char *buf, size_t cap) {
+    struct errbuf *e = errbuf_get(0);
+    size_t len = e ? e->len : 0;
     if (buf != NULL && cap > 0) {
-        size_t n = err_len < cap - 1 ? err_len : cap - 1;
-        memcpy(buf, err_buf, n);
+        size_t n = len < cap - 1 ? len : cap - 1;
+        if (n > 0) memcpy(buf, e->msg, n);
         buf[n] = '\0';
     }
-    return err_len;
+    return len;
 }
 
 void tasker_free(void *p) { free(p); }

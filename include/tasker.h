@@ -167,7 +167,7 @@
  *   max_concurrent_handlers), max_concurrent_handlers (10),
  *   handler_timeout_ms (30000), cleanup_interval_ms (1000; 0 turns the
  *   reaper off), starvation_warning_threshold_ms (10000), max_payload_bytes
- *   (1048576, at least 64), worker_id (string).
+ *   (1048576), worker_id (string).
  */
 #ifndef TASKER_H
 #define TASKER_H
