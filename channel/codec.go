@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -21,6 +22,21 @@ func parseUUID(doc, key, s string) (uuid.UUID, error) {
 	return u, nil
 }
 
+// rawUUID decodes a JSON string holding a canonical UUID, without copying
+// in the common case (no escapes).
+func rawUUID(doc, key string, raw []byte) (uuid.UUID, error) {
+	if len(raw) == 38 && raw[0] == '"' && raw[37] == '"' && bytes.IndexByte(raw[1:37], '\\') < 0 {
+		if u, err := uuid.ParseBytes(raw[1:37]); err == nil {
+			return u, nil
+		}
+	}
+	s, err := rawString(doc, key, raw)
+	if err != nil {
+		return uuid.UUID{}, err
+	}
+	return parseUUID(doc, key, s)
+}
+
 // ParseDispatch decodes a dispatch document (ABI.md, "Dispatch input"). It
 // is strict: unknown keys, duplicate keys, wrong types, bad UUIDs and
 // invalid UTF-8 are ErrInvalid with a message naming the key; an input longer
@@ -37,12 +53,8 @@ func ParseDispatch(data []byte, maxBytes int) (Event, error) {
 		var err error
 		switch key {
 		case "task_uuid", "step_uuid", "event_id", "correlation_id":
-			var s string
-			if s, err = rawString(doc, key, raw); err != nil {
-				return err
-			}
 			var u uuid.UUID
-			if u, err = parseUUID(doc, key, s); err != nil {
+			if u, err = rawUUID(doc, key, raw); err != nil {
 				return err
 			}
 			switch key {
@@ -62,6 +74,7 @@ func ParseDispatch(data []byte, maxBytes int) (Event, error) {
 			haveHandler = true
 		case "payload":
 			ev.Payload = append(json.RawMessage(nil), raw...)
+			ev.checkedPayload = ev.Payload
 		case "timeout_ms":
 			var n int64
 			if n, err = rawInt(doc, key, raw, 1, maxTimeoutMs); err != nil {
@@ -126,7 +139,7 @@ func validateEvent(ev *Event, maxBytes int) error {
 	if maxBytes > 0 && len(ev.Payload) > maxBytes {
 		return tooBig("event payload", len(ev.Payload), maxBytes)
 	}
-	if ev.Payload != nil {
+	if ev.Payload != nil && !ev.payloadChecked() {
 		if end, err := skipValue(ev.Payload, skipSpace(ev.Payload, 0), 1); err != nil || skipSpace(ev.Payload, end) != len(ev.Payload) {
 			return invalidf("%s: payload is not one valid JSON value", doc)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A small strict JSON scanner for the documents that cross the C boundary.
@@ -58,7 +59,9 @@ func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) err
 			if err != nil {
 				return invalidf("%s: %v", doc, err)
 			}
-			key, err := unquote(d[i:kend])
+			// The key is a view of d when it has no escapes (no copy): fn
+			// and the duplicate check use it only during this call.
+			key, err := unquoteView(d[i:kend])
 			if err != nil {
 				return invalidf("%s: %v", doc, err)
 			}
@@ -302,6 +305,21 @@ func unquote(raw []byte) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// unquoteView is unquote without a copy when raw has no escapes: the result
+// aliases raw and must not outlive it.
+func unquoteView(raw []byte) (string, error) {
+	inner := raw[1 : len(raw)-1]
+	if len(inner) == 0 {
+		return "", nil
+	}
+	for _, c := range inner {
+		if c == '\\' {
+			return unquote(raw)
+		}
+	}
+	return unsafe.String(&inner[0], len(inner)), nil
 }
 
 // rawString decodes raw as a JSON string, or reports the key's type error.

@@ -3,6 +3,7 @@ package channel
 import (
 	"encoding/json"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -27,6 +28,16 @@ type Event struct {
 	SpanID       *string
 	DispatchedAt time.Time
 	PolledAt     time.Time
+
+	// checkedPayload is the Payload that ParseDispatch validated, so that
+	// Enqueue does not scan it twice; a Payload replaced afterwards is
+	// validated again.
+	checkedPayload json.RawMessage
+}
+
+func (ev *Event) payloadChecked() bool {
+	return len(ev.Payload) > 0 && len(ev.Payload) == len(ev.checkedPayload) &&
+		unsafe.SliceData(ev.Payload) == unsafe.SliceData(ev.checkedPayload)
 }
 
 // Result is a handler's outcome, as tasker_complete takes it (tasker-core's
