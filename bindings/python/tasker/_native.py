@@ -1,0 +1,241 @@
+"""Private: finding, loading and declaring libtasker with ctypes.
+
+Nothing here runs at import time except declarations: the library is loaded by ``load()``, which
+``tasker.Channel`` calls when the first channel is made. Loading starts the Go runtime, and a
+process forked after that leaves its children unable to use the library (ABI.md rule 11), so a
+parent that only imports ``tasker`` can fork freely and each child loads its own copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from ctypes import POINTER, c_char, c_char_p, c_int, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
+from typing import Any, Callable
+
+from ._errors import EFORKED, FORK_ADVICE, ForkedError, LibraryError
+
+ABI_VERSION = 1
+"""The ABI version of include/tasker.h that this binding is written for."""
+
+ERRBUF_SIZE = 4096  # tasker_last_error messages are at most 4095 bytes
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_LIBRARY = os.path.normpath(os.path.join(_PKG_DIR, "..", "..", "..", "build", "libtasker.so"))
+
+_charpp = POINTER(c_void_p)  # char ** outputs are taken as void* so ctypes never copies or frees them
+
+# name -> (restype, argtypes): every function of include/tasker.h
+SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "tasker_abi_version": (c_uint32, []),
+    "tasker_version": (c_char_p, []),
+    "tasker_strerror": (c_char_p, [c_int]),
+    "tasker_last_error": (c_size_t, [POINTER(c_char), c_size_t]),
+    "tasker_free": (None, [c_void_p]),
+    "tasker_new": (c_int, [c_char_p, POINTER(c_uint64)]),
+    "tasker_destroy": (c_int, [c_uint64]),
+    "tasker_dispatch": (c_int, [c_uint64, c_char_p, c_size_t, c_int32, POINTER(c_char)]),
+    "tasker_poll": (c_int, [c_uint64, c_int32, _charpp, POINTER(c_size_t)]),
+    "tasker_poll_batch": (c_int, [c_uint64, c_uint32, c_int32, _charpp, POINTER(c_size_t), POINTER(c_uint32)]),
+    "tasker_complete": (c_int, [c_uint64, c_char_p, c_char_p, c_size_t]),
+    "tasker_cleanup_timeouts": (c_int, [c_uint64, POINTER(c_uint32)]),
+    "tasker_next_completion": (c_int, [c_uint64, c_int32, _charpp, POINTER(c_size_t)]),
+    "tasker_shutdown": (c_int, [c_uint64, c_int32]),
+    "tasker_stats": (c_int, [c_uint64, _charpp, POINTER(c_size_t)]),
+}
+
+# Attribute of Lib -> (C function, holds the GIL). Calls that can wait (a timeout, a drain, the
+# shutdown inside destroy) go through CDLL, which releases the GIL for the whole call: the GIL is never
+# held while the library waits. Calls that cannot wait (a zero timeout, complete, cleanup, stats, free)
+# go through a PyDLL view of the same library handle and keep the GIL: they take microseconds, and
+# releasing the GIL around each of them costs a thread hand-off (two context switches) whenever other
+# Python threads are runnable, which dominates a busy worker. The library never calls back into
+# Python, so holding the GIL across a call cannot deadlock.
+FUNCTIONS: dict[str, tuple[str, bool]] = {
+    "abi_version": ("tasker_abi_version", True),
+    "version": ("tasker_version", True),
+    "strerror": ("tasker_strerror", True),
+    "last_error": ("tasker_last_error", True),
+    "free": ("tasker_free", True),
+    "new": ("tasker_new", False),
+    "destroy": ("tasker_destroy", False),
+    "dispatch": ("tasker_dispatch", False),  # wait > 0 or -1
+    "dispatch_now": ("tasker_dispatch", True),  # wait == 0
+    "poll": ("tasker_poll", False),
+    "poll_now": ("tasker_poll", True),
+    "poll_batch": ("tasker_poll_batch", False),
+    "poll_batch_now": ("tasker_poll_batch", True),
+    "complete": ("tasker_complete", True),  # never waits (ABI rule 2)
+    "cleanup_timeouts": ("tasker_cleanup_timeouts", True),  # never waits (ABI rule 2)
+    "next_completion": ("tasker_next_completion", False),
+    "next_completion_now": ("tasker_next_completion", True),
+    "shutdown": ("tasker_shutdown", False),
+    "stats": ("tasker_stats", True),
+}
+
+# Functions that enter the Go runtime: in a child forked after loading they must not be called.
+GO_FUNCTIONS = tuple(
+    name for name, (cname, _) in FUNCTIONS.items()
+    if cname not in ("tasker_abi_version", "tasker_version", "tasker_strerror", "tasker_last_error", "tasker_free")
+)
+
+
+def _forked_stub(*_args: Any) -> int:
+    return EFORKED
+
+
+class Lib:
+    """The loaded library: one pre-declared ctypes function per entry of FUNCTIONS."""
+
+    __slots__ = ("cdll", "pydll", "path") + tuple(FUNCTIONS)
+
+    cdll: ctypes.CDLL
+    pydll: ctypes.PyDLL
+    path: str
+
+    def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
+        self.cdll = cdll
+        self.pydll = ctypes.PyDLL(path, handle=cdll._handle)  # same library, GIL kept during calls
+        self.path = path
+        for cname, (restype, argtypes) in SIGNATURES.items():
+            for dll in (cdll, self.pydll):
+                fn = getattr(dll, cname)
+                fn.restype = restype
+                fn.argtypes = argtypes
+        for name, (cname, keeps_gil) in FUNCTIONS.items():
+            setattr(self, name, getattr(self.pydll if keeps_gil else cdll, cname))
+
+    def poison(self) -> None:
+        """In a forked child: make every Go-entering function return TASKER_EFORKED without
+        calling the library (which would return the same, but this never even gets near Go)."""
+        for name in GO_FUNCTIONS:
+            setattr(self, name, _forked_stub)
+
+
+_lib: Lib | None = None
+_forked = False
+_load_lock = threading.Lock()
+
+
+def find_library() -> str:
+    """Return the path of the libtasker to load: $TASKER_LIBRARY, else the repository's
+    build/libtasker.so, else the system's (ctypes.util.find_library("tasker"))."""
+    env = os.environ.get("TASKER_LIBRARY")
+    if env:
+        if not os.path.exists(env):
+            raise LibraryError(f"TASKER_LIBRARY={env!r} does not exist (unset it to search the defaults)")
+        return env
+    if os.path.exists(REPO_LIBRARY):
+        return REPO_LIBRARY
+    found = ctypes.util.find_library("tasker")
+    if found:
+        return found
+    raise LibraryError(
+        "cannot find libtasker: set TASKER_LIBRARY to the path of libtasker.so, run `make build` in the "
+        f"repository (expected at {REPO_LIBRARY}), or install it system-wide (`make install`)"
+    )
+
+
+def _open(path: str) -> ctypes.CDLL:
+    try:
+        # CDLL: its calls release the GIL while the library runs or waits. Lib adds a PyDLL view of
+        # the same handle only for the calls that cannot wait (see FUNCTIONS).
+        return ctypes.CDLL(path)
+    except OSError as exc:
+        hint = ""
+        if "static TLS" in str(exc):
+            hint = (
+                " -- this libtasker build needs more static thread-local storage than glibc keeps for "
+                "libraries loaded with dlopen() (a library bug: its TLS segment must stay small). "
+                "Workaround until it is fixed: start the process with "
+                "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384"
+            )
+        raise LibraryError(f"cannot load libtasker from {path}: {exc}{hint}") from exc
+
+
+def load() -> Lib:
+    """Load the library once per process (thread-safe) and return it. Raises ForkedError in a
+    child forked after the parent had loaded it, LibraryError when it cannot be found or loaded or
+    its ABI version differs."""
+    lib = _lib
+    if lib is not None:
+        if _forked:
+            raise ForkedError(FORK_ADVICE, EFORKED)
+        return lib
+    return _load_slow()
+
+
+def _load_slow() -> Lib:
+    global _lib
+    with _load_lock:
+        if _lib is not None:
+            if _forked:
+                raise ForkedError(FORK_ADVICE, EFORKED)
+            return _lib
+        path = find_library()
+        cdll = _open(path)
+        abi = cdll.tasker_abi_version
+        abi.restype, abi.argtypes = c_uint32, []
+        version = int(abi())
+        if version != ABI_VERSION:
+            raise LibraryError(
+                f"{path} has ABI version {version}, but this tasker binding is written for ABI version "
+                f"{ABI_VERSION}; use a libtasker built for ABI {ABI_VERSION} (set TASKER_LIBRARY) or a "
+                f"binding for ABI {version}"
+            )
+        _lib = Lib(cdll, path)
+        return _lib
+
+
+def loaded() -> Lib | None:
+    """The library if this process has loaded it, else None (never loads)."""
+    return _lib
+
+
+def is_forked() -> bool:
+    """True in a child forked after the library was loaded: the library is unusable here."""
+    return _forked
+
+
+def _after_fork_in_child() -> None:
+    global _forked, _load_lock
+    _load_lock = threading.Lock()  # another thread may have held it at fork time
+    if _lib is not None:
+        _forked = True
+        _lib.poison()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Outs(threading.local):
+    """Per-thread ctypes out-variables, reused by every call on that thread (no per-call
+    allocation; ``byref`` objects are made once)."""
+
+    def __init__(self) -> None:
+        self.p = c_void_p()
+        self.n = c_size_t()
+        self.count = c_uint32()
+        self.handle = c_uint64()
+        self.bp = ctypes.byref(self.p)
+        self.bn = ctypes.byref(self.n)
+        self.bcount = ctypes.byref(self.count)
+        self.bhandle = ctypes.byref(self.handle)
+        self.pn = (self.p, self.n, self.bp, self.bn)  # one thread-local lookup on the hot path
+        self.idbuf = ctypes.create_string_buffer(37)
+        self.errbuf = ctypes.create_string_buffer(ERRBUF_SIZE)
+
+
+outs = Outs()
+
+# ctypes.string_at is a Python wrapper around this foreign function; call it directly (one frame less)
+string_at: Callable[[int, int], bytes] = getattr(ctypes, "_string_at", ctypes.string_at)
+
+
+def last_error(lib: Lib) -> str:
+    """The calling thread's last error message from the library ("" when none)."""
+    buf = outs.errbuf
+    lib.last_error(buf, ERRBUF_SIZE)
+    return buf.value.decode("utf-8", "replace")

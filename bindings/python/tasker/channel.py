@@ -1,0 +1,467 @@
+"""tasker.Channel: one libtasker channel (a handle), with decoded and raw methods."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from typing import Any, Callable, Iterator, Mapping
+
+from . import _native
+from ._errors import (
+    CLOSED,
+    EBADF,
+    EFORKED,
+    EINVAL,
+    EMPTY,
+    FORK_ADVICE,
+    OK,
+    BadHandle,
+    ChannelClosed,
+    ForkedError,
+    InvalidArgument,
+    TaskerError,
+    error_for,
+)
+from ._native import outs as _outs
+from .events import Completion, StepEvent
+
+__all__ = ["Channel", "dumps"]
+
+# Compact, UTF-8, strict JSON (NaN/Infinity are not JSON: ValueError before the library sees them).
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    # The C encoder that JSONEncoder.encode would build on every call, built once. No circular
+    # reference markers (a cycle raises RecursionError instead of ValueError): sharing one markers
+    # dict between threads could report a false cycle.
+    _c_encode = _c_make_encoder(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    _join = "".join
+
+    def _encode(value: Any) -> str:
+        return _join(_c_encode(value, 0))
+
+else:  # pragma: no cover - CPython always has the C encoder
+    _encode = _encoder.encode
+
+_decode = json.JSONDecoder().decode
+
+
+def _loads(raw: bytes) -> Any:
+    return _decode(raw.decode())
+
+
+_string_at = _native.string_at
+_monotonic = time.monotonic
+_getrandbits = random.getrandbits
+
+SLICE_MS = 100
+"""Longest single wait inside the library: longer waits are made of slices so that Ctrl-C
+(KeyboardInterrupt) and other signals are handled within a fraction of a second."""
+
+_MAX_MS = 0x7FFFFFFF
+_OK_NULL = b'{"success":true}'
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a value the way the binding sends it: compact JSON, UTF-8, no NaN/Infinity."""
+    return _encode(value).encode()
+
+
+def _ms(seconds: float | None) -> int:
+    """Seconds (None = no limit) -> the ABI's timeout_ms (-1 = no limit, 0 = never wait)."""
+    if seconds is None:
+        return -1
+    if seconds <= 0:
+        return 0
+    ms = math.ceil(seconds * 1000)
+    return ms if ms < _MAX_MS else -1
+
+
+_V4_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_V4_SET = (0x4 << 76) | (0x2 << 62)
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID string. Uses the random module's generator (no system call per
+    id; it is reseeded in forked children): ids, not secrets."""
+    h = "%032x" % ((_getrandbits(128) & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _id(value: str | uuid.UUID) -> str:
+    return value if type(value) is str else str(value)
+
+
+class Channel:
+    """A libtasker channel: dispatch step events, poll and complete them, consume completions.
+
+    ``Channel(**config)`` takes the config keys of ABI.md / tasker.h (``dispatch_buffer_size``,
+    ``completion_buffer_size``, ``max_concurrent_handlers``, ``handler_timeout_ms``,
+    ``cleanup_interval_ms``, ``starvation_warning_threshold_ms``, ``max_payload_bytes``,
+    ``worker_id``); unknown keys and bad values raise ``InvalidArgument`` naming the key.
+
+    The first Channel of a process loads libtasker (and with it the Go runtime); do that after any
+    fork. Every method may be called from any thread. Times are in seconds (``None`` = no limit).
+    ``close()`` (or leaving the ``with`` block) destroys the channel: events still queued or pending
+    are cancelled, completions not yet taken are discarded, and later calls raise ``BadHandle``.
+    """
+
+    __slots__ = ("_lib", "_h", "_closed", "__weakref__")
+
+    def __init__(self, **config: Any) -> None:
+        self._h = 0
+        self._closed = True  # until the handle exists (so __del__ of a half-made channel is a no-op)
+        self._lib = lib = _native.load()
+        doc = _encode(config).encode() if config else None
+        o = _outs
+        rc = lib.new(doc, o.bhandle)
+        if rc != OK:
+            raise self._error(rc)
+        self._h = o.handle.value
+        self._closed = False
+
+    # ---- lifecycle ----
+
+    @property
+    def handle(self) -> int:
+        """The C handle (a tasker_t), e.g. to pass to other code that calls libtasker."""
+        return self._h
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Destroy the channel (tasker_destroy): shutdown with no drain, discard completions not
+        yet taken, release the handle. Idempotent. Threads blocked on it wake up. In a child forked
+        after the library was loaded it only marks the channel closed (the library is unusable
+        there, and the handle belongs to the parent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._h or _native.is_forked():
+            return
+        rc = self._lib.destroy(self._h)
+        if rc != OK and rc != EBADF:  # EBADF: a concurrent close() won
+            raise self._error(rc)
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Never call into the library in a forked child (nor during interpreter teardown errors).
+        try:
+            if not self._closed and self._h and not _native._forked:
+                self._closed = True
+                self._lib.destroy(self._h)
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<tasker.Channel handle={self._h} {state}>"
+
+    # ---- errors ----
+
+    def _error(self, rc: int) -> TaskerError:
+        """The exception for a non-OK status; must run on the thread that made the failed call,
+        before any other library call on it (the last error is per thread)."""
+        if rc == EFORKED or _native._forked:
+            return ForkedError(FORK_ADVICE, EFORKED)
+        if rc == CLOSED:
+            return ChannelClosed("the channel is shut down and drained: nothing more will arrive", CLOSED)
+        msg = _native.last_error(self._lib) if rc < 0 else ""
+        if rc == EBADF and self._closed:
+            return BadHandle(f"the channel is closed (close() was called): {msg}", rc)
+        return error_for(rc, msg)
+
+    def _wait(self, call: Callable[[int], int], ms: int) -> int:
+        """Run a waiting call (poll, poll_batch, next_completion) in slices of at most SLICE_MS.
+        ``call(step_ms)`` returns a status; EMPTY means "nothing yet"."""
+        deadline = None if ms < 0 else _monotonic() + ms / 1000.0
+        while True:
+            step = SLICE_MS
+            if deadline is not None:
+                left = deadline - _monotonic()
+                step = 0 if left <= 0 else min(SLICE_MS, math.ceil(left * 1000))
+            rc = call(step)
+            if rc != EMPTY or step == 0:
+                return rc
+            if deadline is not None and _monotonic() >= deadline:
+                return EMPTY
+
+    # ---- producing ----
+
+    def dispatch(
+        self,
+        handler: str,
+        payload: Any = None,
+        *,
+        payload_json: bytes | str | None = None,
+        task_uuid: str | uuid.UUID | None = None,
+        step_uuid: str | uuid.UUID | None = None,
+        event_id: str | uuid.UUID | None = None,
+        correlation_id: str | uuid.UUID | None = None,
+        timeout_ms: int | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        wait: float | None = 0.0,
+    ) -> str:
+        """Queue one step event for ``handler`` and return its event id.
+
+        ``payload`` is any JSON-serialisable value; ``payload_json`` is already-encoded JSON passed
+        through as written (give one or the other). Missing ``task_uuid``/``step_uuid`` are new
+        random UUIDs; ``event_id`` and ``correlation_id`` default to UUIDv7s made by the library.
+        ``timeout_ms`` overrides the channel's ``handler_timeout_ms`` for this event. ``wait`` is how
+        long to wait for room in the dispatch queue in seconds (0: not at all, None: no limit), then
+        ``QueueFull``. Raises ``ShutdownError`` after shutdown, ``TooLarge``, ``InvalidArgument``.
+        """
+        doc: dict[str, Any] = {
+            "task_uuid": _uuid4() if task_uuid is None else _id(task_uuid),
+            "step_uuid": _uuid4() if step_uuid is None else _id(step_uuid),
+            "handler": handler,
+        }
+        if event_id is not None:
+            doc["event_id"] = _id(event_id)
+        if correlation_id is not None:
+            doc["correlation_id"] = _id(correlation_id)
+        if timeout_ms is not None:
+            doc["timeout_ms"] = timeout_ms
+        if trace_id is not None:
+            doc["trace_id"] = trace_id
+        if span_id is not None:
+            doc["span_id"] = span_id
+        if payload_json is None:
+            if payload is not None:
+                doc["payload"] = payload
+            data = _encode(doc).encode()
+        else:
+            if payload is not None:
+                raise TypeError("dispatch: give payload or payload_json, not both")
+            if type(payload_json) is str:
+                payload_json = payload_json.encode()
+            data = _encode(doc).encode()[:-1] + b',"payload":' + bytes(payload_json) + b"}"
+        return self.dispatch_raw(data, wait)
+
+    def dispatch_raw(self, event_json: bytes | str, wait: float | None = 0.0) -> str:
+        """Queue one step event given as a complete dispatch document (JSON, see ABI.md) and return
+        its event id. The fast path: no encoding work beyond what you did."""
+        if type(event_json) is not bytes:
+            event_json = event_json.encode() if isinstance(event_json, str) else bytes(event_json)
+        idbuf = _outs.idbuf
+        lib = self._lib
+        if wait == 0:
+            rc = lib.dispatch_now(self._h, event_json, len(event_json), 0, idbuf)
+        else:
+            ms = _ms(wait)
+            rc = (lib.dispatch_now if ms == 0 else lib.dispatch)(self._h, event_json, len(event_json), ms, idbuf)
+        if rc != OK:
+            raise self._error(rc)
+        return idbuf.value.decode()
+
+    # ---- working ----
+
+    def poll_raw(self, timeout: float | None = 0.0) -> bytes | None:
+        """Take one event as the library's JSON bytes; None when nothing arrived within ``timeout``
+        seconds (None: wait until an event arrives or the channel shuts down). Raises
+        ``ChannelClosed`` once the channel is shut down and no queued event is left."""
+        p, n, bp, bn = _outs.pn
+        lib = self._lib
+        rc = lib.poll_now(self._h, 0, bp, bn)  # keeps the GIL: cannot wait
+        if rc == EMPTY and timeout != 0:
+            ms = _ms(timeout)
+            if 0 < ms <= SLICE_MS:
+                rc = lib.poll(self._h, ms, bp, bn)  # releases the GIL while it waits
+            elif ms != 0:
+                h, poll = self._h, lib.poll
+                rc = self._wait(lambda step: poll(h, step, bp, bn), ms)
+        if rc == OK:
+            addr = p.value
+            try:
+                return _string_at(addr, n.value)
+            finally:
+                lib.free(addr)
+        if rc == EMPTY:
+            return None
+        raise self._error(rc)
+
+    def poll(self, timeout: float | None = 0.0) -> StepEvent | None:
+        """Take one event (it becomes pending and its timeout clock starts); None when nothing
+        arrived within ``timeout`` seconds (None: wait until an event or shutdown). Raises
+        ``ChannelClosed`` once the channel is shut down and drained."""
+        raw = self.poll_raw(timeout)
+        return None if raw is None else StepEvent.from_dict(_loads(raw))
+
+    def poll_batch_raw(self, max_events: int, timeout: float | None = 0.0) -> bytes | None:
+        """Take up to ``max_events`` events as one JSON array (bytes), waiting only for the first;
+        None when nothing arrived. Raises ``ChannelClosed`` as poll does."""
+        if not 0 < max_events <= 0xFFFFFFFF:
+            raise InvalidArgument(f"max_events must be between 1 and 2**32-1, not {max_events}", EINVAL)
+        o = _outs
+        lib = self._lib
+        rc = lib.poll_batch_now(self._h, max_events, 0, o.bp, o.bn, o.bcount)
+        if rc == EMPTY and timeout != 0:
+            ms = _ms(timeout)
+            if 0 < ms <= SLICE_MS:
+                rc = lib.poll_batch(self._h, max_events, ms, o.bp, o.bn, o.bcount)
+            elif ms != 0:
+                h, pb, bp, bn, bc = self._h, lib.poll_batch, o.bp, o.bn, o.bcount
+                rc = self._wait(lambda step: pb(h, max_events, step, bp, bn, bc), ms)
+        if rc == OK:
+            p = o.p.value
+            try:
+                return _string_at(p, o.n.value)
+            finally:
+                lib.free(p)
+        if rc == EMPTY:
+            return None
+        raise self._error(rc)
+
+    def poll_batch(self, max_events: int, timeout: float | None = 0.0) -> list[StepEvent]:
+        """Take up to ``max_events`` events, waiting up to ``timeout`` seconds only for the first;
+        [] when nothing arrived."""
+        raw = self.poll_batch_raw(max_events, timeout)
+        if raw is None:
+            return []
+        from_dict = StepEvent.from_dict
+        return [from_dict(d) for d in _loads(raw)]
+
+    def complete_raw(self, event_id: str | bytes | uuid.UUID, result_json: bytes | str) -> None:
+        """End a pending event with a complete result document (JSON bytes, see ABI.md:
+        ``{"success":true,"result":...}`` or ``{"success":false,"error":{...}}``)."""
+        if type(event_id) is str:
+            eid = event_id.encode()
+        elif type(event_id) is bytes:
+            eid = event_id
+        else:  # uuid.UUID, or anything else: never hand ctypes an int (it would be taken as a pointer)
+            eid = str(event_id).encode()
+        if type(result_json) is not bytes:
+            result_json = result_json.encode() if isinstance(result_json, str) else bytes(result_json)
+        rc = self._lib.complete(self._h, eid, result_json, len(result_json))
+        if rc != OK:
+            raise self._error(rc)
+
+    def complete(self, event_id: str | uuid.UUID, result: Any = None, *, metadata: Mapping[str, Any] | None = None) -> None:
+        """End a pending event successfully with ``result`` (any JSON-serialisable value).
+        Raises ``EventNotPending`` if it already ended (e.g. it timed out meanwhile)."""
+        if metadata is None:
+            doc = _OK_NULL if result is None else b'{"success":true,"result":' + _encode(result).encode() + b"}"
+        else:
+            doc = (
+                b'{"success":true,"result":' + _encode(result).encode()
+                + b',"metadata":' + _encode(metadata).encode() + b"}"
+            )
+        self.complete_raw(event_id, doc)
+
+    def fail(
+        self,
+        event_id: str | uuid.UUID,
+        message: str,
+        *,
+        error_type: str = "handler_error",
+        retryable: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """End a pending event as failed. ``message`` must not be empty."""
+        doc: dict[str, Any] = {
+            "success": False,
+            "error": {"message": message, "error_type": error_type, "retryable": bool(retryable)},
+        }
+        if metadata is not None:
+            doc["metadata"] = metadata
+        self.complete_raw(event_id, _encode(doc).encode())
+
+    def cleanup_timeouts(self) -> int:
+        """End every pending event past its deadline as a timeout; returns how many. Optional:
+        the library's reaper does this every cleanup_interval_ms."""
+        o = _outs
+        rc = self._lib.cleanup_timeouts(self._h, o.bcount)
+        if rc != OK:
+            raise self._error(rc)
+        return o.count.value
+
+    # ---- consuming ----
+
+    def next_completion_raw(self, timeout: float | None = 0.0) -> bytes | None:
+        """Take the next completion as JSON bytes; None when nothing arrived within ``timeout``
+        seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
+        p, n, bp, bn = _outs.pn
+        lib = self._lib
+        rc = lib.next_completion_now(self._h, 0, bp, bn)
+        if rc == EMPTY and timeout != 0:
+            ms = _ms(timeout)
+            if 0 < ms <= SLICE_MS:
+                rc = lib.next_completion(self._h, ms, bp, bn)
+            elif ms != 0:
+                h, nc = self._h, lib.next_completion
+                rc = self._wait(lambda step: nc(h, step, bp, bn), ms)
+        if rc == OK:
+            addr = p.value
+            try:
+                return _string_at(addr, n.value)
+            finally:
+                lib.free(addr)
+        if rc == EMPTY:
+            return None
+        raise self._error(rc)
+
+    def next_completion(self, timeout: float | None = 0.0) -> Completion | None:
+        """Take the next completion; None when nothing arrived within ``timeout`` seconds (None:
+        wait until one arrives or the channel is closed). Raises ``ChannelClosed`` once every
+        event has ended and the stream is empty."""
+        raw = self.next_completion_raw(timeout)
+        return None if raw is None else Completion.from_dict(_loads(raw))
+
+    def completions(self, timeout: float | None = None) -> Iterator[Completion]:
+        """Iterate over completions until the channel is shut down and drained (or closed).
+        With a ``timeout`` (seconds), iteration also ends when none arrives within it."""
+        while True:
+            try:
+                raw = self.next_completion_raw(timeout)
+            except ChannelClosed:
+                return
+            except BadHandle:
+                if self._closed:
+                    return
+                raise
+            if raw is None:
+                return
+            yield Completion.from_dict(_loads(raw))
+
+    # ---- shutdown and observation ----
+
+    def shutdown(self, drain: float | None = 0.0) -> None:
+        """Stop intake (dispatch raises ShutdownError from now on), let workers drain queued and
+        pending events for ``drain`` seconds (None: until all have ended), then cancel the rest.
+        Returns once every event has ended. Idempotent; completions stay in the stream."""
+        rc = self._lib.shutdown(self._h, _ms(drain))
+        if rc != OK:
+            raise self._error(rc)
+
+    def stats_raw(self) -> bytes:
+        """The library's stats document as JSON bytes."""
+        p, n, bp, bn = _outs.pn
+        lib = self._lib
+        rc = lib.stats(self._h, bp, bn)
+        if rc != OK:
+            raise self._error(rc)
+        addr = p.value
+        try:
+            return _string_at(addr, n.value)
+        finally:
+            lib.free(addr)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges (one consistent snapshot): dispatched, polled, completed, failed,
+        timed_out, cancelled, late_completions, queued, pending, state, ..."""
+        result: dict[str, Any] = _loads(self.stats_raw())
+        return result

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+import re
+import unittest
+
+from ._util import PKG_ROOT, run_python
+
+README = os.path.join(PKG_ROOT, "README.md")
+
+
+class ReadmeTest(unittest.TestCase):
+    def test_example_runs_as_written(self) -> None:
+        with open(README) as f:
+            text = f.read()
+        blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+        self.assertTrue(blocks, "no python example in README.md")
+        example = blocks[0]
+        self.assertLessEqual(len(example.strip().splitlines()), 16)
+        expected = re.search(r"prints\n\n```\n(.*?)```", text, re.S)
+        res = run_python(example, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        if expected:
+            self.assertEqual(res.stdout, expected.group(1))
+
+
+if __name__ == "__main__":
+    unittest.main()
