@@ -1,0 +1,143 @@
+"""`make bench` from Python, through the tasker package. One JSON line per figure.
+
+    bench.py jsonfloor N                the JSON work Python must do per event
+    bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
+    bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
+import tasker  # noqa: E402
+
+EVENT = os.environ["BENCH_EVENT"].encode()
+RESULT = os.environ["BENCH_RESULT"].encode()
+_ev = json.loads(EVENT)
+TASK, STEP, PAYLOAD = _ev["task_uuid"], _ev["step_uuid"], _ev["payload"]
+RESULT_VALUE = {"ok": True, "total": 42.5}
+META = {"worker": "py"}
+CFG = dict(cleanup_interval_ms=0, max_concurrent_handlers=64, completion_buffer_size=128)
+
+
+def emit(**kw) -> None:
+    print(json.dumps(kw), flush=True)
+
+
+def jsonfloor(n: int) -> None:
+    # what a decoded round trip must do in Python whatever the library:
+    # encode the dispatch document, decode the event, encode the result,
+    # decode the completion (documents as the library produces them)
+    with tasker.Channel(cleanup_interval_ms=0) as ch:
+        ch.dispatch_raw(EVENT)
+        event_doc = ch.poll_raw()
+        ch.complete_raw(json.loads(event_doc)["event_id"], RESULT)
+        completion_doc = ch.next_completion_raw()
+    dispatch_doc = {"task_uuid": TASK, "step_uuid": STEP, "handler": "bench", "payload": PAYLOAD}
+    result_doc = {"success": True, "result": RESULT_VALUE, "metadata": META}
+    dumps, loads = json.dumps, json.loads
+    t0 = time.perf_counter()
+    for _ in range(n):
+        dumps(dispatch_doc, separators=(",", ":")).encode()
+        loads(event_doc)
+        dumps(result_doc, separators=(",", ":")).encode()
+        loads(completion_doc)
+    dt = time.perf_counter() - t0
+    emit(bench="py_json_floor", iterations=n, ns_per_op=dt / n * 1e9)
+
+
+def roundtrip(n: int, mode: str, batch: int) -> None:
+    with tasker.Channel(**CFG) as ch:
+        def once_decoded() -> None:
+            ch.dispatch("bench", PAYLOAD, task_uuid=TASK, step_uuid=STEP)
+            ev = ch.poll()
+            ch.complete(ev.event_id, RESULT_VALUE, metadata=META)
+            ch.next_completion()
+
+        def once_raw() -> None:
+            ch.dispatch_raw(EVENT)
+            raw = ch.poll_raw()
+            ch.complete_raw(raw[13:49], RESULT)  # {"event_id":"<36>" comes first
+            ch.next_completion_raw()
+
+        def batch_decoded() -> None:
+            for _ in range(batch):
+                ch.dispatch("bench", PAYLOAD, task_uuid=TASK, step_uuid=STEP)
+            evs = ch.poll_batch(batch)
+            for ev in evs:
+                ch.complete(ev.event_id, RESULT_VALUE, metadata=META)
+            for _ in evs:
+                ch.next_completion()
+
+        def batch_raw() -> None:
+            for _ in range(batch):
+                ch.dispatch_raw(EVENT)
+            raw = ch.poll_batch_raw(batch)
+            k, i = 0, raw.find(b'"event_id":"')
+            while i >= 0:
+                ch.complete_raw(raw[i + 12:i + 48], RESULT)
+                k += 1
+                i = raw.find(b'"event_id":"', i + 48)
+            for _ in range(k):
+                ch.next_completion_raw()
+
+        fn = {("decoded", 1): once_decoded, ("raw", 1): once_raw}.get((mode, batch))
+        if fn is None:
+            fn = batch_decoded if mode == "decoded" else batch_raw
+        per = 1 if batch == 1 else batch
+        for _ in range(max(1, n // 10 // per)):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(n // per):
+            fn()
+        dt = time.perf_counter() - t0
+        done = n // per * per
+    emit(bench="py_roundtrip", mode=mode, batch=batch, events=done, seconds=round(dt, 4),
+         events_per_s=done / dt, us_per_event=dt / done * 1e6)
+
+
+def latency(n: int, mode: str) -> None:
+    sleep_mode = mode == "sleep"
+    got = [0.0] * n
+    with tasker.Channel(cleanup_interval_ms=0) as ch:
+        def worker() -> None:
+            i = 0
+            while i < n:
+                raw = ch.poll_raw(0 if sleep_mode else None)
+                if raw is None:
+                    time.sleep(0.010)
+                    continue
+                got[i] = time.perf_counter()
+                ch.complete_raw(raw[13:49], RESULT)
+                i += 1
+
+        t = threading.Thread(target=worker)
+        t.start()
+        time.sleep(0.05)
+        sent = [0.0] * n
+        for i in range(n):
+            if not sleep_mode:
+                time.sleep(0.0002)  # let the worker park in poll: measure an idle worker
+            sent[i] = time.perf_counter()
+            ch.dispatch_raw(EVENT)
+            ch.next_completion_raw(None)
+        t.join()
+    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
+    emit(bench="py_latency", mode="sleep10ms" if sleep_mode else "blocking", samples=n,
+         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+
+
+if __name__ == "__main__":
+    what, n = sys.argv[1], int(sys.argv[2])
+    if what == "jsonfloor":
+        jsonfloor(n)
+    elif what == "roundtrip":
+        roundtrip(n, sys.argv[3], int(sys.argv[4]))
+    elif what == "latency":
+        latency(n, sys.argv[3])
+    else:
+        sys.exit(f"unknown benchmark {what}")

@@ -1,0 +1,129 @@
+# `make bench` from Ruby, through the tasker gem. One JSON line per figure.
+#
+#   bench.rb jsonfloor N               the JSON work Ruby must do per event
+#   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64
+#   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+require "json"
+require "tasker"
+
+EVENT = ENV.fetch("BENCH_EVENT").b.freeze
+RESULT = ENV.fetch("BENCH_RESULT").b.freeze
+EV = JSON.parse(EVENT)
+TASK, STEP, PAYLOAD = EV["task_uuid"], EV["step_uuid"], EV["payload"]
+RESULT_VALUE = { "ok" => true, "total" => 42.5 }.freeze
+META = { "worker" => "rb" }.freeze
+CFG = { cleanup_interval_ms: 0, max_concurrent_handlers: 64, completion_buffer_size: 128 }.freeze
+ID_KEY = '"event_id":"'.b.freeze
+
+def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+def emit(**kw) = (puts JSON.generate(kw); $stdout.flush)
+
+def jsonfloor(n)
+  event_doc = completion_doc = nil
+  Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
+    ch.dispatch_raw(EVENT)
+    event_doc = ch.poll_raw
+    ch.complete_raw(JSON.parse(event_doc)["event_id"], RESULT)
+    completion_doc = ch.next_completion_raw
+  end
+  dispatch_doc = { "task_uuid" => TASK, "step_uuid" => STEP, "handler" => "bench", "payload" => PAYLOAD }
+  result_doc = { "success" => true, "result" => RESULT_VALUE, "metadata" => META }
+  t0 = now
+  n.times do
+    JSON.generate(dispatch_doc)
+    JSON.parse(event_doc)
+    JSON.generate(result_doc)
+    JSON.parse(completion_doc)
+  end
+  dt = now - t0
+  emit(bench: "rb_json_floor", iterations: n, ns_per_op: dt / n * 1e9)
+end
+
+def roundtrip(n, mode, batch)
+  done = dt = nil
+  Tasker::Channel.open(**CFG) do |ch|
+    once_decoded = lambda do
+      ch.dispatch("bench", PAYLOAD, task_uuid: TASK, step_uuid: STEP)
+      ev = ch.poll
+      ch.complete(ev.event_id, RESULT_VALUE, metadata: META)
+      ch.next_completion
+    end
+    once_raw = lambda do
+      ch.dispatch_raw(EVENT)
+      raw = ch.poll_raw
+      ch.complete_raw(raw.byteslice(13, 36), RESULT) # {"event_id":"<36>" comes first
+      ch.next_completion_raw
+    end
+    batch_decoded = lambda do
+      batch.times { ch.dispatch("bench", PAYLOAD, task_uuid: TASK, step_uuid: STEP) }
+      evs = ch.poll_batch(batch)
+      evs.each { |ev| ch.complete(ev.event_id, RESULT_VALUE, metadata: META) }
+      evs.size.times { ch.next_completion }
+    end
+    batch_raw = lambda do
+      batch.times { ch.dispatch_raw(EVENT) }
+      raw = ch.poll_batch_raw(batch)
+      k = 0
+      i = raw.index(ID_KEY)
+      while i
+        ch.complete_raw(raw.byteslice(i + 12, 36), RESULT)
+        k += 1
+        i = raw.index(ID_KEY, i + 48)
+      end
+      k.times { ch.next_completion_raw }
+    end
+    fn = if batch == 1
+           mode == "decoded" ? once_decoded : once_raw
+         else
+           mode == "decoded" ? batch_decoded : batch_raw
+         end
+    per = batch
+    [1, n / 10 / per].max.times { fn.call }
+    t0 = now
+    (n / per).times { fn.call }
+    dt = now - t0
+    done = n / per * per
+  end
+  emit(bench: "rb_roundtrip", mode: mode, batch: batch, events: done, seconds: dt.round(4),
+       events_per_s: done / dt, us_per_event: dt / done * 1e6)
+end
+
+def latency(n, mode)
+  sleep_mode = mode == "sleep"
+  got = Array.new(n, 0.0)
+  sent = Array.new(n, 0.0)
+  Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
+    worker = Thread.new do
+      i = 0
+      while i < n
+        raw = ch.poll_raw(timeout: sleep_mode ? 0 : nil)
+        if raw.nil?
+          sleep 0.010
+          next
+        end
+        got[i] = now
+        ch.complete_raw(raw.byteslice(13, 36), RESULT)
+        i += 1
+      end
+    end
+    sleep 0.05
+    n.times do |i|
+      sleep 0.0002 unless sleep_mode # let the worker park in poll: measure an idle worker
+      sent[i] = now
+      ch.dispatch_raw(EVENT)
+      ch.next_completion_raw(timeout: nil)
+    end
+    worker.join
+  end
+  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
+  emit(bench: "rb_latency", mode: sleep_mode ? "sleep10ms" : "blocking", samples: n,
+       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
+end
+
+what, n = ARGV[0], ARGV[1].to_i
+case what
+when "jsonfloor" then jsonfloor(n)
+when "roundtrip" then roundtrip(n, ARGV[2], ARGV[3].to_i)
+when "latency" then latency(n, ARGV[2])
+else abort "unknown benchmark #{what}"
+end
