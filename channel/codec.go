@@ -57,6 +57,9 @@ func ParseDispatch(data []byte, maxBytes int) (Event, error) {
 			if u, err = rawUUID(doc, key, raw); err != nil {
 				return err
 			}
+			if u == uuid.Nil {
+				return invalidf("%s: key %q: the nil UUID is not allowed (leave the key out to have one generated)", doc, key)
+			}
 			switch key {
 			case "task_uuid":
 				ev.TaskUUID, haveTask = u, true

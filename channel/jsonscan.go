@@ -256,15 +256,21 @@ func skipString(d []byte, i int) (int, error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(d) {
-					return 0, &scanError{i, "short \\u escape"}
+				r, ok := hex4(d, i)
+				if !ok {
+					return 0, &scanError{i, "bad \\u escape"}
 				}
-				for _, h := range d[i+2 : i+6] {
-					if !isHex(h) {
-						return 0, &scanError{i, "bad \\u escape"}
+				switch {
+				case r >= 0xD800 && r <= 0xDBFF: // high surrogate: a low one must follow
+					if lo, ok := hex4(d, i+6); !ok || i+7 >= len(d) || d[i+6] != '\\' || lo < 0xDC00 || lo > 0xDFFF {
+						return 0, &scanError{i, "lone UTF-16 surrogate in \\u escape (not valid Unicode)"}
 					}
+					i += 12
+				case r >= 0xDC00 && r <= 0xDFFF:
+					return 0, &scanError{i, "lone UTF-16 surrogate in \\u escape (not valid Unicode)"}
+				default:
+					i += 6
 				}
-				i += 6
 			default:
 				return 0, &scanError{i, "bad escape"}
 			}
@@ -281,6 +287,29 @@ func skipString(d []byte, i int) (int, error) {
 		}
 	}
 	return 0, &scanError{start, "unterminated string"}
+}
+
+// hex4 reads the \uXXXX escape starting at d[i] (the backslash).
+func hex4(d []byte, i int) (rune, bool) {
+	if i+6 > len(d) || d[i] != '\\' || d[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, h := range d[i+2 : i+6] {
+		if !isHex(h) {
+			return 0, false
+		}
+		r <<= 4
+		switch {
+		case h <= '9':
+			r |= rune(h - '0')
+		case h >= 'a':
+			r |= rune(h-'a') + 10
+		default:
+			r |= rune(h-'A') + 10
+		}
+	}
+	return r, true
 }
 
 func isHex(c byte) bool {

@@ -76,11 +76,11 @@ static int forked_error(void) {
     return TASKER_EFORKED;
 }
 
-/* in_child reports whether this is a forked child. The atfork flag is the
- * cheap check; getpid() catches a child made by a raw clone() that skipped
- * the atfork handlers, and is only paid where a call is rare. */
-#define CHECK_FORK() do { if (forked) return forked_error(); } while (0)
-#define CHECK_FORK_SLOW() do { if (forked || getpid() != loaded_pid) { forked = 1; return forked_error(); } } while (0)
+/* CHECK_FORK: the atfork flag catches fork(); the getpid() comparison
+ * catches children made without atfork handlers (_Fork(), a raw clone or
+ * syscall(SYS_fork)). getpid() is a system call, paid once per call: small
+ * next to a crossing into Go, and rule 11 has no exception. */
+#define CHECK_FORK() do { if (forked || getpid() != loaded_pid) { forked = 1; return forked_error(); } } while (0)
 
 /* ---- functions that never enter Go ---- */
 
@@ -122,7 +122,7 @@ void tasker_free(void *p) { free(p); }
 
 int tasker_new(const char *config_json, tasker_t *out) {
     if (out != NULL) *out = 0;
-    CHECK_FORK_SLOW();
+    CHECK_FORK();
     return tgo_new((char *)config_json, out);
 }
 
