@@ -216,6 +216,7 @@ func ParseResult(data []byte, maxBytes int) (Result, error) {
 	if !haveSuccess {
 		return Result{}, invalidf("%s: missing required key \"success\"", doc)
 	}
+	r.checkedResult, r.checkedMetadata = r.Result, r.Metadata
 	if errRaw != nil {
 		if r.Success {
 			return Result{}, invalidf("%s: key \"error\" given with \"success\": true (use success: false for a failure)", doc)
@@ -280,10 +281,10 @@ func ValidateResult(r *Result, maxBytes int) error {
 	if maxBytes > 0 && len(r.Result)+len(r.Metadata) > maxBytes {
 		return tooBig(doc, len(r.Result)+len(r.Metadata), maxBytes)
 	}
-	if r.Result != nil && !json.Valid(r.Result) {
+	if r.Result != nil && !sameBytes(r.Result, r.checkedResult) && !json.Valid(r.Result) {
 		return invalidf("%s: Result is not valid JSON", doc)
 	}
-	if r.Metadata != nil {
+	if r.Metadata != nil && !sameBytes(r.Metadata, r.checkedMetadata) {
 		m := r.Metadata
 		if i := skipSpace(m, 0); i >= len(m) || m[i] != '{' || !json.Valid(m) {
 			return invalidf("%s: Metadata must be a JSON object", doc)

@@ -35,9 +35,12 @@ type Event struct {
 	checkedPayload json.RawMessage
 }
 
-func (ev *Event) payloadChecked() bool {
-	return len(ev.Payload) > 0 && len(ev.Payload) == len(ev.checkedPayload) &&
-		unsafe.SliceData(ev.Payload) == unsafe.SliceData(ev.checkedPayload)
+func (ev *Event) payloadChecked() bool { return sameBytes(ev.Payload, ev.checkedPayload) }
+
+// sameBytes reports whether a and b are the same non-empty slice (not just
+// equal contents).
+func sameBytes(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // Result is a handler's outcome, as tasker_complete takes it (tasker-core's
@@ -50,6 +53,10 @@ type Result struct {
 	Error *ErrorInfo
 	// Metadata is a JSON object or nil (null), carried as written.
 	Metadata json.RawMessage
+
+	// checkedResult and checkedMetadata are what ParseResult validated, so
+	// that Complete does not scan them twice; replaced slices are checked again.
+	checkedResult, checkedMetadata json.RawMessage
 }
 
 // ErrorInfo describes a failure.
