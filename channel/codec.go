@@ -307,15 +307,30 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.UTC()
-	y, mo, d := t.Date()
-	if y < 0 || y > 9999 {
+	secs, ns := t.Unix(), t.Nanosecond()
+	if secs < 0 || secs >= 253402300800 { // outside 1970..9999: the general path
 		b = append(b, '"')
-		b = t.AppendFormat(b, timeLayout)
+		b = t.UTC().AppendFormat(b, timeLayout)
 		return append(b, '"')
 	}
-	h, mi, sec := t.Clock()
-	ns := t.Nanosecond()
+	// civil date from days since 1970-01-01 (H. Hinnant's algorithm)
+	z := secs/86400 + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := int(doy - (153*mp+2)/5 + 1)
+	mo := int(mp + 3)
+	if mo > 12 {
+		mo -= 12
+	}
+	y := int(yoe + era*400)
+	if mo <= 2 {
+		y++
+	}
+	sod := int(secs % 86400)
+	h, mi, sec := sod/3600, sod/60%60, sod%60
 	var buf [32]byte
 	buf[0] = '"'
 	put := func(at, width, v int) {
@@ -326,7 +341,7 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	put(1, 4, y)
 	buf[5] = '-'
-	put(6, 2, int(mo))
+	put(6, 2, mo)
 	buf[8] = '-'
 	put(9, 2, d)
 	buf[11] = 'T'
