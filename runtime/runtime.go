@@ -312,17 +312,25 @@ func (d *Dispatcher) run(t *channel.GoTask) {
 	timeout := time.Duration(ev.TimeoutMs) * time.Millisecond
 	ctx, cancel := context.WithTimeout(d.root, timeout)
 	defer cancel()
+	timedOut := channel.Result{Error: &channel.ErrorInfo{
+		Message:   fmt.Sprintf("handler %q did not return within %d ms", ev.Handler, ev.TimeoutMs),
+		ErrorType: channel.ErrorTypeHandlerTimeout,
+		Retryable: true,
+	}}
+	// At the deadline the event ends as a timeout at once, whether or not
+	// the handler honours ctx; the goroutine keeps its slot until it returns.
 	stop := context.AfterFunc(ctx, func() {
 		if ctx.Err() == context.DeadlineExceeded {
-			d.ch.FinishGo(t, channel.StatusTimeout, channel.Result{Error: &channel.ErrorInfo{
-				Message:   fmt.Sprintf("handler %q did not return within %d ms", ev.Handler, ev.TimeoutMs),
-				ErrorType: channel.ErrorTypeHandlerTimeout,
-				Retryable: true,
-			}}, false)
+			d.ch.FinishGo(t, channel.StatusTimeout, timedOut, false)
 		}
 	})
 	status, res := invoke(ctx, h, &ev, d.ch.Config().MaxPayloadBytes)
 	stop()
+	if ctx.Err() == context.DeadlineExceeded {
+		// Returned at or after the deadline: a timeout, whichever of this
+		// goroutine and the AfterFunc reaches the channel first.
+		status, res = channel.StatusTimeout, timedOut
+	}
 	d.ch.FinishGo(t, status, res, true)
 }
 
