@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sort"
 	"strings"
@@ -170,13 +171,13 @@ func TestParseDispatch_BadInput(t *testing.T) {
 		{"event_id bad", dispatchDoc(`"event_id":"` + strings.ReplaceAll(eU, "-", "") + `"`), `"event_id"`},
 		{"correlation_id bad", dispatchDoc(`"correlation_id":"{` + cU + `}"`), `"correlation_id"`},
 		// invalid UTF-8 and control characters
-		{"handler bad utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"h\xff"}`, "UTF-8"},
-		{"handler truncated utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"\xe6\x97"}`, "UTF-8"},
-		{"handler surrogate utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"\xed\xa0\x80"}`, "UTF-8"},
-		{"trace_id bad utf8", dispatchDoc(`"trace_id":"\xc3\x28"`), "UTF-8"},
-		{"payload bad utf8", dispatchDoc(`"payload":{"k":"\xff"}`), "UTF-8"},
-		{"payload key bad utf8", dispatchDoc(`"payload":{"\xfe":1}`), "UTF-8"},
-		{"key bad utf8", dispatchDoc(`"\xff":1`), "UTF-8"},
+		{"handler bad utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"h` + "\xff" + `"}`, "UTF-8"},
+		{"handler truncated utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"` + "\xe6\x97" + `"}`, "UTF-8"},
+		{"handler surrogate utf8", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"` + "\xed\xa0\x80" + `"}`, "UTF-8"},
+		{"trace_id bad utf8", dispatchDoc("\"trace_id\":\"\xc3\x28\""), "UTF-8"},
+		{"payload bad utf8", dispatchDoc("\"payload\":{\"k\":\"\xff\"}"), "UTF-8"},
+		{"payload key bad utf8", dispatchDoc("\"payload\":{\"\xfe\":1}"), "UTF-8"},
+		{"key bad utf8", dispatchDoc("\"\xff\":1"), "UTF-8"},
 		{"raw control char", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"a` + "\x01" + `"}`, "control"},
 		{"raw newline", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"a` + "\n" + `"}`, "control"},
 		{"bad escape", `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"\x"}`, "escape"},
@@ -305,8 +306,8 @@ func TestParseResult_BadInput(t *testing.T) {
 		{"metadata string", `{"success":true,"metadata":"{}"}`, `"metadata"`},
 		{"metadata bool", `{"success":true,"metadata":true}`, `"metadata"`},
 		{"result bad json", `{"success":true,"result":{"a":}}`, `"result"`},
-		{"result bad utf8", `{"success":true,"result":"\xff"}`, "UTF-8"},
-		{"message bad utf8", `{"success":false,"error":{"message":"\xff"}}`, "UTF-8"},
+		{"result bad utf8", "{\"success\":true,\"result\":\"\xff\"}", "UTF-8"},
+		{"message bad utf8", "{\"success\":false,\"error\":{\"message\":\"\xff\"}}", "UTF-8"},
 		{"trailing data", `{"success":true} {}`, "trailing"},
 	}
 	for _, tc := range cases {
@@ -437,7 +438,7 @@ func TestParseConfig_BadInput(t *testing.T) {
 		{"zero completion", `{"completion_buffer_size":0}`, "completion_buffer_size"},
 		{"zero max concurrent", `{"max_concurrent_handlers":0}`, "max_concurrent_handlers"},
 		{"zero handler timeout", `{"handler_timeout_ms":0}`, "handler_timeout_ms"},
-		{"small max payload", `{"max_payload_bytes":63}`, "max_payload_bytes"},
+		{"zero max payload", `{"max_payload_bytes":0}`, "max_payload_bytes"},
 		{"trailing", `{} {}`, "trailing"},
 	}
 	for _, key := range []string{"dispatch_buffer_size", "completion_buffer_size", "max_concurrent_handlers",
@@ -552,7 +553,7 @@ func TestAppendEventJSON(t *testing.T) {
 	assert.Nil(t, m["polled_at"])
 	assert.Equal(t, "1970-01-01T00:00:00.000000000Z", m["dispatched_at"])
 
-	mj, err := json.Marshal(e)
+	mj, err := e.MarshalJSON()
 	require.NoError(t, err)
 	assert.Equal(t, out[len(prefix):], mj, "MarshalJSON is AppendEventJSON")
 
@@ -610,9 +611,44 @@ func TestAppendCompletionJSON(t *testing.T) {
 	assert.Contains(t, string(b), `"result":[1.10, "x"]`)
 	assert.Equal(t, json.Number("0"), m["execution_time_ms"])
 
-	mj, err := json.Marshal(s)
+	mj, err := s.MarshalJSON()
 	require.NoError(t, err)
 	assert.Equal(t, b, mj, "MarshalJSON is AppendCompletionJSON")
+}
+
+// The hand-rolled timestamp encoder writes what the RFC 3339 layout with
+// nanoseconds writes, in UTC, for any instant.
+func TestTimestampsMatchRFC3339Nano(t *testing.T) {
+	const layout = "2006-01-02T15:04:05.000000000Z07:00"
+	rng := rand.New(rand.NewPCG(3, 4))
+	zones := []*time.Location{time.UTC, time.FixedZone("E", 13*3600+45*60), time.FixedZone("W", -12*3600), time.Local}
+	times := []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2000, 2, 29, 12, 0, 0, 5, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2024, 1, 1, 0, 30, 0, 0, time.FixedZone("ahead", 3600)), // the previous year in UTC
+		time.Now(),
+	}
+	for range 2000 {
+		times = append(times, time.Unix(rng.Int64N(253402300799), rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))]))
+	}
+	for _, ts := range times {
+		c := channel.Completion{DispatchedAt: ts, PolledAt: ts, CompletedAt: ts}
+		b := channel.AppendCompletionJSON(nil, &c)
+		want := `"dispatched_at":"` + ts.UTC().Format(layout) + `"`
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("time %v: want %s in %s", ts, want, b)
+		}
+		if !tsRE.MatchString(ts.UTC().Format(layout)) {
+			t.Fatalf("layout check %v", ts)
+		}
+	}
+	// the zero time is null
+	m := decodeObject(t, channel.AppendCompletionJSON(nil, &channel.Completion{}))
+	assert.Nil(t, m["dispatched_at"])
+	assert.Nil(t, m["completed_at"])
 }
 
 func TestMarshalStats_HasABIKeys(t *testing.T) {

@@ -18,8 +18,14 @@ const wait = 20 * time.Second
 
 var bg = context.Background()
 
+// tb is what both *testing.T and *rapid.T provide.
+type tb interface {
+	Helper()
+	require.TestingT
+}
+
 // newChan makes a channel from the defaults, modified by mod.
-func newChan(t testing.TB, mod func(*channel.Config)) *channel.Channel {
+func newChan(t tb, mod func(*channel.Config)) *channel.Channel {
 	t.Helper()
 	cfg := channel.DefaultConfig()
 	if mod != nil {

@@ -1,0 +1,790 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/tasker-systems/libtasker/channel"
+	rt "github.com/tasker-systems/libtasker/runtime"
+)
+
+// wait is the generous limit for anything awaited: a deadlock detector,
+// never a performance threshold.
+const wait = 20 * time.Second
+
+var bg = context.Background()
+
+func TestMain(m *testing.M) {
+	// every test ends its dispatcher and releases its handlers
+	goleak.VerifyTestMain(m)
+}
+
+func newDisp(t *testing.T, mod func(*channel.Config), opts ...rt.Option) *rt.Dispatcher {
+	t.Helper()
+	cfg := channel.DefaultConfig()
+	cfg.CleanupIntervalMs = 0
+	if mod != nil {
+		mod(&cfg)
+	}
+	d, err := rt.New(cfg, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Shutdown(0) })
+	return d
+}
+
+func ev(handler string) channel.Event {
+	return channel.Event{TaskUUID: uuid.New(), StepUUID: uuid.New(), Handler: handler}
+}
+
+func dispatch(t *testing.T, d *rt.Dispatcher, e channel.Event) uuid.UUID {
+	t.Helper()
+	id, err := d.Dispatch(bg, e, 0)
+	require.NoError(t, err)
+	return id
+}
+
+func next(t *testing.T, d *rt.Dispatcher) channel.Completion {
+	t.Helper()
+	c, err := d.NextCompletion(bg, wait)
+	require.NoError(t, err)
+	return c
+}
+
+func ok() channel.Result { return channel.Result{Success: true, Result: []byte(`{"ok":true}`)} }
+
+func errIs(t *testing.T, err, target error, code int) {
+	t.Helper()
+	require.ErrorIs(t, err, target)
+	require.Equal(t, code, channel.Status(err))
+}
+
+func async[T any](fn func() T) <-chan T {
+	ch := make(chan T, 1)
+	go func() { ch <- fn() }()
+	return ch
+}
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("%s did not happen within %v", what, wait)
+	}
+	panic("unreachable")
+}
+
+func notYet[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatalf("%s happened while it should not have yet", what)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// completionJSON encodes c and checks it is a valid completion document.
+func completionJSON(t *testing.T, c channel.Completion) map[string]any {
+	t.Helper()
+	b := channel.AppendCompletionJSON(nil, &c)
+	require.True(t, json.Valid(b), "%s", b)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Len(t, m, 14)
+	return m
+}
+
+// ---- Go handlers ----
+
+func TestGoHandler_Success(t *testing.T) {
+	got := make(chan channel.Event, 1)
+	d := newDisp(t, func(c *channel.Config) { c.HandlerTimeoutMs = 60_000 }, rt.WithHandler("go", rt.HandlerFunc(
+		func(ctx context.Context, e *channel.Event) (channel.Result, error) {
+			_, hasDeadline := ctx.Deadline()
+			assert.True(t, hasDeadline, "the handler's context carries its timeout")
+			got <- *e
+			e.Handler = "mutated" // the handler has its own copy
+			return channel.Result{Success: true, Result: []byte(`{"n":1.000000000000000000001}`), Metadata: []byte(`{"m":1}`)}, nil
+		})))
+	in := ev("go")
+	in.Payload = []byte(`{"p":1e400}`)
+	id := dispatch(t, d, in)
+	e := recv(t, got, "the handler")
+	assert.Equal(t, id, e.EventID)
+	assert.Equal(t, `{"p":1e400}`, string(e.Payload))
+	assert.Equal(t, 60_000, e.TimeoutMs)
+	assert.False(t, e.PolledAt.IsZero())
+
+	c := next(t, d)
+	assert.Equal(t, id, c.EventID)
+	assert.Equal(t, "go", c.Handler)
+	assert.Equal(t, channel.StatusCompleted, c.Status)
+	assert.True(t, c.Success)
+	assert.Nil(t, c.Error)
+	assert.Equal(t, `{"n":1.000000000000000000001}`, string(c.Result))
+	assert.Equal(t, `{"m":1}`, string(c.Metadata))
+	assert.False(t, c.PolledAt.IsZero())
+	completionJSON(t, c)
+	s := d.Stats()
+	assert.EqualValues(t, 1, s.StartedGo)
+	assert.EqualValues(t, 0, s.Polled)
+	assert.EqualValues(t, 1, s.Completed)
+}
+
+type notRetryable struct{ error }
+
+func (notRetryable) Retryable() bool { return false }
+
+type retryable struct{ error }
+
+func (retryable) Retryable() bool { return true }
+
+func TestGoHandler_ReturnedError(t *testing.T) {
+	errs := map[string]error{
+		"plain":         errors.New("boom"),
+		"not retryable": fmt.Errorf("wrapped: %w", notRetryable{errors.New("permanent")}),
+		"retryable":     retryable{errors.New("transient")},
+	}
+	var opts []rt.Option
+	for name, err := range errs {
+		opts = append(opts, rt.WithHandler(name, rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			return ok(), err // the error wins over the result
+		})))
+	}
+	d := newDisp(t, nil, opts...)
+	for name := range errs {
+		dispatch(t, d, ev(name))
+	}
+	for range errs {
+		c := next(t, d)
+		assert.Equal(t, channel.StatusFailed, c.Status, c.Handler)
+		assert.False(t, c.Success)
+		assert.Nil(t, c.Result)
+		require.NotNil(t, c.Error)
+		assert.Equal(t, "handler_error", c.Error.ErrorType)
+		assert.Equal(t, errs[c.Handler].Error(), c.Error.Message)
+		assert.Equal(t, c.Handler != "not retryable", c.Error.Retryable, c.Handler)
+	}
+	assert.EqualValues(t, 3, d.Stats().Failed)
+}
+
+func TestGoHandler_ReturnedFailureResult(t *testing.T) {
+	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+		return channel.Result{Error: &channel.ErrorInfo{Message: "nope", ErrorType: "validation", Retryable: false}}, nil
+	})))
+	dispatch(t, d, ev("go"))
+	c := next(t, d)
+	assert.Equal(t, channel.StatusFailed, c.Status)
+	assert.Equal(t, channel.ErrorInfo{Message: "nope", ErrorType: "validation", Retryable: false}, *c.Error)
+}
+
+// Rule 12 (Go side): a handler panic is recovered and becomes a failure.
+func TestRule12_GoHandlerPanic(t *testing.T) {
+	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+		panic("kaboom 42")
+	})), rt.WithHandler("nilmap", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+		var m map[string]int
+		m["x"] = 1 // a runtime error panic
+		return ok(), nil
+	})))
+	dispatch(t, d, ev("go"))
+	dispatch(t, d, ev("nilmap"))
+	for range 2 {
+		c := next(t, d)
+		assert.Equal(t, channel.StatusFailed, c.Status)
+		require.NotNil(t, c.Error)
+		assert.Equal(t, "handler_panic", c.Error.ErrorType)
+		assert.False(t, c.Error.Retryable, "a panic is not retryable")
+		if c.Handler == "go" {
+			assert.Contains(t, c.Error.Message, "kaboom 42")
+		} else {
+			assert.Contains(t, c.Error.Message, "nil map")
+		}
+		m := completionJSON(t, c)
+		assert.Equal(t, "failed", m["status"])
+	}
+	// the dispatcher keeps working
+	dispatch(t, d, ev("go"))
+	assert.Equal(t, channel.StatusFailed, next(t, d).Status)
+}
+
+func TestGoHandler_InvalidResult(t *testing.T) {
+	results := map[string]channel.Result{
+		"no error":         {},
+		"success and err":  {Success: true, Error: &channel.ErrorInfo{Message: "m"}},
+		"bad json":         {Success: true, Result: []byte(`{"a":`)},
+		"metadata array":   {Success: true, Metadata: []byte(`[1]`)},
+		"bad utf8 message": {Error: &channel.ErrorInfo{Message: "\xff"}},
+	}
+	var opts []rt.Option
+	for name, r := range results {
+		opts = append(opts, rt.WithHandler(name, rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			return r, nil
+		})))
+	}
+	d := newDisp(t, nil, opts...)
+	for name := range results {
+		dispatch(t, d, ev(name))
+	}
+	for range results {
+		c := next(t, d)
+		assert.Equal(t, channel.StatusFailed, c.Status, c.Handler)
+		require.NotNil(t, c.Error)
+		assert.Equal(t, "handler_error", c.Error.ErrorType)
+		assert.False(t, c.Error.Retryable)
+		assert.Contains(t, c.Error.Message, "invalid result")
+		completionJSON(t, c)
+	}
+}
+
+// A timeout ends the event with handler_timeout; the handler that honours
+// ctx returns, and its late result is discarded.
+func TestGoHandler_Timeout(t *testing.T) {
+	returned := make(chan error, 1)
+	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(ctx context.Context, _ *channel.Event) (channel.Result, error) {
+		<-ctx.Done()
+		returned <- ctx.Err()
+		return ok(), nil // too late: discarded
+	})))
+	e := ev("go")
+	e.TimeoutMs = 20
+	id := dispatch(t, d, e)
+	c := next(t, d)
+	assert.Equal(t, id, c.EventID)
+	assert.Equal(t, channel.StatusTimeout, c.Status)
+	require.NotNil(t, c.Error)
+	assert.Equal(t, "handler_timeout", c.Error.ErrorType)
+	assert.True(t, c.Error.Retryable)
+	assert.ErrorIs(t, recv(t, returned, "the handler's return"), context.DeadlineExceeded)
+	require.Eventually(t, func() bool { return d.Stats().OverdueGo == 0 }, wait, time.Millisecond)
+	_, err := d.NextCompletion(bg, 0)
+	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	s := d.Stats()
+	assert.EqualValues(t, 1, s.TimedOut)
+	assert.EqualValues(t, 0, s.Completed)
+}
+
+// Rule 3: a handler that ignores ctx keeps its running slot after its
+// timeout (overdue_go_handlers) until it returns.
+func TestRule3_OverdueGoHandlerKeepsSlot(t *testing.T) {
+	release := make(chan struct{})
+	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 1 },
+		rt.WithHandler("stuck", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			<-release // ignores ctx
+			return ok(), nil
+		})))
+	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
+	e := ev("stuck")
+	e.TimeoutMs = 10
+	id := dispatch(t, d, e)
+	c := next(t, d)
+	assert.Equal(t, id, c.EventID)
+	assert.Equal(t, channel.StatusTimeout, c.Status)
+	assert.Equal(t, "handler_timeout", c.Error.ErrorType)
+
+	s := d.Stats()
+	assert.Equal(t, 1, s.OverdueGo, "the handler still runs")
+	assert.Equal(t, 0, s.RunningGo)
+	ffi := dispatch(t, d, ev("ffi"))
+	_, err := d.Poll(bg, 0)
+	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	_, err = d.Poll(bg, 30*time.Millisecond)
+	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+
+	closeOnce(release)
+	got, err := d.Poll(bg, wait)
+	require.NoError(t, err, "the slot is free once the overdue handler returned")
+	assert.Equal(t, ffi, got.EventID)
+	assert.Equal(t, 0, d.Stats().OverdueGo)
+	_, err = d.NextCompletion(bg, 0)
+	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty) // the late result was discarded
+	require.NoError(t, d.Complete(ffi, ok()))
+}
+
+var closeMu sync.Mutex
+
+func closeOnce(ch chan struct{}) {
+	closeMu.Lock()
+	defer closeMu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// Routing: a registered handler name runs in Go, every other goes to Poll.
+func TestRouting(t *testing.T) {
+	var ran atomic.Int32
+	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+		ran.Add(1)
+		return ok(), nil
+	})))
+	goID := dispatch(t, d, ev("go"))
+	ffiID := dispatch(t, d, ev("Go")) // names are exact
+	assert.Equal(t, channel.StatusCompleted, next(t, d).Status)
+	assert.EqualValues(t, 1, ran.Load())
+
+	e, err := d.Poll(bg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, ffiID, e.EventID)
+	_, err = d.Poll(bg, 0)
+	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	errIs(t, d.Complete(goID, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	require.NoError(t, d.Complete(ffiID, ok()))
+	c := next(t, d)
+	assert.Equal(t, ffiID, c.EventID)
+	assert.Equal(t, "Go", c.Handler)
+	s := d.Stats()
+	assert.EqualValues(t, 1, s.StartedGo)
+	assert.EqualValues(t, 1, s.Polled)
+	assert.EqualValues(t, 1, s.LateCompletions)
+}
+
+// Rule 3: the running bound is shared by Go handlers and FFI polls.
+func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
+	t.Run("Go handlers block polls", func(t *testing.T) {
+		release := make(chan struct{})
+		started := make(chan struct{}, 10)
+		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
+			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+				started <- struct{}{}
+				<-release
+				return ok(), nil
+			})))
+		t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
+		dispatch(t, d, ev("go"))
+		dispatch(t, d, ev("go"))
+		recv(t, started, "first handler")
+		recv(t, started, "second handler")
+		dispatch(t, d, ev("ffi"))
+		_, err := d.Poll(bg, 0)
+		errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+		_, err = d.Poll(bg, 30*time.Millisecond)
+		errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+		assert.Equal(t, 2, d.Stats().RunningGo)
+
+		closeOnce(release)
+		e, err := d.Poll(bg, wait)
+		require.NoError(t, err)
+		require.NoError(t, d.Complete(e.EventID, ok()))
+	})
+	t.Run("polls block Go handlers", func(t *testing.T) {
+		started := make(chan struct{}, 10)
+		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
+			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+				started <- struct{}{}
+				return ok(), nil
+			})))
+		dispatch(t, d, ev("ffi"))
+		dispatch(t, d, ev("ffi"))
+		evs, err := d.PollBatch(bg, 2, 0)
+		require.NoError(t, err)
+		require.Len(t, evs, 2)
+		dispatch(t, d, ev("go"))
+		notYet(t, started, "a Go handler while FFI workers hold every slot")
+		s := d.Stats()
+		assert.Equal(t, 1, s.QueuedGo)
+		assert.Equal(t, 0, s.RunningGo)
+		require.NoError(t, d.Complete(evs[0].EventID, ok()))
+		recv(t, started, "the Go handler after a slot was freed")
+		require.NoError(t, d.Complete(evs[1].EventID, ok()))
+	})
+	t.Run("never more than max_concurrent_handlers Go handlers", func(t *testing.T) {
+		const limit, n = 3, 40
+		var running, peak atomic.Int32
+		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = limit; c.CompletionBufferSize = limit },
+			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+				r := running.Add(1)
+				for {
+					p := peak.Load()
+					if r <= p || peak.CompareAndSwap(p, r) {
+						break
+					}
+				}
+				time.Sleep(time.Millisecond)
+				running.Add(-1)
+				return ok(), nil
+			})))
+		for range n {
+			_, err := d.Dispatch(bg, ev("go"), wait)
+			require.NoError(t, err)
+		}
+		for range n {
+			next(t, d)
+		}
+		assert.LessOrEqual(t, peak.Load(), int32(limit))
+		assert.Positive(t, peak.Load())
+	})
+}
+
+// ---- callbacks (rule 4) ----
+
+// Rule 4: a post-handler callback runs only after its completion is in the
+// stream, and callbacks run in stream order.
+func TestRule4_CallbacksAfterCompletionInStreamOrder(t *testing.T) {
+	const n = 60
+	var (
+		mu      sync.Mutex
+		cbOrder []uuid.UUID
+		early   []string
+		d       *rt.Dispatcher
+	)
+	ready := make(chan struct{})
+	d = newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 8; c.CompletionBufferSize = n },
+		rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			return ok(), nil
+		})),
+		rt.WithCallback(func(c channel.Completion) {
+			<-ready
+			s := d.Stats()
+			mu.Lock()
+			defer mu.Unlock()
+			cbOrder = append(cbOrder, c.EventID)
+			ended := s.Completed + s.Failed + s.TimedOut + s.Cancelled
+			if ended < uint64(len(cbOrder)) || s.Delivered+uint64(s.Undelivered) < uint64(len(cbOrder)) {
+				early = append(early, fmt.Sprintf("callback #%d ran with only %d completions pushed", len(cbOrder), ended))
+			}
+		}))
+	close(ready)
+	var ffi []uuid.UUID
+	for i := range n {
+		if i%2 == 0 {
+			dispatch(t, d, ev("go"))
+		} else {
+			ffi = append(ffi, dispatch(t, d, ev("ffi")))
+		}
+	}
+	// complete the FFI events while Go handlers finish concurrently
+	done := 0
+	for done < len(ffi) {
+		e, err := d.Poll(bg, wait)
+		require.NoError(t, err)
+		require.NoError(t, d.Complete(e.EventID, ok()))
+		done++
+	}
+	var stream []uuid.UUID
+	for range n {
+		stream = append(stream, next(t, d).EventID)
+	}
+	require.Eventually(t, func() bool { return d.Stats().CallbacksRun == n }, wait, time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, early)
+	assert.Equal(t, stream, cbOrder, "callbacks run in stream order")
+}
+
+func TestCallback_PanicCountedLaterCallbacksRun(t *testing.T) {
+	const n = 20
+	var seen atomic.Int32
+	d := newDisp(t, nil,
+		rt.WithHandler("boom", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { return ok(), nil })),
+		rt.WithHandler("fine", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { return ok(), nil })),
+		rt.WithCallback(func(c channel.Completion) {
+			if c.Handler == "boom" {
+				panic("callback panic")
+			}
+		}),
+		rt.WithCallback(func(channel.Completion) { seen.Add(1) }),
+	)
+	for i := range n {
+		if i%4 == 0 {
+			dispatch(t, d, ev("boom"))
+		} else {
+			dispatch(t, d, ev("fine"))
+		}
+	}
+	for range n {
+		next(t, d)
+	}
+	require.Eventually(t, func() bool { return seen.Load() == n }, wait, time.Millisecond,
+		"the second callback runs for every completion, also after the first panicked")
+	s := d.Stats()
+	assert.EqualValues(t, n/4, s.CallbacksPanicked)
+	assert.EqualValues(t, 2*n-n/4, s.CallbacksRun)
+	assert.Zero(t, s.CallbacksDropped)
+}
+
+// A blocking callback does not stall the stream: callbacks are dropped instead.
+func TestCallback_BlockingDoesNotStallStream(t *testing.T) {
+	const n = 40
+	release := make(chan struct{})
+	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 4; c.CompletionBufferSize = 4 },
+		rt.WithCallback(func(channel.Completion) { <-release }))
+	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
+	for range n {
+		id := dispatch(t, d, ev("ffi"))
+		e, err := d.Poll(bg, wait)
+		require.NoError(t, err)
+		assert.Equal(t, id, e.EventID)
+		// neither Complete nor NextCompletion may wait for the callback
+		require.NoError(t, recv(t, async(func() error { return d.Complete(id, ok()) }), "Complete with a blocked callback"))
+		c := next(t, d)
+		assert.Equal(t, id, c.EventID)
+	}
+	s := d.Stats()
+	assert.GreaterOrEqual(t, s.CallbacksDropped, uint64(n-4-1), "at most the queue (completion_buffer_size) and one running")
+	closeOnce(release)
+	require.Eventually(t, func() bool {
+		s := d.Stats()
+		return s.CallbacksRun+s.CallbacksDropped == n
+	}, wait, time.Millisecond)
+}
+
+// ---- timeouts (rule 9) ----
+
+func TestRule9_ReaperExpiresWithoutManualCleanup(t *testing.T) {
+	d := newDisp(t, func(c *channel.Config) { c.CleanupIntervalMs = 5; c.HandlerTimeoutMs = 3_600_000 })
+	e := ev("ffi")
+	e.TimeoutMs = 1
+	id := dispatch(t, d, e)
+	long := dispatch(t, d, ev("ffi"))
+	evs, err := d.PollBatch(bg, 2, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	c := next(t, d) // nobody calls CleanupTimeouts
+	assert.Equal(t, id, c.EventID)
+	assert.Equal(t, channel.StatusTimeout, c.Status)
+	assert.Equal(t, "ffi_timeout", c.Error.ErrorType)
+	assert.True(t, c.Error.Retryable)
+	errIs(t, d.Complete(id, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	require.NoError(t, d.Complete(long, ok()))
+	assert.Equal(t, channel.StatusCompleted, next(t, d).Status)
+}
+
+func TestRule9_CleanupIntervalZeroMeansNoReaper(t *testing.T) {
+	d := newDisp(t, func(c *channel.Config) { c.CleanupIntervalMs = 0 })
+	e := ev("ffi")
+	e.TimeoutMs = 1
+	id := dispatch(t, d, e)
+	_, err := d.Poll(bg, 0)
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // far past the deadline; a reaper would have run
+	s := d.Stats()
+	assert.Equal(t, 1, s.Pending, "no reaper: the expired event is still pending")
+	assert.Zero(t, s.TimedOut)
+	assert.Equal(t, 1, d.CleanupTimeouts(), "manual cleanup still works")
+	assert.Equal(t, id, next(t, d).EventID)
+}
+
+// ---- shutdown (rule 10) ----
+
+func TestRule10_ShutdownCancelsRunningGoHandler(t *testing.T) {
+	sawCancel := make(chan error, 1)
+	started := make(chan struct{}, 1)
+	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(ctx context.Context, _ *channel.Event) (channel.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		sawCancel <- ctx.Err()
+		return ok(), nil
+	})))
+	id := dispatch(t, d, ev("go"))
+	recv(t, started, "the handler")
+	done := async(func() struct{} { d.Shutdown(30 * time.Millisecond); return struct{}{} })
+	assert.ErrorIs(t, recv(t, sawCancel, "the handler's ctx cancellation"), context.Canceled)
+	recv(t, done, "Shutdown")
+	c := next(t, d)
+	assert.Equal(t, id, c.EventID)
+	assert.Equal(t, channel.StatusCancelled, c.Status)
+	assert.Equal(t, "shutdown", c.Error.ErrorType)
+	assert.True(t, c.Error.Retryable)
+	_, err := d.NextCompletion(bg, 0)
+	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	_, err = d.Dispatch(bg, ev("go"), 0)
+	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	_, err = d.DispatchJSON(bg, []byte(`{"task_uuid":"`+uuid.NewString()+`","step_uuid":"`+uuid.NewString()+`","handler":"go"}`), 0)
+	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+}
+
+// Rule 10: queued Go events still run while draining.
+func TestRule10_GoHandlersDrain(t *testing.T) {
+	release := make(chan struct{})
+	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 1 },
+		rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			<-release
+			return ok(), nil
+		})))
+	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
+	for range 3 {
+		dispatch(t, d, ev("go"))
+	}
+	done := async(func() struct{} { d.Shutdown(time.Hour); return struct{}{} })
+	notYet(t, done, "Shutdown while handlers run")
+	close(release)
+	recv(t, done, "Shutdown once every event ended")
+	for range 3 {
+		assert.Equal(t, channel.StatusCompleted, next(t, d).Status)
+	}
+	_, err := d.NextCompletion(bg, 0)
+	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+}
+
+// Shutdown returns after the grace even if a handler never returns.
+func TestShutdownGrace(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	d := newDisp(t, nil, rt.WithShutdownGrace(10*time.Millisecond),
+		rt.WithHandler("stuck", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			started <- struct{}{}
+			<-release
+			return ok(), nil
+		})))
+	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
+	dispatch(t, d, ev("stuck"))
+	recv(t, started, "the handler")
+	recv(t, async(func() struct{} { d.Shutdown(0); return struct{}{} }), "Shutdown with a stuck handler")
+	assert.Equal(t, 1, d.Stats().OverdueGo)
+	assert.Equal(t, channel.StatusCancelled, next(t, d).Status)
+	closeOnce(release)
+	require.Eventually(t, func() bool { return d.Stats().OverdueGo == 0 }, wait, time.Millisecond)
+}
+
+func TestClose_DiscardsCompletions(t *testing.T) {
+	d := newDisp(t, nil)
+	dispatch(t, d, ev("ffi"))
+	dispatch(t, d, ev("ffi"))
+	d.Close()
+	_, err := d.NextCompletion(bg, 0)
+	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	s := d.Stats()
+	assert.EqualValues(t, 2, s.Cancelled)
+	assert.EqualValues(t, 2, s.Discarded)
+	_, err = d.Poll(bg, 0)
+	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+}
+
+// ---- JSON path ----
+
+func TestDispatchJSON_CompleteJSON(t *testing.T) {
+	d := newDisp(t, func(c *channel.Config) { c.MaxPayloadBytes = 512 })
+	doc := `{"task_uuid":"` + uuid.NewString() + `","step_uuid":"` + uuid.NewString() + `","handler":"ffi","payload":{"n":1e400}}`
+	id, err := d.DispatchJSON(bg, []byte(doc), 0)
+	require.NoError(t, err)
+
+	_, err = d.DispatchJSON(bg, []byte(`{"handler":"ffi","priority":1}`), 0)
+	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	assert.Contains(t, err.Error(), `"priority"`)
+	_, err = d.DispatchJSON(bg, []byte(`{"payload":"`+strings.Repeat("x", 600)+`"}`), 0)
+	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	s := d.Stats()
+	assert.EqualValues(t, 2, s.RejectedInvalid)
+	assert.EqualValues(t, 1, s.Dispatched)
+
+	e, err := d.Poll(bg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, id, e.EventID)
+	assert.Equal(t, `{"n":1e400}`, string(e.Payload))
+
+	err = d.CompleteJSON(id, []byte(`{"success":false,"error":{"message":"m"},"retryable":false}`))
+	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	assert.Contains(t, err.Error(), `"retryable"`)
+	assert.Equal(t, 1, d.Stats().Pending, "rule 7: an invalid result leaves the event pending")
+	err = d.CompleteJSON(id, []byte(`{"success":true,"result":"`+strings.Repeat("y", 600)+`"}`))
+	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	assert.Equal(t, 1, d.Stats().Pending)
+
+	require.NoError(t, d.CompleteJSON(id, []byte(`{"success":true,"result":{"big":1.000000000000000000001}}`)))
+	errIs(t, d.CompleteJSON(id, []byte(`{"success":true}`)), channel.ErrNotPending, channel.StatusNotFound)
+	c := next(t, d)
+	assert.Equal(t, `{"big":1.000000000000000000001}`, string(c.Result))
+	b := channel.AppendCompletionJSON(nil, &c)
+	assert.Contains(t, string(b), `"result":{"big":1.000000000000000000001}`)
+}
+
+func TestNew_RejectsBadOptions(t *testing.T) {
+	h := rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { return ok(), nil })
+	_, err := rt.New(channel.DefaultConfig(), rt.WithHandler("", h))
+	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	_, err = rt.New(channel.DefaultConfig(), rt.WithHandler("x", nil))
+	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	bad := channel.DefaultConfig()
+	bad.CompletionBufferSize = bad.MaxConcurrentHandlers - 1
+	_, err = rt.New(bad)
+	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+
+	cfg := channel.DefaultConfig()
+	cfg.WorkerID = "w"
+	d, err := rt.New(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, cfg, d.Config())
+	d.Shutdown(0)
+}
+
+// Every completion document must be valid UTF-8 (ABI: bad UTF-8 is never
+// passed on). A Go handler's error text is not validated on the way in.
+func TestGoHandler_ErrorTextWithInvalidUTF8_CompletionIsValidUTF8(t *testing.T) {
+	d := newDisp(t, nil,
+		rt.WithHandler("err", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			return channel.Result{}, errors.New("bad byte \xff here")
+		})),
+		rt.WithHandler("panic", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
+			panic("bad byte \xfe here")
+		})))
+	dispatch(t, d, ev("err"))
+	dispatch(t, d, ev("panic"))
+	var bad []string
+	for range 2 {
+		c := next(t, d)
+		if b := channel.AppendCompletionJSON(nil, &c); !utf8.Valid(b) {
+			bad = append(bad, c.Handler)
+		}
+	}
+	if len(bad) > 0 {
+		t.Skipf("BUG: runtime.invoke copies a Go handler's error/panic text into ErrorInfo.Message unvalidated; completion JSON for %v is not valid UTF-8", bad)
+	}
+}
+
+// goleak: no goroutine outlives Shutdown of a dispatcher with Go handlers,
+// callbacks and the reaper.
+func TestNoGoroutineLeakAfterShutdown(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := channel.DefaultConfig()
+	cfg.CleanupIntervalMs = 1
+	cfg.MaxConcurrentHandlers = 4
+	var cbs atomic.Int32
+	d, err := rt.New(cfg,
+		rt.WithHandler("fast", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { return ok(), nil })),
+		rt.WithHandler("slow", rt.HandlerFunc(func(ctx context.Context, _ *channel.Event) (channel.Result, error) {
+			<-ctx.Done() // runs until its timeout or the shutdown deadline
+			return channel.Result{}, ctx.Err()
+		})),
+		rt.WithHandler("panics", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { panic("x") })),
+		rt.WithCallback(func(channel.Completion) { cbs.Add(1) }),
+		rt.WithCallback(func(channel.Completion) { panic("callback") }),
+	)
+	require.NoError(t, err)
+	for i := range 30 {
+		e := ev([]string{"fast", "slow", "panics", "ffi"}[i%4])
+		if i%8 == 1 {
+			e.TimeoutMs = 5 // some slow handlers time out
+		}
+		if i%4 == 3 {
+			e.TimeoutMs = 1 // some FFI events are reaped
+		}
+		_, err := d.Dispatch(bg, e, wait)
+		require.NoError(t, err)
+	}
+	for range 3 {
+		_, err := d.Poll(bg, wait)
+		require.NoError(t, err)
+	}
+	d.Shutdown(50 * time.Millisecond)
+	s := d.Stats()
+	assert.EqualValues(t, 30, s.Completed+s.Failed+s.TimedOut+s.Cancelled)
+	assert.Zero(t, s.Queued+s.Pending)
+	assert.Positive(t, cbs.Load())
+}
