@@ -29,6 +29,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -376,6 +377,10 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 					}
 					out = append(out, e)
 				}
+				// Room for the completions of every running event, reserved
+				// now: ending an event (complete, cleanup) never allocates
+				// a bigger stream.
+				c.stream.reserve(c.pendingLocked() + c.zombies + c.stream.len())
 				c.kickLocked()
 				return out, nil
 			}
@@ -465,7 +470,12 @@ func (c *Channel) FinishGo(t *GoTask, status CompletionStatus, r Result, returne
 // pushes its completion onto the stream. byReturn is false when a Go
 // handler's goroutine is still running after its event ended.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
-	now := time.Now()
+	c.endAtLocked(e, status, r, byReturn, time.Now())
+}
+
+// endAtLocked is endLocked with the completion time given, so that a batch
+// of ends (cleanup, cancellation) reads the clock once.
+func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byReturn bool, now time.Time) {
 	switch e.state {
 	case statePending:
 		e.prev.next, e.next.prev = e.next, e.prev
@@ -551,15 +561,22 @@ func (c *Channel) Complete(id uuid.UUID, r Result) error {
 func (c *Channel) CleanupTimeouts() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Since(c.epoch)
+	wall := time.Now()
+	now := wall.Sub(c.epoch)
 	n := 0
+	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep
 	for len(c.timeouts) > 0 && c.timeouts[0].deadline <= now {
 		e := c.timeouts[0]
-		c.endLocked(e, StatusTimeout, Result{Error: &ErrorInfo{
-			Message:   fmt.Sprintf("no result within %d ms of poll (cleanup)", e.ev.TimeoutMs),
-			ErrorType: ErrorTypeFFITimeout,
-			Retryable: true,
-		}}, true)
+		info, ok := infos[e.ev.TimeoutMs]
+		if !ok {
+			info = &ErrorInfo{
+				Message:   "no result within " + strconv.Itoa(e.ev.TimeoutMs) + " ms of poll (cleanup)",
+				ErrorType: ErrorTypeFFITimeout,
+				Retryable: true,
+			}
+			infos[e.ev.TimeoutMs] = info
+		}
+		c.endAtLocked(e, StatusTimeout, Result{Error: info}, true, wall)
 		n++
 	}
 	if n > 0 {
@@ -648,13 +665,15 @@ func (c *Channel) cancelAllLocked() {
 			Retryable: true,
 		}}
 	}
+	now := time.Now()
+	queued, running := res("still queued"), res("still running")
 	for k := range c.queues {
 		for c.queues[k].len() > 0 {
-			c.endLocked(c.queues[k].pop(), StatusCancelled, res("still queued"), false)
+			c.endAtLocked(c.queues[k].pop(), StatusCancelled, queued, false, now)
 		}
 	}
 	for c.pendList.next != &c.pendList {
-		c.endLocked(c.pendList.next, StatusCancelled, res("still running"), false)
+		c.endAtLocked(c.pendList.next, StatusCancelled, running, false, now)
 	}
 }
 

@@ -11,18 +11,30 @@ func (d *deque[T]) len() int { return d.size }
 
 func (d *deque[T]) push(v T) {
 	if d.size == len(d.buf) {
-		n := 2 * len(d.buf)
-		if n == 0 {
-			n = 16
-		}
-		nb := make([]T, n)
-		for i := 0; i < d.size; i++ {
-			nb[i] = d.buf[(d.head+i)%len(d.buf)]
-		}
-		d.buf, d.head = nb, 0
+		d.grow(d.size + 1)
 	}
 	d.buf[(d.head+d.size)%len(d.buf)] = v
 	d.size++
+}
+
+// reserve makes room for n elements in all, so that the next pushes up to
+// n do not allocate.
+func (d *deque[T]) reserve(n int) {
+	if n > len(d.buf) {
+		d.grow(n)
+	}
+}
+
+func (d *deque[T]) grow(need int) {
+	n := max(2*len(d.buf), 16)
+	for n < need {
+		n *= 2
+	}
+	nb := make([]T, n)
+	for i := 0; i < d.size; i++ {
+		nb[i] = d.buf[(d.head+i)%len(d.buf)]
+	}
+	d.buf, d.head = nb, 0
 }
 
 // front returns a pointer to the oldest element; the deque must not be empty.
@@ -42,11 +54,10 @@ func (d *deque[T]) pop() T {
 	d.size--
 	if d.size == 0 {
 		d.head = 0
-		// give back memory after a burst: keep small buffers, drop big ones
-		if len(d.buf) > 1024 {
-			d.buf = nil
-		}
 	}
+	// The buffer is kept: its size is bounded by the channel's config
+	// (queues by dispatch_buffer_size, the stream by completion_buffer_size
+	// plus what a shutdown cancels), so memory stays flat.
 	return v
 }
 

@@ -3,6 +3,8 @@ package channel_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -192,4 +194,79 @@ func FuzzParseResult(f *testing.F) {
 			t.Fatalf("error round trip: %+v vs %+v", back.Error, r.Error)
 		}
 	})
+}
+
+// TestRule12_NoPanicOnHostileInput runs every parser, and the channel calls
+// that take caller input, over the seeds and thousands of deterministic
+// mutations of them (truncations, byte flips, insertions of JSON
+// metacharacters, invalid UTF-8). A panic fails the test; every rejection
+// must map to EINVAL or ETOOBIG, never to EINTERNAL.
+func TestRule12_NoPanicOnHostileInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	specials := []string{`"`, `\`, `{`, `}`, `[`, `]`, `:`, `,`, "\x00", "\xff", "\xed\xa0\x80", `\u`, `\ud800`, `1e999`, `-`, ` `, "null"}
+	mutate := func(s []byte) []byte {
+		out := append([]byte(nil), s...)
+		for range 1 + rng.IntN(3) {
+			switch rng.IntN(4) {
+			case 0:
+				if len(out) > 0 {
+					out = out[:rng.IntN(len(out))]
+				}
+			case 1:
+				if len(out) > 0 {
+					out[rng.IntN(len(out))] ^= byte(1 << rng.IntN(8))
+				}
+			case 2:
+				i := rng.IntN(len(out) + 1)
+				sp := specials[rng.IntN(len(specials))]
+				out = append(out[:i], append([]byte(sp), out[i:]...)...)
+			case 3:
+				if len(out) > 1 {
+					i := rng.IntN(len(out) - 1)
+					out = append(out[:i], out[i+1:]...)
+				}
+			}
+		}
+		return out
+	}
+	check := func(what string, in []byte, err error) {
+		if err != nil && channel.Status(err) != channel.StatusInvalid && channel.Status(err) != channel.StatusTooBig {
+			t.Fatalf("%s(%q): error %v maps to status %d", what, in, err, channel.Status(err))
+		}
+	}
+	c := newChan(t, func(cfg *channel.Config) {
+		cfg.DispatchBufferSize, cfg.MaxConcurrentHandlers, cfg.CompletionBufferSize = 1<<20, 1<<20, 1<<20
+	})
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	all := append(append([]string{}, dispatchSeeds...), resultSeeds...)
+	all = append(all, `{"dispatch_buffer_size":5,"worker_id":"w"}`)
+	for _, seed := range all {
+		for i := range n {
+			in := []byte(seed)
+			if i > 0 {
+				in = mutate(in)
+			}
+			e, err := channel.ParseDispatch(in, 256)
+			check("ParseDispatch", in, err)
+			if err == nil {
+				_, err = c.Enqueue(bg, e, channel.KindFFI, 0)
+				if err != nil && !errors.Is(err, channel.ErrInvalid) { // a duplicate explicit id is EINVAL
+					t.Fatalf("Enqueue of a parsed event: %v", err)
+				}
+			}
+			r, err := channel.ParseResult(in, 256)
+			check("ParseResult", in, err)
+			if err == nil {
+				err = c.Complete(uuid.New(), r)
+				if !errors.Is(err, channel.ErrNotPending) {
+					t.Fatalf("Complete of a parsed result for an unknown id: %v", err)
+				}
+			}
+			_, err = channel.ParseConfig(in)
+			check("ParseConfig", in, err)
+		}
+	}
 }

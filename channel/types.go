@@ -88,7 +88,8 @@ const (
 )
 
 // Completion is one entry of the completion stream: exactly one per
-// dispatched event.
+// dispatched event. Treat it as read-only: completions ended together (by
+// one cleanup or one shutdown) may share one *ErrorInfo.
 type Completion struct {
 	EventID       uuid.UUID
 	TaskUUID      uuid.UUID
