@@ -565,8 +565,8 @@ func (c *Channel) CleanupTimeouts() int {
 	now := wall.Sub(c.epoch)
 	n := 0
 	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep
-	for len(c.timeouts) > 0 && c.timeouts[0].deadline <= now {
-		e := c.timeouts[0]
+	for len(c.timeouts) > 0 && c.timeouts[0].deadline <= int64(now) {
+		e, _ := c.timeouts.min()
 		info, ok := infos[e.ev.TimeoutMs]
 		if !ok {
 			info = &ErrorInfo{

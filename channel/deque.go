@@ -1,5 +1,7 @@
 package channel
 
+import "unsafe"
+
 // deque is a growable ring buffer used for the FIFO queues and the
 // completion stream. Not safe for concurrent use: the Channel's mutex guards it.
 type deque[T any] struct {
@@ -31,6 +33,14 @@ func (d *deque[T]) grow(need int) {
 		n *= 2
 	}
 	nb := make([]T, n)
+	// Touch every page now: fresh memory is mapped lazily, and the first
+	// write would otherwise fault inside complete or cleanup, which must
+	// stay cheap.
+	var zero T
+	step := max(4096/max(int(unsafe.Sizeof(zero)), 1), 1)
+	for i := 0; i < n; i += step {
+		nb[i] = zero
+	}
 	for i := 0; i < d.size; i++ {
 		nb[i] = d.buf[(d.head+i)%len(d.buf)]
 	}
