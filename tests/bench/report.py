@@ -80,6 +80,12 @@ def main() -> None:
           [[name, f(r and r["ns_per_call"], 1), f(r and r["ns_per_call_args"], 1)]
            for name, r in (("C", floors["c"]), ("Python ctypes", floors["py"]), ("Ruby ffi", floors["rb"]))])
     summary["floor_ns"] = {k: v and v["ns_per_call_args"] for k, v in floors.items()}
+    cf = floors["c"]
+    if cf and "after_sleep_p50_us" in cf:
+        out.append(f"A no-op call into Go from a C thread that slept 1 ms first: p50 {cf['after_sleep_p50_us']:.1f} µs, "
+                   f"p99 {cf['after_sleep_p99_us']:.1f} µs (the Go runtime hands the thread a processor again). "
+                   "Every wakeup of an idle worker or producer pays this before any work: it is the floor under "
+                   "the latency figures of section 3.\n")
 
     # 2. round trip
     gojson = find("go_json_floor")
