@@ -950,3 +950,98 @@ func TestGoTasks_ShareBoundsAndAreNotPollable(t *testing.T) {
 	assert.Equal(t, channel.StatusTimeout, cs[0].Status)
 	assert.EqualValues(t, 1, c.Stats().StartedGo)
 }
+
+// Rule 9 with many distinct deadlines and completes that remove events from
+// the middle of the deadline order: every sweep ends exactly the events
+// whose deadline (poll time + timeout_ms) had passed when it began, never
+// one whose deadline had not passed when it ended, and never a completed one.
+func TestRule9_CleanupExpiresExactlyThePastDeadline(t *testing.T) {
+	const n = 1500
+	c := newChan(t, func(cfg *channel.Config) {
+		cfg.DispatchBufferSize, cfg.MaxConcurrentHandlers, cfg.CompletionBufferSize = n, n, n
+		cfg.HandlerTimeoutMs = 3_600_000
+	})
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range n {
+		e := ev("h")
+		if i%10 < 7 {
+			e.TimeoutMs = 1 + rng.IntN(150)
+		}
+		enqueue(t, c, e)
+	}
+	deadline := map[uuid.UUID]time.Time{}
+	short := map[uuid.UUID]bool{}
+	for len(deadline) < n {
+		evs, err := c.PollBatch(bg, 1+rng.IntN(200), 0)
+		require.NoError(t, err)
+		for _, e := range evs {
+			deadline[e.EventID] = e.PolledAt.Add(time.Duration(e.TimeoutMs) * time.Millisecond)
+			short[e.EventID] = e.TimeoutMs < 1000
+		}
+	}
+	// complete a random third right away: they leave the heap from anywhere
+	live := map[uuid.UUID]bool{}
+	for id := range deadline {
+		live[id] = true
+	}
+	for id := range deadline {
+		if rng.IntN(3) == 0 {
+			require.NoError(t, c.Complete(id, ok()))
+			delete(live, id)
+		}
+	}
+	drain(t, c)
+
+	shortLeft := func() int {
+		k := 0
+		for id := range live {
+			if short[id] {
+				k++
+			}
+		}
+		return k
+	}
+	limit := time.Now().Add(wait)
+	for shortLeft() > 0 {
+		require.True(t, time.Now().Before(limit), "%d short events never expired", shortLeft())
+		before := time.Now()
+		expired := c.CleanupTimeouts()
+		after := time.Now()
+		cs := drain(t, c)
+		require.Len(t, cs, expired)
+		// plain checks: testify per element per sweep would dominate the run time
+		for _, comp := range cs {
+			dl := deadline[comp.EventID]
+			switch {
+			case !live[comp.EventID]:
+				t.Fatalf("cleanup ended %s, which was not pending", comp.EventID)
+			case comp.Status != channel.StatusTimeout:
+				t.Fatalf("cleanup ended %s as %s", comp.EventID, comp.Status)
+			case dl.After(after):
+				t.Fatalf("%s expired before its deadline", comp.EventID)
+			case dl.After(comp.CompletedAt):
+				t.Fatalf("%s: completed_at %v before its deadline %v", comp.EventID, comp.CompletedAt, dl)
+			}
+			delete(live, comp.EventID)
+		}
+		for id := range live {
+			if deadline[id].Before(before) {
+				t.Fatalf("event %s past its deadline survived a sweep", id)
+			}
+		}
+		// occasionally complete a still-pending short event between sweeps
+		for id := range live {
+			if short[id] && rng.IntN(20) == 0 {
+				require.NoError(t, c.Complete(id, ok()))
+				delete(live, id)
+				next(t, c)
+			}
+			break
+		}
+		time.Sleep(time.Duration(1+rng.IntN(5)) * time.Millisecond)
+	}
+	assert.Equal(t, len(live), c.Stats().Pending, "only the hour-long events are left")
+	for id := range live {
+		require.NoError(t, c.Complete(id, ok()))
+	}
+}

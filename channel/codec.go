@@ -269,7 +269,8 @@ func parseErrorInfo(data []byte) (*ErrorInfo, error) {
 }
 
 // ValidateResult checks a Result built in Go: the rules ParseResult applies
-// to a document.
+// to a document (valid JSON and UTF-8, a failure with a message, no error
+// on a success), and fills in the same default (error_type handler_error).
 func ValidateResult(r *Result, maxBytes int) error {
 	const doc = "result"
 	if r.Success && r.Error != nil {
@@ -281,17 +282,20 @@ func ValidateResult(r *Result, maxBytes int) error {
 	if maxBytes > 0 && len(r.Result)+len(r.Metadata) > maxBytes {
 		return tooBig(doc, len(r.Result)+len(r.Metadata), maxBytes)
 	}
-	if r.Result != nil && !sameBytes(r.Result, r.checkedResult) && !json.Valid(r.Result) {
+	if r.Result != nil && !sameBytes(r.Result, r.checkedResult) && (!json.Valid(r.Result) || !utf8.Valid(r.Result)) {
 		return invalidf("%s: Result is not valid JSON", doc)
 	}
 	if r.Metadata != nil && !sameBytes(r.Metadata, r.checkedMetadata) {
 		m := r.Metadata
-		if i := skipSpace(m, 0); i >= len(m) || m[i] != '{' || !json.Valid(m) {
+		if i := skipSpace(m, 0); i >= len(m) || m[i] != '{' || !json.Valid(m) || !utf8.Valid(m) {
 			return invalidf("%s: Metadata must be a JSON object", doc)
 		}
 	}
 	if r.Error != nil && (!utf8.ValidString(r.Error.Message) || !utf8.ValidString(r.Error.ErrorType)) {
 		return invalidf("%s: error strings must be valid UTF-8", doc)
+	}
+	if r.Error != nil && r.Error.ErrorType == "" {
+		r.Error.ErrorType = ErrorTypeHandlerError // the default ParseResult applies
 	}
 	return nil
 }

@@ -367,9 +367,7 @@ func TestValidateResult_RejectsInvalidUTF8InRawJSON(t *testing.T) {
 	_, err := channel.ParseResult([]byte("{\"success\":true,\"result\":\"\xff\"}"), 0)
 	require.ErrorIs(t, err, channel.ErrInvalid, "the JSON path rejects it")
 	r := channel.Result{Success: true, Result: []byte("\"\xff\"")}
-	if channel.ValidateResult(&r, 0) == nil {
-		t.Skip("BUG: ValidateResult accepts invalid UTF-8 inside Result/Metadata (json.Valid does not check UTF-8), so Complete and Go handlers can put invalid UTF-8 into completion JSON")
-	}
+	errIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, channel.StatusInvalid)
 	m := channel.Result{Success: true, Metadata: []byte("{\"k\":\"\xff\"}")}
 	errIs(t, channel.ValidateResult(&m, 0), channel.ErrInvalid, channel.StatusInvalid)
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -338,10 +339,10 @@ func (d *Dispatcher) run(t *channel.GoTask) {
 func invoke(ctx context.Context, h Handler, ev *channel.Event, maxBytes int) (status channel.CompletionStatus, res channel.Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			meta, _ := json.Marshal(map[string]string{"panic": fmt.Sprint(p), "stack": string(debug.Stack())})
+			meta, _ := json.Marshal(map[string]string{"panic": validUTF8(fmt.Sprint(p)), "stack": validUTF8(string(debug.Stack()))})
 			status, res = channel.StatusFailed, channel.Result{
 				Error: &channel.ErrorInfo{
-					Message:   fmt.Sprintf("handler %q panicked: %v", ev.Handler, p),
+					Message:   validUTF8(fmt.Sprintf("handler %q panicked: %v", ev.Handler, p)),
 					ErrorType: channel.ErrorTypeHandlerPanic,
 					Retryable: false,
 				},
@@ -357,13 +358,13 @@ func invoke(ctx context.Context, h Handler, ev *channel.Event, maxBytes int) (st
 			retryable = re.Retryable()
 		}
 		return channel.StatusFailed, channel.Result{Error: &channel.ErrorInfo{
-			Message: err.Error(), ErrorType: channel.ErrorTypeHandlerError, Retryable: retryable,
+			Message: validUTF8(err.Error()), ErrorType: channel.ErrorTypeHandlerError, Retryable: retryable,
 		}}
 	}
 	if err := channel.ValidateResult(&r, maxBytes); err != nil {
 		return channel.StatusFailed, channel.Result{Error: &channel.ErrorInfo{
-			Message:   fmt.Sprintf("handler %q returned an invalid result: %v", ev.Handler, err),
-			ErrorType: channel.ErrorTypeHandlerError, Retryable: false,
+			Message:   validUTF8(fmt.Sprintf("handler %q returned an invalid result: %v", ev.Handler, err)),
+			ErrorType: channel.ErrorTypeHandlerError, Retryable: true, // ABI.md: every handler_error is retryable
 		}}
 	}
 	if r.Success {
@@ -371,6 +372,10 @@ func invoke(ctx context.Context, h Handler, ev *channel.Event, maxBytes int) (st
 	}
 	return channel.StatusFailed, r
 }
+
+// validUTF8 replaces invalid UTF-8 (from a handler's error text or panic
+// value) so that every completion document is valid JSON text.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 func (d *Dispatcher) callbackLoop() {
 	defer close(d.cbDone)
