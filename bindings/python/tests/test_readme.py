@@ -23,6 +23,18 @@ class ReadmeTest(unittest.TestCase):
         if expected:
             self.assertEqual(res.stdout, expected.group(1))
 
+    def test_top_level_readme_shows_the_tested_examples(self) -> None:
+        # README.md at the repository root repeats the Python and Ruby examples; the
+        # binding suites run them, so the copies must stay identical.
+        top_path = os.path.join(PKG_ROOT, "..", "..", "README.md")
+        with open(top_path) as f:
+            top = f.read()
+        for path, lang in ((README, "python"), (os.path.join(PKG_ROOT, "..", "ruby", "README.md"), "ruby")):
+            with open(path) as f:
+                block = re.search(rf"```{lang}\n(.*?)```", f.read(), re.S)
+            self.assertIsNotNone(block)
+            self.assertIn(block.group(1), top, f"README.md's {lang} example differs from {path}")
+
 
 if __name__ == "__main__":
     unittest.main()
