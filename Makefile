@@ -1,6 +1,6 @@
 # libtasker — `make help` lists the targets.
 #
-# Needs Go and gcc. Whatever else a target needs (ruby, ruby-ffi) it installs
+# Needs Go and gcc. Whatever else a target needs (python3, ruby, ruby-ffi) it installs
 # from Debian's packages when missing and run as root; otherwise it stops and
 # prints the exact command to run.
 
@@ -18,7 +18,7 @@ LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby
+        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
 
 all: build ## Build build/libtasker.so (the default)
 
@@ -55,11 +55,21 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-test-python: $(LIB) ## Python binding tests (standard library unittest)
+test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
 
 test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+
+deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
+	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing python3 from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; \
+	  else \
+	    echo "Python 3 is needed. Run:  sudo apt-get install -y python3"; exit 1; \
+	  fi; \
+	fi
 
 deps-ruby: ## Install ruby and ruby-ffi from Debian when missing
 	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"' >/dev/null 2>&1; then \
@@ -73,11 +83,11 @@ deps-ruby: ## Install ruby and ruby-ffi from Debian when missing
 
 # ---- the main job ----
 
-demo: $(LIB) ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
+demo: $(LIB) deps-python ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
 	$(PYTHON) bindings/python/examples/demo.py
 	$(MAKE) --no-print-directory demo-ruby
 
-demo-python: $(LIB) ## Only the Python demo
+demo-python: $(LIB) deps-python ## Only the Python demo
 	$(PYTHON) bindings/python/examples/demo.py
 
 demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
@@ -88,10 +98,10 @@ demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 bench-go: ## Go core benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime
 
-bench: $(LIB) ## Full benchmark run (see BENCHMARKS.md)
+bench: $(LIB) deps-python ## Full benchmark run (see BENCHMARKS.md)
 	@bash tests/bench/run.sh
 
-bench-quick: $(LIB) ## Benchmarks in under a minute
+bench-quick: $(LIB) deps-python ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
 # ---- install ----
