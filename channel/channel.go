@@ -471,10 +471,14 @@ func (c *Channel) FinishGo(t *GoTask, status CompletionStatus, r Result, returne
 // handler's goroutine is still running after its event ended.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
 	c.endAtLocked(e, status, r, byReturn, time.Now())
+	delete(c.live, e.ev.EventID)
 }
 
 // endAtLocked is endLocked with the completion time given, so that a batch
-// of ends (cleanup, cancellation) reads the clock once.
+// of ends (cleanup, cancellation) reads the clock once. It leaves the
+// entry in c.live: the caller deletes it, or rebuilds the index after a
+// large batch (deleting 100,000 random keys one by one was most of a big
+// cleanup's time).
 func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byReturn bool, now time.Time) {
 	switch e.state {
 	case statePending:
@@ -494,7 +498,6 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		panic("channel: ending an event twice")
 	}
 	e.state = stateEnded
-	delete(c.live, e.ev.EventID)
 	c.stream.push(Completion{
 		EventID:       e.ev.EventID,
 		TaskUUID:      e.ev.TaskUUID,
@@ -565,6 +568,7 @@ func (c *Channel) CleanupTimeouts() int {
 	now := wall.Sub(c.epoch)
 	n := 0
 	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep
+	var ended []*entry
 	for len(c.timeouts) > 0 && c.timeouts[0].deadline <= int64(now) {
 		e, _ := c.timeouts.min()
 		info, ok := infos[e.ev.TimeoutMs]
@@ -577,12 +581,37 @@ func (c *Channel) CleanupTimeouts() int {
 			infos[e.ev.TimeoutMs] = info
 		}
 		c.endAtLocked(e, StatusTimeout, Result{Error: info}, true, wall)
+		ended = append(ended, e)
 		n++
 	}
+	c.unindexLocked(ended)
 	if n > 0 {
 		c.kickLocked()
 	}
 	return n
+}
+
+// unindexLocked removes ended entries from c.live: one by one for a few,
+// by rebuilding the index from the survivors (queued and pending entries)
+// when most of it ended at once.
+func (c *Channel) unindexLocked(ended []*entry) {
+	if len(ended) < 1024 || len(ended) < len(c.live)/2 {
+		for _, e := range ended {
+			delete(c.live, e.ev.EventID)
+		}
+		return
+	}
+	live := make(map[uuid.UUID]*entry, len(c.live)-len(ended))
+	for k := range c.queues {
+		for i := 0; i < c.queues[k].len(); i++ {
+			e := *c.queues[k].at(i)
+			live[e.ev.EventID] = e
+		}
+	}
+	for e := c.pendList.next; e != &c.pendList; e = e.next {
+		live[e.ev.EventID] = e
+	}
+	c.live = live
 }
 
 // ---- the completion stream ----
@@ -675,6 +704,7 @@ func (c *Channel) cancelAllLocked() {
 	for c.pendList.next != &c.pendList {
 		c.endAtLocked(c.pendList.next, StatusCancelled, running, false, now)
 	}
+	clear(c.live) // nothing is queued or pending any more
 }
 
 // Closing reports whether shutdown has begun.
