@@ -241,9 +241,27 @@ func (c *Channel) kickLocked() {
 // nothing. An explicit EventID that is queued or pending is ErrInvalid.
 func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
 	if err := validateEvent(&ev, c.cfg.MaxPayloadBytes); err != nil {
-		c.RecordRejectedInvalid()
+		c.recordRejectedInvalid()
 		return uuid.Nil, err
 	}
+	return c.enqueue(ctx, ev, kind, timeout)
+}
+
+// EnqueueJSON parses a dispatch document (ParseDispatch, which checks
+// everything Enqueue would) and queues it for the kind route chooses from
+// its handler name. A document that does not parse queues nothing and
+// counts in rejected_invalid.
+func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, route func(handler string) Kind, timeout time.Duration) (uuid.UUID, error) {
+	ev, err := ParseDispatch(doc, c.cfg.MaxPayloadBytes)
+	if err != nil {
+		c.recordRejectedInvalid()
+		return uuid.Nil, err
+	}
+	return c.enqueue(ctx, ev, route(ev.Handler), timeout)
+}
+
+// enqueue queues a validated event.
+func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
 	now := time.Now()
 	if ev.EventID == uuid.Nil {
 		ev.EventID = newIDAt(now)
@@ -289,9 +307,9 @@ func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	return ev.EventID, nil
 }
 
-// RecordRejectedInvalid counts a dispatch rejected before it reached the
-// channel (a document that did not parse).
-func (c *Channel) RecordRejectedInvalid() {
+// recordRejectedInvalid counts a dispatch rejected as invalid before it
+// reached the queue.
+func (c *Channel) recordRejectedInvalid() {
 	c.mu.Lock()
 	c.st.RejectedInvalid++
 	c.mu.Unlock()
@@ -537,6 +555,22 @@ func (c *Channel) Complete(id uuid.UUID, r Result) error {
 	if err := ValidateResult(&r, c.cfg.MaxPayloadBytes); err != nil {
 		return err
 	}
+	return c.complete(id, r)
+}
+
+// CompleteJSON parses a result document (ParseResult, which checks
+// everything Complete would) and completes the event with it. A document
+// that does not parse leaves the event pending.
+func (c *Channel) CompleteJSON(id uuid.UUID, doc []byte) error {
+	r, err := ParseResult(doc, c.cfg.MaxPayloadBytes)
+	if err != nil {
+		return err
+	}
+	return c.complete(id, r)
+}
+
+// complete ends a pending FFI event with a validated result.
+func (c *Channel) complete(id uuid.UUID, r Result) error {
 	status := StatusCompleted
 	if !r.Success {
 		status = StatusFailed

@@ -77,7 +77,6 @@ func ParseDispatch(data []byte, maxBytes int) (Event, error) {
 			haveHandler = true
 		case "payload":
 			ev.Payload = append(json.RawMessage(nil), raw...)
-			ev.checkedPayload = ev.Payload
 		case "timeout_ms":
 			var n int64
 			if n, err = rawInt(doc, key, raw, 1, maxTimeoutMs); err != nil {
@@ -142,7 +141,7 @@ func validateEvent(ev *Event, maxBytes int) error {
 	if maxBytes > 0 && len(ev.Payload) > maxBytes {
 		return tooBig("event payload", len(ev.Payload), maxBytes)
 	}
-	if ev.Payload != nil && !ev.payloadChecked() {
+	if ev.Payload != nil {
 		if end, err := skipValue(ev.Payload, skipSpace(ev.Payload, 0), 1); err != nil || skipSpace(ev.Payload, end) != len(ev.Payload) {
 			return invalidf("%s: payload is not one valid JSON value", doc)
 		}
@@ -216,7 +215,6 @@ func ParseResult(data []byte, maxBytes int) (Result, error) {
 	if !haveSuccess {
 		return Result{}, invalidf("%s: missing required key \"success\"", doc)
 	}
-	r.checkedResult, r.checkedMetadata = r.Result, r.Metadata
 	if errRaw != nil {
 		if r.Success {
 			return Result{}, invalidf("%s: key \"error\" given with \"success\": true (use success: false for a failure)", doc)
@@ -282,10 +280,10 @@ func ValidateResult(r *Result, maxBytes int) error {
 	if maxBytes > 0 && len(r.Result)+len(r.Metadata) > maxBytes {
 		return tooBig(doc, len(r.Result)+len(r.Metadata), maxBytes)
 	}
-	if r.Result != nil && !sameBytes(r.Result, r.checkedResult) && (!json.Valid(r.Result) || !utf8.Valid(r.Result)) {
+	if r.Result != nil && (!json.Valid(r.Result) || !utf8.Valid(r.Result)) {
 		return invalidf("%s: Result is not valid JSON", doc)
 	}
-	if r.Metadata != nil && !sameBytes(r.Metadata, r.checkedMetadata) {
+	if r.Metadata != nil {
 		m := r.Metadata
 		if i := skipSpace(m, 0); i >= len(m) || m[i] != '{' || !json.Valid(m) || !utf8.Valid(m) {
 			return invalidf("%s: Metadata must be a JSON object", doc)

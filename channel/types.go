@@ -3,7 +3,6 @@ package channel
 import (
 	"encoding/json"
 	"time"
-	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -28,19 +27,6 @@ type Event struct {
 	SpanID       *string
 	DispatchedAt time.Time
 	PolledAt     time.Time
-
-	// checkedPayload is the Payload that ParseDispatch validated, so that
-	// Enqueue does not scan it twice; a Payload replaced afterwards is
-	// validated again.
-	checkedPayload json.RawMessage
-}
-
-func (ev *Event) payloadChecked() bool { return sameBytes(ev.Payload, ev.checkedPayload) }
-
-// sameBytes reports whether a and b are the same non-empty slice (not just
-// equal contents).
-func sameBytes(a, b []byte) bool {
-	return len(a) > 0 && len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // Result is a handler's outcome, as tasker_complete takes it (tasker-core's
@@ -53,10 +39,6 @@ type Result struct {
 	Error *ErrorInfo
 	// Metadata is a JSON object or nil (null), carried as written.
 	Metadata json.RawMessage
-
-	// checkedResult and checkedMetadata are what ParseResult validated, so
-	// that Complete does not scan them twice; replaced slices are checked again.
-	checkedResult, checkedMetadata json.RawMessage
 }
 
 // ErrorInfo describes a failure.

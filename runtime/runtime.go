@@ -156,22 +156,22 @@ func (d *Dispatcher) Config() channel.Config { return d.ch.Config() }
 // defaults it fills in and its errors (ErrInvalid, ErrTooBig, ErrFull after
 // waiting up to timeout for room, ErrShutdown).
 func (d *Dispatcher) Dispatch(ctx context.Context, ev channel.Event, timeout time.Duration) (uuid.UUID, error) {
-	kind := channel.KindFFI
-	if _, ok := d.handlers[ev.Handler]; ok {
-		kind = channel.KindGo
-	}
-	return d.ch.Enqueue(ctx, ev, kind, timeout)
+	return d.ch.Enqueue(ctx, ev, d.route(ev.Handler), timeout)
 }
 
 // DispatchJSON parses a dispatch document (channel.ParseDispatch) and
 // dispatches it.
 func (d *Dispatcher) DispatchJSON(ctx context.Context, doc []byte, timeout time.Duration) (uuid.UUID, error) {
-	ev, err := channel.ParseDispatch(doc, d.ch.Config().MaxPayloadBytes)
-	if err != nil {
-		d.ch.RecordRejectedInvalid()
-		return uuid.Nil, err
+	return d.ch.EnqueueJSON(ctx, doc, d.route, timeout)
+}
+
+// route sends a handler name to a Go handler when one is registered under
+// it, else to FFI workers.
+func (d *Dispatcher) route(handler string) channel.Kind {
+	if _, ok := d.handlers[handler]; ok {
+		return channel.KindGo
 	}
-	return d.Dispatch(ctx, ev, timeout)
+	return channel.KindFFI
 }
 
 // Poll takes one event for an FFI worker (channel.Channel.Poll).
@@ -192,11 +192,7 @@ func (d *Dispatcher) Complete(id uuid.UUID, r channel.Result) error {
 // CompleteJSON parses a result document (channel.ParseResult) and completes
 // the event. A document that does not parse leaves the event pending.
 func (d *Dispatcher) CompleteJSON(id uuid.UUID, doc []byte) error {
-	r, err := channel.ParseResult(doc, d.ch.Config().MaxPayloadBytes)
-	if err != nil {
-		return err
-	}
-	return d.ch.Complete(id, r)
+	return d.ch.CompleteJSON(id, doc)
 }
 
 // CleanupTimeouts ends every pending FFI event past its deadline with an
