@@ -21,8 +21,8 @@ import "C"
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -37,10 +37,14 @@ func main() {}
 
 // ---- conversions ----
 
-// fail records err as the calling thread's last error and returns its status.
+// fail returns err's status and, for a failure (a negative status),
+// records it as the calling thread's last error. EMPTY and CLOSED are
+// answers, not failures: they leave the last error as it was (ABI.md).
 func fail(fn string, err error) C.int {
 	st := channel.Status(err)
-	setError(fmt.Sprintf("%s: %v", fn, err))
+	if st < 0 {
+		setError(fmt.Sprintf("%s: %v", fn, err))
+	}
 	return C.int(st)
 }
 
@@ -132,6 +136,36 @@ func clearOut(out **C.char, n *C.size_t) func() {
 
 var bg = context.Background()
 
+// bufs recycles the Go buffers documents are built in before output copies
+// them to C memory.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// produce is the shape of every call that hands out one document: check
+// the out-pointers, resolve the handle, let get build the document (get
+// also checks its own arguments; an error from it, EMPTY and CLOSED
+// included, is the call's status), copy it out.
+func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
+	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
+	if out == nil || n == nil {
+		return fail(fn, fmt.Errorf("%w: the output pointer and len must not be NULL", channel.ErrInvalid))
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return fail(fn, err)
+	}
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	doc, err := get(d, (*bp)[:0])
+	if err != nil {
+		return fail(fn, err)
+	}
+	output(doc, out, n)
+	if cap(doc) <= 1<<16 {
+		*bp = doc // keep a grown buffer, but not a huge one
+	}
+	return 0
+}
+
 // ---- exports (called only by shim.c, which has already checked for fork
 // and reset the out-pointers) ----
 
@@ -212,24 +246,17 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_poll"
 	defer guard(fn, &st, clearOut(out, n))
-	if out == nil || n == nil {
-		return fail(fn, fmt.Errorf("%w: event_json and len must not be NULL", channel.ErrInvalid))
-	}
-	d, err := lookup(h)
-	if err != nil {
-		return fail(fn, err)
-	}
-	wait, err := timeout(timeoutMs)
-	if err != nil {
-		return fail(fn, err)
-	}
-	ev, err := d.Poll(bg, wait)
-	if err != nil {
-		return status(fn, err)
-	}
-	var stack [1024]byte
-	output(channel.AppendEventJSON(stack[:0], &ev), out, n)
-	return 0
+	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+		wait, err := timeout(timeoutMs)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := d.Poll(bg, wait)
+		if err != nil {
+			return nil, err
+		}
+		return channel.AppendEventJSON(buf, &ev), nil
+	})
 }
 
 //export tgo_poll_batch
@@ -241,27 +268,27 @@ func tgo_poll_batch(h C.uint64_t, max C.uint32_t, timeoutMs C.int32_t, out **C.c
 			*count = 0
 		}
 	})
-	if out == nil || n == nil || count == nil {
-		return fail(fn, fmt.Errorf("%w: events_json, len and count must not be NULL", channel.ErrInvalid))
+	if count == nil {
+		return fail(fn, fmt.Errorf("%w: count must not be NULL", channel.ErrInvalid))
 	}
-	if max == 0 {
-		return fail(fn, fmt.Errorf("%w: max must be >= 1", channel.ErrInvalid))
-	}
-	d, err := lookup(h)
-	if err != nil {
-		return fail(fn, err)
-	}
-	wait, err := timeout(timeoutMs)
-	if err != nil {
-		return fail(fn, err)
-	}
-	evs, err := d.PollBatch(bg, int(min(uint32(max), 1<<20)), wait)
-	if err != nil {
-		return status(fn, err)
-	}
-	output(channel.AppendEventsJSON(make([]byte, 0, 512*len(evs)), evs), out, n)
-	*count = C.uint32_t(len(evs))
-	return 0
+	taken := 0
+	st = produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+		if max == 0 {
+			return nil, fmt.Errorf("%w: max must be >= 1", channel.ErrInvalid)
+		}
+		wait, err := timeout(timeoutMs)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := d.PollBatch(bg, int(min(uint32(max), 1<<20)), wait)
+		if err != nil {
+			return nil, err
+		}
+		taken = len(evs)
+		return channel.AppendEventsJSON(buf, evs), nil
+	})
+	*count = C.uint32_t(taken)
+	return st
 }
 
 //export tgo_complete
@@ -314,24 +341,17 @@ func tgo_cleanup_timeouts(h C.uint64_t, expired *C.uint32_t) (st C.int) {
 func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_next_completion"
 	defer guard(fn, &st, clearOut(out, n))
-	if out == nil || n == nil {
-		return fail(fn, fmt.Errorf("%w: completion_json and len must not be NULL", channel.ErrInvalid))
-	}
-	d, err := lookup(h)
-	if err != nil {
-		return fail(fn, err)
-	}
-	wait, err := timeout(timeoutMs)
-	if err != nil {
-		return fail(fn, err)
-	}
-	c, err := d.NextCompletion(bg, wait)
-	if err != nil {
-		return status(fn, err)
-	}
-	var stack [1024]byte
-	output(channel.AppendCompletionJSON(stack[:0], &c), out, n)
-	return 0
+	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+		wait, err := timeout(timeoutMs)
+		if err != nil {
+			return nil, err
+		}
+		c, err := d.NextCompletion(bg, wait)
+		if err != nil {
+			return nil, err
+		}
+		return channel.AppendCompletionJSON(buf, &c), nil
+	})
 }
 
 //export tgo_shutdown
@@ -354,25 +374,7 @@ func tgo_shutdown(h C.uint64_t, drainMs C.int32_t) (st C.int) {
 func tgo_stats(h C.uint64_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_stats"
 	defer guard(fn, &st, clearOut(out, n))
-	if out == nil || n == nil {
-		return fail(fn, fmt.Errorf("%w: stats_json and len must not be NULL", channel.ErrInvalid))
-	}
-	d, err := lookup(h)
-	if err != nil {
-		return fail(fn, err)
-	}
-	output(channel.MarshalStats(d.Stats()), out, n)
-	return 0
-}
-
-// status maps the outcome of a call whose "no" answers are not failures:
-// EMPTY and CLOSED leave the last error as it was (only negative statuses set it).
-func status(fn string, err error) C.int {
-	if errors.Is(err, channel.ErrEmpty) {
-		return C.int(channel.StatusEmpty)
-	}
-	if errors.Is(err, channel.ErrClosed) {
-		return C.int(channel.StatusClosed)
-	}
-	return fail(fn, err)
+	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+		return append(buf, channel.MarshalStats(d.Stats())...), nil
+	})
 }
