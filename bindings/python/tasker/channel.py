@@ -199,6 +199,32 @@ class Channel:
             if deadline is not None and _monotonic() >= deadline:
                 return EMPTY
 
+
+    def _take(self, now: Callable[..., int], waiting: Callable[..., int], pre: tuple, post: tuple,
+              timeout: float | None) -> bytes | None:
+        """The shape of poll, poll_batch and next_completion: one try that cannot wait (``now``,
+        keeps the GIL), then, if nothing was there and ``timeout`` allows, waits through the
+        GIL-releasing binding ``waiting`` (sliced, see _wait). Arguments are ``*pre, timeout_ms,
+        *post``; the document lands in the thread's out-variables, is copied and freed here.
+        Returns None for EMPTY and raises for every other non-OK status."""
+        rc = now(*pre, 0, *post)
+        if rc == EMPTY and timeout != 0:
+            ms = _ms(timeout)
+            if 0 < ms <= SLICE_MS:
+                rc = waiting(*pre, ms, *post)
+            elif ms != 0:
+                rc = self._wait(lambda step: waiting(*pre, step, *post), ms)
+        if rc == OK:
+            o = _outs
+            addr = o.p.value
+            try:
+                return _string_at(addr, o.n.value)
+            finally:
+                self._lib.free(addr)
+        if rc == EMPTY:
+            return None
+        raise self._error(rc)
+
     # ---- producing ----
 
     def dispatch(
@@ -274,25 +300,9 @@ class Channel:
         """Take one event as the library's JSON bytes; None when nothing arrived within ``timeout``
         seconds (None: wait until an event arrives or the channel shuts down). Raises
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
-        p, n, bp, bn = _outs.pn
+        o = _outs
         lib = self._lib
-        rc = lib.poll_now(self._h, 0, bp, bn)  # keeps the GIL: cannot wait
-        if rc == EMPTY and timeout != 0:
-            ms = _ms(timeout)
-            if 0 < ms <= SLICE_MS:
-                rc = lib.poll(self._h, ms, bp, bn)  # releases the GIL while it waits
-            elif ms != 0:
-                h, poll = self._h, lib.poll
-                rc = self._wait(lambda step: poll(h, step, bp, bn), ms)
-        if rc == OK:
-            addr = p.value
-            try:
-                return _string_at(addr, n.value)
-            finally:
-                lib.free(addr)
-        if rc == EMPTY:
-            return None
-        raise self._error(rc)
+        return self._take(lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
 
     def poll(self, timeout: float | None = 0.0) -> StepEvent | None:
         """Take one event (it becomes pending and its timeout clock starts); None when nothing
@@ -308,23 +318,7 @@ class Channel:
             raise InvalidArgument(f"max_events must be between 1 and 2**32-1, not {max_events}", EINVAL)
         o = _outs
         lib = self._lib
-        rc = lib.poll_batch_now(self._h, max_events, 0, o.bp, o.bn, o.bcount)
-        if rc == EMPTY and timeout != 0:
-            ms = _ms(timeout)
-            if 0 < ms <= SLICE_MS:
-                rc = lib.poll_batch(self._h, max_events, ms, o.bp, o.bn, o.bcount)
-            elif ms != 0:
-                h, pb, bp, bn, bc = self._h, lib.poll_batch, o.bp, o.bn, o.bcount
-                rc = self._wait(lambda step: pb(h, max_events, step, bp, bn, bc), ms)
-        if rc == OK:
-            p = o.p.value
-            try:
-                return _string_at(p, o.n.value)
-            finally:
-                lib.free(p)
-        if rc == EMPTY:
-            return None
-        raise self._error(rc)
+        return self._take(lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount), timeout)
 
     def poll_batch(self, max_events: int, timeout: float | None = 0.0) -> list[StepEvent]:
         """Take up to ``max_events`` events, waiting up to ``timeout`` seconds only for the first;
@@ -394,25 +388,9 @@ class Channel:
     def next_completion_raw(self, timeout: float | None = 0.0) -> bytes | None:
         """Take the next completion as JSON bytes; None when nothing arrived within ``timeout``
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
-        p, n, bp, bn = _outs.pn
+        o = _outs
         lib = self._lib
-        rc = lib.next_completion_now(self._h, 0, bp, bn)
-        if rc == EMPTY and timeout != 0:
-            ms = _ms(timeout)
-            if 0 < ms <= SLICE_MS:
-                rc = lib.next_completion(self._h, ms, bp, bn)
-            elif ms != 0:
-                h, nc = self._h, lib.next_completion
-                rc = self._wait(lambda step: nc(h, step, bp, bn), ms)
-        if rc == OK:
-            addr = p.value
-            try:
-                return _string_at(addr, n.value)
-            finally:
-                lib.free(addr)
-        if rc == EMPTY:
-            return None
-        raise self._error(rc)
+        return self._take(lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn), timeout)
 
     def next_completion(self, timeout: float | None = 0.0) -> Completion | None:
         """Take the next completion; None when nothing arrived within ``timeout`` seconds (None:
