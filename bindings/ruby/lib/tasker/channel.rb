@@ -138,20 +138,7 @@ module Tasker
 
     # As #poll, but returns the event's JSON text (a String) or nil.
     def poll_raw(timeout: 0)
-      Channel.check_timeout(timeout) unless timeout == 0
-      scratch = Native.scratch
-      st = Native.tasker_poll(@handle, 0, scratch.out, scratch.len)
-      return Native.take(scratch) if st == Native::OK
-
-      if st == Native::EMPTY
-        return nil if timeout == 0
-
-        return sliced_wait(timeout, "tasker_poll", :poll) do |ms|
-          s = Native.tasker_poll_blocking(@handle, ms, scratch.out, scratch.len)
-          s == Native::OK ? Native.take(scratch) : s
-        end
-      end
-      raise Native.error_for(st, "tasker_poll")
+      take_raw(timeout, :poll, :tasker_poll, :tasker_poll_blocking)
     end
 
     # Takes up to +max+ events at once, waiting up to +timeout+ seconds for
@@ -165,20 +152,7 @@ module Tasker
 
     # As #poll_batch, but returns the JSON array as a String, or nil.
     def poll_batch_raw(max, timeout: 0)
-      Channel.check_timeout(timeout) unless timeout == 0
-      scratch = Native.scratch
-      st = Native.tasker_poll_batch(@handle, max, 0, scratch.out, scratch.len, scratch.count)
-      return Native.take(scratch) if st == Native::OK
-
-      if st == Native::EMPTY
-        return nil if timeout == 0
-
-        return sliced_wait(timeout, "tasker_poll_batch", :poll_batch) do |ms|
-          s = Native.tasker_poll_batch_blocking(@handle, max, ms, scratch.out, scratch.len, scratch.count)
-          s == Native::OK ? Native.take(scratch) : s
-        end
-      end
-      raise Native.error_for(st, "tasker_poll_batch")
+      take_raw(timeout, :poll_batch, :tasker_poll_batch, :tasker_poll_batch_blocking, max)
     end
 
     # Yields every event until the channel is shut down and drained, or, with
@@ -256,19 +230,7 @@ module Tasker
       Channel.check_timeout(timeout) unless timeout == 0
       return @redeliver.shift unless @redeliver.empty?
 
-      scratch = Native.scratch
-      st = Native.tasker_next_completion(@handle, 0, scratch.out, scratch.len)
-      return Native.take(scratch) if st == Native::OK
-
-      if st == Native::EMPTY
-        return nil if timeout == 0
-
-        return sliced_wait(timeout, "tasker_next_completion", :next_completion) do |ms|
-          s = Native.tasker_next_completion_blocking(@handle, ms, scratch.out, scratch.len)
-          s == Native::OK ? Native.take(scratch) : s
-        end
-      end
-      raise Native.error_for(st, "tasker_next_completion")
+      take_raw(timeout, :next_completion, :tasker_next_completion, :tasker_next_completion_blocking)
     end
 
     # Yields every completion until the channel is shut down and the stream
@@ -383,6 +345,26 @@ module Tasker
 
     def monotonic
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # The shape of poll, poll_batch and next_completion: one call that cannot
+    # wait (+now+, keeps the GVL), then, if nothing was there and +timeout+
+    # allows, a sliced wait through the blocking binding. Arguments are
+    # (handle, *args, timeout_ms, out, len[, count]); the document is read and
+    # freed by Native.take. Returns nil for EMPTY; raises for other statuses.
+    def take_raw(timeout, kind, now, blocking, *args)
+      Channel.check_timeout(timeout) unless timeout == 0
+      scratch = Native.scratch
+      outs = kind == :poll_batch ? [scratch.out, scratch.len, scratch.count] : [scratch.out, scratch.len]
+      st = Native.public_send(now, @handle, *args, 0, *outs)
+      return Native.take(scratch) if st == Native::OK
+      raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
+      return nil if timeout == 0
+
+      sliced_wait(timeout, now.to_s, kind) do |ms|
+        s = Native.public_send(blocking, @handle, *args, ms, *outs)
+        s == Native::OK ? Native.take(scratch) : s
+      end
     end
 
     # Calls the block with a wait in milliseconds (at most WAIT_SLICE_MS)
