@@ -43,6 +43,23 @@ var resultSeeds = []string{
 	`{"success":true} x`, `{`, ``, "{\"success\":true,\"result\":\"\xff\"}",
 }
 
+// acceptedValid checks what both decoders promise: a rejection is
+// ErrInvalid or ErrTooBig, and an accepted document is valid JSON and UTF-8.
+// It reports whether the document was accepted.
+func acceptedValid(t *testing.T, data []byte, err error) bool {
+	t.Helper()
+	if err != nil {
+		if st := channel.Status(err); st != channel.StatusInvalid && st != channel.StatusTooBig {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+		return false
+	}
+	if !json.Valid(data) || !utf8.Valid(data) {
+		t.Fatalf("accepted a document that is not valid JSON/UTF-8: %q", data)
+	}
+	return true
+}
+
 // FuzzParseDispatch: never panics; whatever is accepted is a valid JSON
 // document whose fields are valid, and re-encodes to a valid polled-event
 // document that encoding/json reads back to the same values.
@@ -52,14 +69,8 @@ func FuzzParseDispatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := channel.ParseDispatch(data, 1<<16)
-		if err != nil {
-			if channel.Status(err) != channel.StatusInvalid && channel.Status(err) != channel.StatusTooBig {
-				t.Fatalf("unexpected error class: %v", err)
-			}
+		if !acceptedValid(t, data, err) {
 			return
-		}
-		if !json.Valid(data) || !utf8.Valid(data) {
-			t.Fatalf("accepted a document that is not valid JSON/UTF-8: %q", data)
 		}
 		if len(data) > 1<<16 {
 			t.Fatalf("accepted %d bytes over max_payload_bytes", len(data))
@@ -136,14 +147,8 @@ func FuzzParseResult(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := channel.ParseResult(data, 1<<16)
-		if err != nil {
-			if channel.Status(err) != channel.StatusInvalid && channel.Status(err) != channel.StatusTooBig {
-				t.Fatalf("unexpected error class: %v", err)
-			}
+		if !acceptedValid(t, data, err) {
 			return
-		}
-		if !json.Valid(data) || !utf8.Valid(data) {
-			t.Fatalf("accepted a document that is not valid JSON/UTF-8: %q", data)
 		}
 		if r.Success != (r.Error == nil) {
 			t.Fatalf("success %v with error %+v", r.Success, r.Error)
