@@ -71,14 +71,17 @@ func guard(fn string, st *C.int, cleanup func()) {
 
 // lookup resolves a handle.
 func lookup(h C.uint64_t) (*runtime.Dispatcher, error) {
+	if d, ok := handles.get(uint64(h)); ok {
+		return d, nil
+	}
+	return nil, badHandle(h)
+}
+
+func badHandle(h C.uint64_t) error {
 	if h == 0 {
-		return nil, fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle)
+		return fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle)
 	}
-	d, ok := handles.get(uint64(h))
-	if !ok {
-		return nil, fmt.Errorf("%w: handle %d is unknown or destroyed", channel.ErrBadHandle, uint64(h))
-	}
-	return d, nil
+	return fmt.Errorf("%w: handle %d is unknown or destroyed", channel.ErrBadHandle, uint64(h))
 }
 
 // timeout converts the ABI's timeout_ms (0 never waits, > 0 waits, -1 waits
@@ -196,14 +199,11 @@ func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 func tgo_destroy(h C.uint64_t) (st C.int) {
 	const fn = "tasker_destroy"
 	defer guard(fn, &st, nil)
-	if h == 0 {
-		return fail(fn, fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle))
-	}
 	// Take the handle out first: only one destroy wins, and calls that start
 	// from now on get EBADF. Calls already inside see the shutdown below.
 	d, ok := handles.remove(uint64(h))
 	if !ok {
-		return fail(fn, fmt.Errorf("%w: handle %d is unknown or already destroyed", channel.ErrBadHandle, uint64(h)))
+		return fail(fn, badHandle(h))
 	}
 	d.Close()
 	return 0
