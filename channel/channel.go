@@ -88,8 +88,9 @@ type Channel struct {
 	waitNext     waitq
 	waitIdle     waitq
 
-	hook func(*Completion)
-	st   Stats
+	hook  func(*Completion)
+	st    Stats
+	ready [2]readyWatch // readiness watchers (ready.go)
 }
 
 // New makes a channel with a validated config.
@@ -229,6 +230,7 @@ func (c *Channel) kickLocked() {
 	if c.waitIdle.len() > 0 && c.allEndedLocked() {
 		c.waitIdle.broadcast()
 	}
+	c.notifyReadyLocked()
 }
 
 // ---- dispatch ----

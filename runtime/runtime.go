@@ -98,6 +98,8 @@ type Dispatcher struct {
 	cbRun     atomic.Uint64
 	cbPanic   atomic.Uint64
 	cbDropped atomic.Uint64
+
+	ready readyFDs // readiness descriptors (readyfd.go)
 }
 
 // New makes a dispatcher and starts its goroutines: the Go-handler loop
@@ -261,10 +263,11 @@ func waitOrGrace(done <-chan struct{}, grace time.Duration) {
 }
 
 // Close shuts down with no drain and discards completions not yet taken
-// (what tasker_destroy does).
+// (what tasker_destroy does), then closes the readiness descriptors.
 func (d *Dispatcher) Close() {
 	d.Shutdown(0)
 	d.ch.Discard()
+	d.closeReadyFDs()
 }
 
 // ---- goroutines ----
