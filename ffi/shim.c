@@ -210,3 +210,20 @@ int tasker_stats(tasker_t h, char **stats_json, size_t *len) {
     CHECK_FORK();
     return tgo_stats(h, stats_json, len);
 }
+
+/* ---- readiness descriptors (issue 13): tasker_event_fd, tasker_completion_fd ----
+ * Kept apart from the waiting calls above. The descriptor is the library's
+ * (an eventfd opened close-on-exec and non-blocking); *fd is -1 on every
+ * status but TASKER_OK. In a forked child the call never enters Go. */
+
+int tasker_event_fd(tasker_t h, int *fd) {
+    if (fd != NULL) *fd = -1;
+    CHECK_FORK();
+    return tgo_event_fd(h, fd);
+}
+
+int tasker_completion_fd(tasker_t h, int *fd) {
+    if (fd != NULL) *fd = -1;
+    CHECK_FORK();
+    return tgo_completion_fd(h, fd);
+}
