@@ -134,8 +134,12 @@ class _Gate:
         fut: asyncio.Future[T | None] = self.loop.create_future()
         w: _Waiter[T] = _Waiter(fut, take)
         if timeout is not None:
-            w.timer = self.loop.call_later(max(timeout, 0.0), _expire, fut)
-            fut.add_done_callback(lambda _f, h=w.timer: h.cancel())
+            timer = w.timer = self.loop.call_later(max(timeout, 0.0), _expire, fut)
+
+            def stop_timer(_f: asyncio.Future[T | None]) -> None:
+                timer.cancel()
+
+            fut.add_done_callback(stop_timer)
         self.waiters.append(w)
         if not self.registered:
             self.loop.add_reader(self.fd, self._ready)
@@ -224,7 +228,7 @@ class AsyncChannel:
         return gate
 
     async def _take(self, which: str, take: Callable[[], T | None], timeout: float | None,
-                    keep: Callable[[T], None]) -> T | None:
+                    keep: Callable[[Any], None]) -> T | None:
         gate = self._gate(which)
         if not gate.live():  # nobody is queued ahead of us: try at once
             item = take()
@@ -510,7 +514,7 @@ class AsyncWorker:
                 self._counts["polled"] += 1
                 t = loop.create_task(self._handle(ev))
                 self._running.add(t)
-                t.add_done_callback(lambda t: (self._running.discard(t), slots.release()))
+                t.add_done_callback(self._done_releasing(slots))
         finally:
             # events handed to the poll we cancelled are pending: run them rather than abandon them
             while ach._events:
@@ -524,6 +528,13 @@ class AsyncWorker:
             for h in timer:
                 h.cancel()
             log.info("%s: %s; counts %s", self.name, reason, self._counts)
+
+    def _done_releasing(self, slots: asyncio.Semaphore) -> Callable[[asyncio.Task[None]], None]:
+        def done(t: asyncio.Task[None]) -> None:
+            self._running.discard(t)
+            slots.release()
+
+        return done
 
     async def _handle(self, ev: StepEvent) -> None:
         fn = self.handlers.get(ev.handler)
