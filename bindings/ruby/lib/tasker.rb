@@ -13,6 +13,9 @@ require_relative "tasker/native"
 require_relative "tasker/values"
 require_relative "tasker/channel"
 require_relative "tasker/worker"
+require_relative "tasker/observe"
+require_relative "tasker/fiber_wait"
+require_relative "tasker/async_worker"
 
 module Tasker
   # The loaded library's version string, e.g. "libtasker 0.1.0 (abi 1)".
