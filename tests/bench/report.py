@@ -136,15 +136,18 @@ def main() -> None:
     body = []
     for lang, name, target in (("c", "C", 100), ("py", "Python", 500), ("rb", "Ruby", 500)):
         blk, slp = find(f"{lang}_latency", mode="blocking"), find(f"{lang}_latency", mode="sleep10ms")
+        fdl = find(f"{lang}_latency", mode="fd")
         if not blk:
             continue
         body.append([name, f(blk["p50_us"], 1), f(blk["p90_us"], 1), f(blk["p99_us"], 1), f(blk["max_us"], 1),
                      str(blk["samples"]),
+                     f(fdl and fdl["p50_us"], 1), f(fdl and fdl["p90_us"], 1), f(fdl and fdl["p99_us"], 1),
                      f(slp and slp["p50_us"], 0), f(slp and slp["p99_us"], 0),
                      f(slp["p50_us"] / blk["p50_us"], 0) + "x" if slp else "n/a",
                      f"<= {target}: " + ("yes" if blk["p99_us"] <= target else "no")])
     table("3. Latency: dispatch -> poll returns (µs), idle worker",
-          ["from", "blocking p50", "p90", "p99", "max", "samples", "poll(0)+sleep 10ms p50", "p99",
+          ["from", "blocking p50", "p90", "p99", "max", "samples", "readiness fd p50", "p90", "p99",
+           "poll(0)+sleep 10ms p50", "p99",
            "p50 ratio", "p99 target"], body)
 
     # 4. scaling

@@ -55,13 +55,18 @@ if (( HAVE_RUBY )); then
   done; done
 fi
 
-step "3. latency: dispatch -> poll return, idle worker"
+step "3. latency: dispatch -> poll return, idle worker (blocking poll, readiness fd, poll(0)+sleep)"
 run "$B/bench" latency "$N_LAT" block
+run "$B/bench" latency "$N_LAT" fd
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
 run "$PY" tests/bench/bench.py latency "$N_LAT" block
+run "$PY" tests/bench/bench.py latency "$N_LAT" fd
 run "$PY" tests/bench/bench.py latency "$N_LAT_SLEEP" sleep
 if (( HAVE_RUBY )); then
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
+  if "$RB" -e 'require "async"' 2>/dev/null; then
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" fd
+  else echo "ruby async gem not found: Ruby fd-path latency skipped (apt-get install ruby-async)" >&2; fi
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT_SLEEP" sleep
 fi
 
