@@ -36,7 +36,6 @@ func TestReadyIsExactlyAZeroTimeoutAnswer(t *testing.T) {
 			cfg.DispatchBufferSize = rapid.IntRange(1, 6).Draw(t, "D")
 			cfg.MaxConcurrentHandlers = rapid.IntRange(1, 4).Draw(t, "M")
 			cfg.CompletionBufferSize = cfg.MaxConcurrentHandlers + rapid.IntRange(0, 3).Draw(t, "extra")
-			cfg.CleanupIntervalMs = 0
 		})
 		var we, wc watcher
 		c.WatchReady(channel.StreamEvents, we.fn)

@@ -6,9 +6,12 @@ package main
 import "C"
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	"github.com/tasker-systems/libtasker/runtime"
 )
 
 // readyFD is tasker_event_fd and tasker_completion_fd: resolve the handle,
@@ -22,6 +25,9 @@ func readyFD(fn string, h C.uint64_t, s channel.Stream, out *C.int) C.int {
 		return fail(fn, err)
 	}
 	fd, err := d.ReadyFD(s)
+	if errors.Is(err, runtime.ErrReadyClosed) { // destroy won the race
+		err = fmt.Errorf("%w: handle %d is being destroyed", cabi.ErrBadHandle, uint64(h))
+	}
 	if err != nil {
 		return fail(fn, err)
 	}

@@ -1,12 +1,17 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/tasker-systems/libtasker/channel"
 	"github.com/tasker-systems/libtasker/internal/readyfd"
 )
+
+// ErrReadyClosed is ReadyFD's error once Close has run (the C layer reports
+// it as TASKER_EBADF: the handle is being destroyed).
+var ErrReadyClosed = errors.New("the dispatcher is closed")
 
 // readyFDs holds a dispatcher's readiness descriptors, opened on first use
 // (a channel nobody waits on through a descriptor costs no descriptor and no
@@ -23,7 +28,7 @@ type readyFDs struct {
 // (channel.StreamCompletions) would return something, an event, a
 // completion or ErrClosed. The first call opens it; later calls return the
 // same descriptor. The dispatcher owns it and closes it in Close, after
-// making it readable; callers only wait on it. After Close: ErrBadHandle.
+// making it readable; callers only wait on it. After Close: ErrReadyClosed.
 // Safe for concurrent use.
 func (d *Dispatcher) ReadyFD(s channel.Stream) (int, error) {
 	if s != channel.StreamEvents && s != channel.StreamCompletions {
@@ -33,7 +38,7 @@ func (d *Dispatcher) ReadyFD(s channel.Stream) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return -1, fmt.Errorf("%w: the channel is destroyed", channel.ErrBadHandle)
+		return -1, ErrReadyClosed
 	}
 	if f := r.fds[s]; f != nil {
 		return f.Fd(), nil

@@ -43,7 +43,7 @@ func readable(t *testing.T, fd int) (ok bool, closed bool) {
 func TestReadyFDFollowsGoHandlers(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 4)
-	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 1; c.CompletionBufferSize = 4 },
+	d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 1; c.CompletionBufferSize = 4 },
 		rt.WithHandler("slow", rt.HandlerFunc(func(ctx context.Context, _ *channel.Event) (channel.Result, error) {
 			started <- struct{}{}
 			<-release
@@ -75,5 +75,5 @@ func TestReadyFDFollowsGoHandlers(t *testing.T) {
 	_, closedC := readable(t, cfd)
 	require.True(t, closedE && closedC, "Close closes both descriptors")
 	_, err = d.ReadyFD(channel.StreamEvents)
-	require.ErrorIs(t, err, channel.ErrBadHandle)
+	require.ErrorIs(t, err, rt.ErrReadyClosed)
 }
