@@ -77,13 +77,17 @@ type Completion struct {
 	TaskUUID      uuid.UUID
 	StepUUID      uuid.UUID
 	CorrelationID uuid.UUID
-	Handler       string
-	Status        CompletionStatus
-	Success       bool
-	Result        json.RawMessage
-	Error         *ErrorInfo
-	Metadata      json.RawMessage
-	DispatchedAt  time.Time
+	// TraceID and SpanID are the event's (nil: absent, JSON null), carried
+	// onto its completion so that a trace can be followed through.
+	TraceID      *string
+	SpanID       *string
+	Handler      string
+	Status       CompletionStatus
+	Success      bool
+	Result       json.RawMessage
+	Error        *ErrorInfo
+	Metadata     json.RawMessage
+	DispatchedAt time.Time
 	// PolledAt is zero when the event was never started.
 	PolledAt    time.Time
 	CompletedAt time.Time

@@ -183,7 +183,9 @@
  *
  * Completion (tasker_next_completion), every key always present, null where
  * it has no value:
- *   event_id, task_uuid, step_uuid, correlation_id, handler,
+ *   event_id, task_uuid, step_uuid, correlation_id, trace_id, span_id (the
+ *   event's, so that a trace can be followed from dispatch to completion;
+ *   null when the event had none), handler,
  *   status ("completed" | "failed" | "timeout" | "cancelled"), success,
  *   result, error {message, error_type, retryable}, metadata,
  *   dispatched_at, polled_at (null if never polled), completed_at,
