@@ -12,6 +12,8 @@ import unittest
 import tasker
 from tasker.aio import AsyncChannel, AsyncWorker, readiness_fd
 
+from ._util import wait_child
+
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(asyncio.wait_for(coro, 60))
@@ -46,6 +48,20 @@ class ReadinessFdTest(unittest.TestCase):
             readiness_fd(ch, "events")
         with self.assertRaises(ValueError):
             readiness_fd(ch, "nope")
+
+    def test_forked_child_gets_forked_error(self) -> None:
+        with tasker.Channel(cleanup_interval_ms=0) as ch:
+            readiness_fd(ch, "events")
+            pid = os.fork()
+            if pid == 0:  # the child: never touch the parent's descriptor
+                try:
+                    readiness_fd(ch, "events")
+                except tasker.ForkedError:
+                    os._exit(0)
+                except BaseException:  # noqa: BLE001
+                    os._exit(2)
+                os._exit(1)
+            self.assertEqual(wait_child(pid), 0, "readiness_fd in a forked child raises ForkedError")
 
 
 class AsyncChannelTest(unittest.TestCase):

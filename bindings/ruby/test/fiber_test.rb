@@ -54,6 +54,20 @@ class FiberTest < Minitest::Test
     with_channel { |ch| assert_raises(Tasker::InvalidArgument) { ch.readiness_fd(:nope) } }
   end
 
+  def test_readiness_fd_in_a_forked_child_raises
+    with_channel do |ch|
+      ch.readiness_fd(:events)
+      status, value = fork_child do
+        ch.readiness_fd(:events)
+        :no_error
+      rescue Tasker::ForkedError
+        :forked
+      end
+      assert status.success?
+      assert_equal :forked, value
+    end
+  end
+
   def test_hundred_fibers_wait_in_one_reactor_and_each_event_goes_to_one
     with_channel(cleanup_interval_ms: 0) do |ch|
       threads = Thread.list.size
