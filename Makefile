@@ -10,24 +10,42 @@ CC         ?= gcc
 PYTHON     ?= python3
 RUBY       ?= ruby
 PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+LDCONFIG   ?= ldconfig
+# Files that list the dynamic linker's directories (install runs ldconfig only for those).
+LD_SO_CONF ?= /etc/ld.so.conf $(wildcard /etc/ld.so.conf.d/*.conf)
 BUILD      := build
+DIST       := dist
+# The release version (include/tasker.h's TASKER_VERSION_STRING) and the ABI major, which is
+# the SONAME's number: libtasker.so.$(ABI) changes only when TASKER_ABI_VERSION does.
+VERSION    := $(shell sed -n 's/^\#define TASKER_VERSION_STRING "libtasker \([0-9][0-9.]*\) .*/\1/p' include/tasker.h)
+ABI        := $(shell sed -n 's/^\#define TASKER_ABI_VERSION \([0-9][0-9]*\).*/\1/p' include/tasker.h)
+SONAME     := libtasker.so.$(ABI)
+SOLIB      := $(BUILD)/$(SONAME)
 LIB        := $(BUILD)/libtasker.so
-GOFILES    := $(shell find channel runtime ffi -name '*.go' -not -name '*_test.go') go.mod go.sum
+GOFILES    := $(shell find channel runtime ffi $(wildcard internal source cmd) -name '*.go' -not -name '*_test.go') go.mod go.sum
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
-LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
+LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
         bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
 
-all: build ## Build build/libtasker.so (the default)
+all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
-build: $(LIB) ## Build build/libtasker.so
+build: $(LIB) ## Build build/libtasker.so.1 (SONAME libtasker.so.1) and the symlink build/libtasker.so
 
-$(LIB): $(GOFILES) $(CFILES)
+$(SOLIB): $(GOFILES) $(CFILES)
 	@mkdir -p $(BUILD)
+	@if [ -z "$(ABI)" ] || [ -z "$(VERSION)" ]; then echo "cannot read TASKER_ABI_VERSION / TASKER_VERSION_STRING from include/tasker.h"; exit 1; fi
 	$(GO) build -buildmode=c-shared -ldflags='$(LDFLAGS)' -o $@ ./ffi
-	@rm -f $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
+	@rm -f $(BUILD)/libtasker.so.h $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
+
+# The name every in-repository user links or loads (tests, benches, TASKER_LIBRARY) is the dev
+# symlink; the file itself carries the SONAME, so what links against it records libtasker.so.1.
+$(LIB): $(SOLIB)
+	ln -sfn $(SONAME) $@
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
