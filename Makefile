@@ -29,8 +29,9 @@ CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
-.PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
+.PHONY: all build test test-go test-c test-symbols test-python test-ruby test-install deps-install lint demo demo-python demo-ruby \
+        bench bench-quick bench-go install uninstall wheel gem gem-source packages check-versions clean help \
+        deps-ruby deps-python
 
 all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
@@ -52,7 +53,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: lint test-go test-c test-symbols test-python test-ruby ## Run every test: Go (-race), C harness, symbols, Python, Ruby
+test: lint test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, Python, Ruby, install
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -78,6 +79,23 @@ test-python: $(LIB) deps-python ## Python binding tests (standard library unitte
 
 test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+
+test-install: $(LIB) wheel gem gem-source deps-install ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
+	@MAKE="$(MAKE)" PYTHON="$(PYTHON)" RUBY="$(RUBY)" GO="$(GO)" CC="$(CC)" bash tests/install/run.sh
+
+deps-install: deps-python deps-ruby ## Install pkg-config and python3-venv from Debian when missing (for the install tests)
+	@missing=""; command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v gem >/dev/null 2>&1 || missing="$$missing ruby"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "The install tests need:$$missing. Run:  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
 
 deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
@@ -122,16 +140,66 @@ bench: $(LIB) deps-python ## Full benchmark run (see BENCHMARKS.md)
 bench-quick: $(LIB) deps-python ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
-# ---- install ----
+# ---- install and packages ----
 
-install: $(LIB) ## Install the library, header and pkg-config file under PREFIX (default /usr/local)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtasker.so
-	install -m 0644 include/tasker.h $(DESTDIR)$(PREFIX)/include/tasker.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' tasker.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
+install: $(LIB) ## Install libtasker.so.1 + the libtasker.so symlink, tasker.h and tasker.pc under PREFIX (default /usr/local)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libtasker.so
+	install -m 0644 include/tasker.h $(DESTDIR)$(INCLUDEDIR)/tasker.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' tasker.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tasker.pc
+	@# The dynamic linker finds libtasker.so.1 by SONAME in its own directories (ld.so.conf) once
+	@# ldconfig has refreshed its cache; anywhere else it needs LD_LIBRARY_PATH or an rpath.
+	@libdir=$$(readlink -m "$(LIBDIR)"); system=no; \
+	case "$$libdir" in /lib|/usr/lib|/lib64|/usr/lib64) system=yes ;; esac; \
+	if [ $$system = no ] && cat $(LD_SO_CONF) 2>/dev/null | sed 's/#.*//' | grep -qxF "$$libdir"; then system=yes; fi; \
+	if [ -n "$(DESTDIR)" ]; then \
+	  echo "installed under DESTDIR=$(DESTDIR); once in place, run: ldconfig"; \
+	elif [ $$system = yes ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "$(LDCONFIG)"; $(LDCONFIG); \
+	elif [ $$system = yes ]; then \
+	  echo "to let the dynamic linker find $(SONAME), run: sudo ldconfig"; \
+	else \
+	  echo "$(LIBDIR) is not one of the dynamic linker's directories; to run programs against it: export LD_LIBRARY_PATH=$(LIBDIR)\$${LD_LIBRARY_PATH:+:\$$LD_LIBRARY_PATH}  (or link with -Wl,-rpath,$(LIBDIR))"; \
+	fi
 
 uninstall: ## Remove what install put under PREFIX
-	rm -f $(DESTDIR)$(PREFIX)/lib/libtasker.so $(DESTDIR)$(PREFIX)/include/tasker.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
+	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtasker.so $(DESTDIR)$(INCLUDEDIR)/tasker.h $(DESTDIR)$(LIBDIR)/pkgconfig/tasker.pc
 
-clean: ## Remove build/
-	rm -rf $(BUILD) tests/c/bin
+WHEEL := $(DIST)/tasker-$(VERSION)-py3-none-linux_$(shell uname -m).whl
+GEM   := $(DIST)/tasker-$(VERSION)-$(shell uname -m)-linux.gem
+SRCGEM := $(DIST)/tasker-$(VERSION).gem
+
+wheel: $(WHEEL) ## dist/tasker-<ver>-py3-none-linux_x86_64.whl: the Python package with libtasker inside (offline, standard library only)
+
+$(WHEEL): $(SOLIB) bindings/python/pyproject.toml bindings/python/README.md $(wildcard bindings/python/tasker/*.py) | deps-python check-versions
+	rm -f $(DIST)/tasker-*-py3-none-*.whl
+	$(PYTHON) packaging/build_wheel.py --library $(SOLIB) --abi $(ABI) --out $(DIST)
+
+gem: $(GEM) ## dist/tasker-<ver>-x86_64-linux.gem: the platform gem with libtasker inside lib/tasker/
+
+$(GEM): $(SOLIB) bindings/ruby/tasker.gemspec bindings/ruby/README.md $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+	rm -f $(DIST)/tasker-*-linux.gem
+	$(RUBY) packaging/build_gem.rb platform $(SOLIB) $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true
+	@test -f $@
+
+gem-source: $(SRCGEM) ## dist/tasker-<ver>.gem: the source gem; its ext/ builds libtasker with Go at gem install time
+
+$(SRCGEM): $(GOFILES) $(CFILES) bindings/ruby/tasker.gemspec bindings/ruby/ext/tasker/extconf.rb $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+	rm -f $@
+	GO=$(GO) bash packaging/stage_go_sources.sh $(BUILD)/gem/gosrc >/dev/null
+	$(RUBY) packaging/build_gem.rb source $(BUILD)/gem/gosrc $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true
+	@test -f $@
+
+packages: wheel gem gem-source ## All three packages into dist/
+
+check-versions: ## The version in include/tasker.h, pyproject.toml, tasker/__init__.py and the gem agree
+	@py=$$(sed -n 's/^version = "\(.*\)"/\1/p' bindings/python/pyproject.toml); \
+	pyi=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' bindings/python/tasker/__init__.py); \
+	rb=$$(sed -n 's/.*VERSION = "\(.*\)"/\1/p' bindings/ruby/lib/tasker/version.rb); \
+	if [ "$$py" != "$(VERSION)" ] || [ "$$pyi" != "$(VERSION)" ] || [ "$$rb" != "$(VERSION)" ]; then \
+	  echo "version mismatch: include/tasker.h $(VERSION), pyproject.toml $$py, tasker/__init__.py $$pyi, version.rb $$rb"; exit 1; fi
+
+clean: ## Remove build/ and dist/
+	rm -rf $(BUILD) $(DIST) tests/c/bin
