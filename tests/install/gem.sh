@@ -32,6 +32,9 @@ res=$(cd "$T/elsewhere" && clean_env GEM_HOME="$G" "$RUBY" -e 'require "tasker";
 expect_eq "it loads the library inside the installed gem" \
     "$(printf 'libtasker %s (abi 1)\n%s' "$VERSION" "$G/gems/tasker-$VERSION-$ARCH-linux/lib/tasker/libtasker.so.1")" "$res"
 
+res=$(cd "$T/elsewhere" && clean_env GEM_HOME="$G" TASKER_LIBRARY=/nonexistent/libtasker.so.1 "$RUBY" -e 'require "tasker"; Tasker::Channel.new.close; puts Tasker.library_path' 2>&1)
+expect_eq "the gem's own library comes first, before \$TASKER_LIBRARY" "$G/gems/tasker-$VERSION-$ARCH-linux/lib/tasker/libtasker.so.1" "$res"
+
 # ---- source gem, no Go on PATH ----
 G=$T/gems-nogo
 nogo_path=$BASE_PATH

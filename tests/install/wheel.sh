@@ -53,6 +53,8 @@ res=$(cd "$T/elsewhere" && clean_env "$T/venv/bin/python" -c 'import tasker; tas
 site=$(clean_env "$T/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 expect_eq "it loads the library inside the installed package" \
     "$(printf '%s\nlibtasker %s (abi 1)' "$site/tasker/libtasker.so.1" "$VERSION")" "$res"
+res=$(cd "$T/elsewhere" && clean_env TASKER_LIBRARY=/nonexistent/libtasker.so.1 "$T/venv/bin/python" -c 'import tasker; tasker.load_library(); print(tasker.library_path())' 2>&1)
+expect_eq "the package's own library comes first, before \$TASKER_LIBRARY" "$site/tasker/libtasker.so.1" "$res"
 res=$(clean_env "$T/venv/bin/python" -m pip show -f tasker 2>&1)
 expect_in "pip knows the bundled library as part of the package" "tasker/libtasker.so.1" "$res"
 out=$(clean_env "$T/venv/bin/python" -m pip uninstall -y -q tasker 2>&1)
