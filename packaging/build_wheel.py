@@ -20,6 +20,7 @@ import re
 import sys
 import sysconfig
 import zipfile
+from typing import Any
 
 try:
     import tomllib
@@ -32,12 +33,13 @@ PKG_ROOT = os.path.join(ROOT, "bindings", "python")
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def read_project() -> dict:
+def read_project() -> dict[str, Any]:
     with open(os.path.join(PKG_ROOT, "pyproject.toml"), "rb") as f:
         data = f.read()
     if tomllib is None:
         sys.exit("build_wheel.py needs Python >= 3.11 (tomllib) to read pyproject.toml")
-    return tomllib.loads(data.decode())["project"]
+    project: dict[str, Any] = tomllib.loads(data.decode())["project"]
+    return project
 
 
 def platform_tag() -> str:
@@ -45,7 +47,7 @@ def platform_tag() -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", sysconfig.get_platform())
 
 
-def metadata(project: dict) -> str:
+def metadata(project: dict[str, Any]) -> str:
     lines = [
         "Metadata-Version: 2.1",
         f"Name: {project['name']}",
