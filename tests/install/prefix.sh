@@ -102,6 +102,32 @@ expect_in "Ruby error: names the dynamic linker lookup" "$SONAME through the dyn
 expect_in "Ruby error: says how to install (gem)" "gem install tasker-" "$res"
 expect_in "Ruby error: says how to install (make install)" "make install" "$res"
 
+# A library built against a newer glibc than the machine's (simulated: the installed library with
+# its GLIBC_2.34 requirement renamed GLIBC_9.34): the error says so and how to build one here.
+mkdir -p "$T/future"
+"$PYTHON" -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+assert b"GLIBC_2." in d
+open(sys.argv[2], "wb").write(d.replace(b"GLIBC_2.", b"GLIBC_9."))' "$P/lib/$SONAME" "$T/future/$SONAME" || bad "cannot make the future-glibc copy"
+res=$(cd "$T/elsewhere" && clean_env TASKER_LIBRARY="$T/future/$SONAME" PYTHONPATH="$T/py" "$PYTHON" -c '
+import tasker
+try:
+    tasker.Channel()
+except tasker.LibraryError as e:
+    print(e)' 2>&1)
+expect_in "Python error, glibc too old: says so" "built against a newer glibc" "$res"
+expect_in "Python error, glibc too old: says how to build one here" "make install" "$res"
+res=$(cd "$T/elsewhere" && clean_env TASKER_LIBRARY="$T/future/$SONAME" "$RUBY" -I"$T/rb/lib" -e '
+require "tasker"
+begin
+  Tasker::Channel.new
+rescue Tasker::LibraryError => e
+  puts e.message
+end' 2>&1)
+expect_in "Ruby error, glibc too old: says so" "built against a newer glibc" "$res"
+expect_in "Ruby error, glibc too old: says how to build one here" "source gem" "$res"
+
 $MAKE -s -C "$ROOT" uninstall PREFIX="$P" >/dev/null 2>&1
 left=$(find "$P" -type f -o -type l)
 expect_eq "make uninstall removes every installed file" "" "$left"

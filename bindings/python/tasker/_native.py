@@ -200,6 +200,12 @@ def _open(path: str) -> ctypes.CDLL:
                 "Workaround until it is fixed: start the process with "
                 "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384"
             )
+        elif "GLIBC_" in str(exc):
+            hint = (
+                " -- this libtasker was built against a newer glibc than this system has (a wheel's library "
+                "needs the glibc versions listed in the tasker README); build it here instead: "
+                "`make install` in a libtasker checkout, or set TASKER_LIBRARY to a libtasker.so.1 built on this system"
+            )
         raise LibraryError(f"cannot load libtasker from {path}: {exc}{hint}") from exc
 
 

@@ -193,6 +193,9 @@ module Tasker
                "(a libtasker build problem: its thread-local data is too large). " \
                "Workaround until it is fixed: start Ruby with " \
                "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384"
+      elsif error.message.include?("GLIBC_")
+        msg << " -- this libtasker was built against a newer glibc than this system has; install the " \
+               "source gem (it builds the library here with Go) or `make install` in a libtasker checkout"
       end
       msg
     end
