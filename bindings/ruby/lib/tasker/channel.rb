@@ -207,6 +207,7 @@ module Tasker
       json = if metadata.nil?
                "{\"success\":true,\"result\":#{Channel.encode(result, 'result')}}"
              else
+               Channel.check_json(metadata, "metadata", 0)
                Channel.encode({ "success" => true, "result" => result, "metadata" => metadata }, "result")
              end
       complete_raw(event_id, json)
@@ -217,7 +218,7 @@ module Tasker
       doc = { "success" => false,
               "error" => { "message" => message.to_s, "error_type" => error_type.to_s, "retryable" => retryable ? true : false } }
       doc["metadata"] = metadata unless metadata.nil?
-      complete_raw(event_id, Channel.encode(doc, "result"))
+      complete_raw(event_id, Channel.encode(doc, "metadata"))
     end
 
     # Ends a pending event with a result given as a JSON document (ABI.md,
