@@ -68,7 +68,7 @@ def describe_exception(exc: BaseException) -> tuple[str, str, bool, dict[str, An
     attribute (default True); metadata ``{"exception": "module.QualName", "backtrace": [...]}``.
     Never raises, whatever the exception's own methods do."""
     cls = type(exc)
-    name = cls.__qualname__
+    name = cls.__qualname__.rsplit("<locals>.", 1)[-1]  # a class made in a function: its own name
     error_type = name
     try:
         custom = getattr(exc, "error_type", None)
