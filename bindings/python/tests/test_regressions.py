@@ -263,6 +263,22 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual((st["queued"], st["pending"], st["state"]), (1, 0, "running"))
 
 
+class CompletionLimitTest(unittest.TestCase):
+    # The README example needed a None check on next_completion; completions(limit=) yields only
+    # Completions (Ruby: each_completion(limit:)).
+    def test_completions_limit(self) -> None:
+        with tasker.Channel() as ch:
+            for i in range(3):
+                ch.dispatch("x", i)
+                ev = ch.poll(1.0)
+                assert ev is not None
+                ch.complete(ev.event_id, i)
+            self.assertEqual([c.result for c in ch.completions(timeout=1.0, limit=2)], [0, 1])
+            self.assertEqual([c.result for c in ch.completions(timeout=0.1, limit=5)], [2])
+            with self.assertRaises(tasker.InvalidArgument):
+                list(ch.completions(limit=-1))
+
+
 class WorkerExitTest(unittest.TestCase):
     # Bug 9: leaving `with Worker(...)` never returned while a handler never returned.
     def test_leaving_with_is_bounded_by_stop_timeout(self) -> None:

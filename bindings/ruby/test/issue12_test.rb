@@ -162,3 +162,19 @@ class Issue12Test < Minitest::Test
     end
   end
 end
+
+# Both bindings take a completion limit under the same name (Python
+# completions(limit=), Ruby each_completion(limit:)).
+class CompletionLimitTest < Minitest::Test
+  def test_each_completion_limit
+    with_channel do |ch|
+      3.times do |i|
+        ch.dispatch("x", i)
+        ch.complete(ch.poll(timeout: 1).event_id, i)
+      end
+      assert_equal [0, 1], ch.each_completion(timeout: 1, limit: 2).map(&:result)
+      assert_equal [2], ch.each_completion(timeout: 0.1, limit: 5).map(&:result)
+      assert_raises(Tasker::InvalidArgument) { ch.each_completion(limit: -1) }
+    end
+  end
+end

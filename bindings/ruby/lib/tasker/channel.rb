@@ -261,13 +261,19 @@ module Tasker
 
     # Yields every completion until the channel is shut down and the stream
     # is drained, or, with a +timeout+, until none arrives within that many
-    # seconds. Returns self; without a block an Enumerator, so
-    # `each_completion.first(10)`, `each_completion(timeout: 1).to_a` and
+    # seconds, or, with a +limit+, after that many. Returns self; without a
+    # block an Enumerator, so `each_completion.first(10)`,
+    # `each_completion(timeout: 1, limit: 2).to_a` and
     # `each_completion.lazy.select(&:failed?)` work.
-    def each_completion(timeout: nil)
-      return enum_for(:each_completion, timeout: timeout) unless block_given?
+    def each_completion(timeout: nil, limit: nil)
+      unless limit.nil? || (limit.is_a?(Integer) && limit >= 0)
+        raise InvalidArgument, "limit must be an Integer >= 0 or nil, got #{limit.inspect}"
+      end
+      return enum_for(:each_completion, timeout: timeout, limit: limit) unless block_given?
 
-      loop do
+      Channel.check_timeout(timeout)
+      n = 0
+      while limit.nil? || n < limit
         completion = begin
           next_completion(timeout: timeout)
         rescue ChannelClosed
@@ -275,6 +281,7 @@ module Tasker
         end
         break if completion.nil?
 
+        n += 1
         yield completion
       end
       self
