@@ -448,6 +448,7 @@ class Channel:
         lib = self._lib
         raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return raw
 
     def poll(self, timeout: float | None = 0.0) -> StepEvent | None:
@@ -459,6 +460,7 @@ class Channel:
         raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
         ev = None if raw is None else StepEvent.from_dict(_loads(raw))
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return ev
 
     def _check_max(self, max_events: int) -> None:
@@ -474,6 +476,7 @@ class Channel:
         raw = self._take(_EVENT, lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount),
                          timeout)
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return raw
 
     def poll_batch(self, max_events: int, timeout: float | None = 0.0) -> list[StepEvent]:
@@ -487,6 +490,7 @@ class Channel:
         from_dict = StepEvent.from_dict
         events = [] if raw is None else [from_dict(d) for d in _loads(raw)]
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return events
 
     def complete_raw(self, event_id: str | bytes | uuid.UUID, result_json: bytes | str) -> None:
@@ -553,6 +557,7 @@ class Channel:
         raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
                          timeout)
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return raw
 
     def next_completion(self, timeout: float | None = 0.0) -> Completion | None:
@@ -566,6 +571,7 @@ class Channel:
                          timeout)
         c = None if raw is None else Completion.from_dict(_loads(raw))
         o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
         return c
 
     def completions(self, timeout: float | None = None, limit: int | None = None) -> Iterator[Completion]:

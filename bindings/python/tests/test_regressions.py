@@ -263,6 +263,25 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual((st["queued"], st["pending"], st["state"]), (1, 0, "running"))
 
 
+class ChannelLifetimeTest(unittest.TestCase):
+    # The interrupt-safe hand-off (bug 6) remembers which channel a take is for; it must not keep
+    # a dropped channel alive (its finalizer would never destroy it).
+    def test_a_used_channel_is_collected(self) -> None:
+        import gc
+        import weakref
+
+        ch = tasker.Channel()
+        ch.dispatch("x")
+        ev = ch.poll(0)
+        assert ev is not None
+        ch.complete(ev.event_id, 1)
+        self.assertIsNotNone(ch.next_completion(0))
+        ref = weakref.ref(ch)
+        del ch
+        gc.collect()
+        self.assertIsNone(ref(), "the channel was kept alive")
+
+
 class CompletionLimitTest(unittest.TestCase):
     # The README example needed a None check on next_completion; completions(limit=) yields only
     # Completions (Ruby: each_completion(limit:)).
