@@ -9,6 +9,7 @@ GO         ?= go
 CC         ?= gcc
 PYTHON     ?= python3
 RUBY       ?= ruby
+MYPY       ?= mypy
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -29,9 +30,9 @@ CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
-.PHONY: all build test test-go test-c test-symbols test-python test-ruby test-install deps-install lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall wheel gem gem-source packages check-versions clean help \
-        deps-ruby deps-python
+.PHONY: all build test test-go test-c test-symbols test-python test-ruby test-install deps-install lint typecheck \
+        demo demo-python demo-ruby bench bench-quick bench-go install uninstall wheel gem gem-source packages \
+        check-versions clean help deps-ruby deps-python deps-mypy
 
 all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
@@ -53,7 +54,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: lint test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, Python, Ruby, install
+test: lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -73,6 +74,14 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	other=$$(nm -D --defined-only $(LIB) | awk '$$2=="T"{print $$3}' | grep -v '^tasker_' || true); \
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
+
+typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -c 'import re, sys; \
+	[open(f"{sys.argv[1]}/readme_example_{i}.py", "w").write(re.search(r"```python\n(.*?)```", open(p).read(), re.S).group(1)) \
+	 for i, p in enumerate(sys.argv[2:])]' "$$tmp" README.md bindings/python/README.md && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" bindings/python/tasker "$$tmp"/readme_example_0.py && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py
 
 test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
@@ -104,6 +113,16 @@ deps-python: ## Install python3 from Debian when missing (the binding needs only
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; \
 	  else \
 	    echo "Python 3 is needed. Run:  sudo apt-get install -y python3"; exit 1; \
+	  fi; \
+	fi
+
+deps-mypy: ## Install mypy from Debian when missing (make typecheck)
+	@if ! command -v $(MYPY) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing mypy from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mypy >/dev/null; \
+	  else \
+	    echo "mypy is needed for make typecheck. Run:  sudo apt-get install -y mypy"; exit 1; \
 	  fi; \
 	fi
 

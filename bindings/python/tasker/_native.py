@@ -99,13 +99,35 @@ def _forked_stub(*_args: Any) -> int:
 
 
 class Lib:
-    """The loaded library: one pre-declared ctypes function per entry of FUNCTIONS."""
+    """The loaded library: one pre-declared ctypes function per entry of FUNCTIONS.
+
+    Every attribute is declared here (typed for mypy): ``int``-returning functions return a
+    status code; the ``*_now`` variants keep the GIL (calls that cannot wait)."""
 
     __slots__ = ("cdll", "pydll", "path") + tuple(FUNCTIONS)
 
     cdll: ctypes.CDLL
     pydll: ctypes.PyDLL
     path: str
+    abi_version: Callable[[], int]
+    version: Callable[[], bytes]
+    strerror: Callable[[int], bytes]
+    last_error: Callable[[Any, int], int]
+    free: Callable[[Any], None]
+    new: Callable[..., int]
+    destroy: Callable[[int], int]
+    dispatch: Callable[..., int]
+    dispatch_now: Callable[..., int]
+    poll: Callable[..., int]
+    poll_now: Callable[..., int]
+    poll_batch: Callable[..., int]
+    poll_batch_now: Callable[..., int]
+    complete: Callable[..., int]
+    cleanup_timeouts: Callable[..., int]
+    next_completion: Callable[..., int]
+    next_completion_now: Callable[..., int]
+    shutdown: Callable[[int, int], int]
+    stats: Callable[..., int]
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll
@@ -266,9 +288,21 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 class Outs(threading.local):
     """Per-thread ctypes out-variables, reused by every call on that thread (no per-call
-    allocation; ``byref`` objects are made once)."""
+    allocation; ``byref`` objects are made once).
+
+    ``p``/``n`` receive the document a call hands out; ``held`` keeps its copy until the public
+    method that took it returns; ``owner``/``kind`` say which channel and which call it came
+    from. Together they let a document survive an exception (Ctrl-C) raised anywhere between
+    the library call and the return to the caller: see ``Channel._settle``."""
+
+    owner: Any
+    kind: int
+    held: bytes | None
 
     def __init__(self) -> None:
+        self.owner = None
+        self.kind = 0
+        self.held = None
         self.p = c_void_p()
         self.n = c_size_t()
         self.count = c_uint32()
