@@ -56,6 +56,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tasker_next_completion": (c_int, [c_uint64, c_int32, _charpp, POINTER(c_size_t)]),
     "tasker_shutdown": (c_int, [c_uint64, c_int32]),
     "tasker_stats": (c_int, [c_uint64, _charpp, POINTER(c_size_t)]),
+    "tasker_event_fd": (c_int, [c_uint64, POINTER(c_int)]),
+    "tasker_completion_fd": (c_int, [c_uint64, POINTER(c_int)]),
 }
 
 # Attribute of Lib -> (C function, holds the GIL). Calls that can wait (a timeout, a drain, the
@@ -85,6 +87,8 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
     "next_completion_now": ("tasker_next_completion", True),
     "shutdown": ("tasker_shutdown", False),
     "stats": ("tasker_stats", True),
+    "event_fd": ("tasker_event_fd", True),  # never waits (tasker.aio waits on the descriptor)
+    "completion_fd": ("tasker_completion_fd", True),
 }
 
 # Functions that enter the Go runtime: in a child forked after loading they must not be called.
@@ -128,6 +132,8 @@ class Lib:
     next_completion_now: Callable[..., int]
     shutdown: Callable[[int, int], int]
     stats: Callable[..., int]
+    event_fd: Callable[..., int]
+    completion_fd: Callable[..., int]
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll

@@ -32,7 +32,7 @@ def check_stats_options(stats_callback: StatsCallback | None, stats_interval: fl
     if stats_callback is not None and not callable(stats_callback):
         raise TypeError("stats_callback must be callable (it gets one dict)")
     interval = DEFAULT_STATS_INTERVAL if stats_interval is None else stats_interval
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < float("inf"):
         raise ValueError(f"stats_interval must be a number of seconds > 0, not {stats_interval!r}")
     return float(interval)
 

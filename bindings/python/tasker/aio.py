@@ -36,18 +36,17 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import inspect
-import logging
 import os
-import traceback
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Generic, Mapping, TypeVar, Union
 
 from . import _native
-from ._errors import EFORKED, FORK_ADVICE, OK, BadHandle, ChannelClosed, EventNotPending, ForkedError, QueueFull
+from ._errors import EFORKED, FORK_ADVICE, OK, BadHandle, ChannelClosed, ForkedError, QueueFull
 from ._observe import StatsCallback, StatsMonitor, check_stats_options
 from ._observe import logger as _root_logger
 from .channel import Channel
 from .events import Completion, StepEvent
+from .worker import COUNTERS, Worker, _Counts
 
 __all__ = ["AsyncChannel", "AsyncWorker", "AsyncHandler"]
 
@@ -60,25 +59,6 @@ AsyncHandler = Callable[[StepEvent], Union[Awaitable[Any], Any]]
 which then runs on the loop and must not block)."""
 
 
-# ---- the two C functions (declared here, once per loaded library) ----
-
-_fd_functions: dict[int, tuple[Any, Any]] = {}
-
-
-def _fd_function(lib: _native.Lib, which: str) -> Any:
-    """tasker_event_fd / tasker_completion_fd of ``lib`` (they never wait: the GIL is kept)."""
-    fns = _fd_functions.get(id(lib))
-    if fns is None:
-        pair = []
-        for name in ("tasker_event_fd", "tasker_completion_fd"):
-            fn = getattr(lib.pydll, name)
-            fn.restype = ctypes.c_int
-            fn.argtypes = [ctypes.c_uint64, ctypes.POINTER(ctypes.c_int)]
-            pair.append(fn)
-        fns = _fd_functions[id(lib)] = (pair[0], pair[1])
-    return fns[0] if which == "events" else fns[1]
-
-
 def readiness_fd(channel: Channel, which: str) -> int:
     """The library's readiness descriptor of ``channel`` for ``which`` ("events" or "completions"):
     readable exactly while a zero-timeout poll (resp. next_completion) would return something or
@@ -89,7 +69,8 @@ def readiness_fd(channel: Channel, which: str) -> int:
     if _native.is_forked():
         raise ForkedError(FORK_ADVICE, EFORKED)
     fd = ctypes.c_int(-1)
-    rc = _fd_function(channel._lib, which)(channel.handle, ctypes.byref(fd))
+    lib = channel._lib
+    rc = (lib.event_fd if which == "events" else lib.completion_fd)(channel.handle, ctypes.byref(fd))
     if rc != OK:
         raise channel._error(rc)
     return fd.value
@@ -390,19 +371,19 @@ class AsyncChannel:
 
 # ---- the worker ----
 
-_COUNTERS = ("polled", "completed", "failed", "not_found", "late", "result_errors")
-
 
 class AsyncWorker:
     """Runs ``async def`` handlers for a channel's events on one event loop, at most ``concurrency``
     at a time (the bound; the channel's ``max_concurrent_handlers`` bounds all workers together).
 
-    Handlers follow the ``Worker`` rules: the return value completes the event; an exception fails
-    it (``error_type`` the exception's class name, ``message`` its text, the traceback in
-    ``metadata``, ``retryable`` its ``retryable`` attribute or True); an unknown handler name fails
-    with ``handler_not_found``, not retryable; a result that arrives after the event ended is counted
-    in ``counts["late"]`` and logged. A coroutine still running at the event's ``timeout_ms`` is
-    cancelled and the event fails with ``handler_timeout`` (retryable), which frees its slot.
+    Results, failures, counters and logging follow ``Worker`` (bindings/SPEC.md): the return value
+    completes the event; an exception fails it (error_type, message, retryable and metadata as
+    ``Worker``); an unknown handler name fails with ``handler_not_found``; a result that is not JSON
+    or too large fails with ``result_not_json`` / ``result_too_large``; a result for an event that
+    already ended counts in ``counts["late"]`` and is logged. In addition, a coroutine still running
+    at its event's ``timeout_ms`` is cancelled and the event fails with ``handler_timeout``
+    (retryable), which frees its slot. A plain (non-async) handler runs on the loop and must not
+    block.
 
     ``run()`` works until the channel is shut down and drained (or closed) or ``stop()`` is called,
     then waits for the handlers that are running. ``async with AsyncWorker(...)`` runs it in the
@@ -410,7 +391,8 @@ class AsyncWorker:
 
     ``stats_callback(stats)`` is called every ``stats_interval`` seconds (default 5) from a loop
     timer with the channel's stats plus ``"worker": counts``; the same tick logs a warning when
-    ``starvation_detected`` turns true. Log records go to the ``"tasker.aio"`` logger.
+    ``starvation_detected`` turns true. Log records go to the ``"tasker.aio"`` and
+    ``"tasker.worker"`` loggers.
     """
 
     def __init__(
@@ -434,7 +416,9 @@ class AsyncWorker:
         self.name = name
         self._interval = check_stats_options(stats_callback, stats_interval)
         self._stats_callback = stats_callback
-        self._counts = dict.fromkeys(_COUNTERS, 0)
+        # Ends events exactly as a Worker does (never started: no thread of its own).
+        self._ender = Worker(self.channel.channel, {}, threads=1, name=name)
+        self._counts = _Counts()
         self._stopping = False
         self._poll: asyncio.Future[Any] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -442,8 +426,13 @@ class AsyncWorker:
 
     @property
     def counts(self) -> dict[str, int]:
-        """polled, completed, failed (handler raised or timed out), not_found, late, result_errors."""
-        return dict(self._counts)
+        """As ``Worker.counts``: polled, completed, failed, late, not_found, result_errors, errors."""
+        return {name: getattr(self._counts, name) for name in COUNTERS}
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last unexpected error while ending an event (counted in counts["errors"])."""
+        return self._ender.last_error
 
     @property
     def running(self) -> int:
@@ -471,7 +460,7 @@ class AsyncWorker:
         loop = asyncio.get_running_loop()
         ach = self.channel
         slots = asyncio.Semaphore(self.concurrency)
-        monitor = StatsMonitor(self.name, ach.stats, lambda: self._counts, self._stats_callback,
+        monitor = StatsMonitor(self.name, ach.stats, lambda: self.counts, self._stats_callback,
                                self._interval, log)
         timer: list[asyncio.TimerHandle] = []
 
@@ -511,36 +500,35 @@ class AsyncWorker:
                 if ev is None:  # cannot happen with no timeout; be safe
                     slots.release()
                     continue
-                self._counts["polled"] += 1
-                t = loop.create_task(self._handle(ev))
-                self._running.add(t)
-                t.add_done_callback(self._done_releasing(slots))
+                self._start(loop, ev, slots)
         finally:
             # events handed to the poll we cancelled are pending: run them rather than abandon them
             while ach._events:
-                ev = ach._events.popleft()
-                self._counts["polled"] += 1
-                t = loop.create_task(self._handle(ev))
-                self._running.add(t)
-                t.add_done_callback(self._running.discard)
+                self._start(loop, ach._events.popleft(), None)
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
             for h in timer:
                 h.cancel()
-            log.info("%s: %s; counts %s", self.name, reason, self._counts)
+            log.info("%s: %s; counts %s", self.name, reason, self.counts)
 
-    def _done_releasing(self, slots: asyncio.Semaphore) -> Callable[[asyncio.Task[None]], None]:
+    def _start(self, loop: asyncio.AbstractEventLoop, ev: StepEvent, slots: asyncio.Semaphore | None) -> None:
+        self._counts.polled += 1
+        t = loop.create_task(self._handle(ev))
+        self._running.add(t)
+
         def done(t: asyncio.Task[None]) -> None:
             self._running.discard(t)
-            slots.release()
+            if slots is not None:
+                slots.release()
 
-        return done
+        t.add_done_callback(done)
 
     async def _handle(self, ev: StepEvent) -> None:
+        ender, counts = self._ender, self._counts
         fn = self.handlers.get(ev.handler)
         if fn is None:
-            self._counts["not_found"] += 1
-            self._end(ev, None, (f"no handler registered for {ev.handler!r}", "handler_not_found", False, None))
+            ender._fail(ev, f"no handler registered for {ev.handler!r}", "handler_not_found", False, None, counts,
+                        "not_found")
             return
         try:
             result = fn(ev)
@@ -550,54 +538,16 @@ class AsyncWorker:
                 if not done:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-                    self._counts["failed"] += 1
                     log.warning("%s: handler %r for event %s did not finish within its %d ms: cancelled",
                                 self.name, ev.handler, ev.event_id, ev.timeout_ms)
-                    self._end(ev, None, (f"handler {ev.handler!r} did not finish within {ev.timeout_ms} ms",
-                                         "handler_timeout", True, None))
+                    ender._fail(ev, f"handler {ev.handler!r} did not finish within {ev.timeout_ms} ms",
+                                "handler_timeout", True, None, counts)
                     return
                 result = task.result()
         except asyncio.CancelledError:
-            self._end(ev, None, ("the worker was cancelled while the handler ran", "worker_cancelled", True, None))
+            ender._fail(ev, "the worker was cancelled while the handler ran", "worker_killed", True, None, counts)
             raise
-        except Exception as exc:  # noqa: BLE001 - becomes the event's failure
-            self._counts["failed"] += 1
-            log.error("%s: handler %r raised for event %s", self.name, ev.handler, ev.event_id, exc_info=True)
-            metadata = {
-                "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "traceback": traceback.format_exc(),
-            }
-            retryable = getattr(exc, "retryable", True)
-            self._end(ev, None, (str(exc) or type(exc).__name__, type(exc).__name__, bool(retryable), metadata))
+        except BaseException as exc:  # noqa: BLE001 - fails this event only, as in Worker
+            ender._crashed(ev, exc, counts)
             return
-        self._end(ev, result, None)
-
-    def _end(self, ev: StepEvent, result: Any, failure: tuple[str, str, bool, dict[str, Any] | None] | None) -> None:
-        ch = self.channel.channel
-        try:
-            if failure is None:
-                try:
-                    ch.complete(ev.event_id, result)
-                    self._counts["completed"] += 1
-                    return
-                except EventNotPending:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - not JSON, too large, ...: fail the event instead
-                    self._counts["result_errors"] += 1
-                    failure = (f"handler {ev.handler!r} returned a result that cannot be sent: {exc}",
-                               type(exc).__name__, False, None)
-            message, error_type, retryable, metadata = failure
-            for msg, md in ((message, metadata), (message[:200], None), (error_type or "error", None)):
-                try:
-                    ch.fail(ev.event_id, msg, error_type=error_type, retryable=retryable, metadata=md)
-                    return
-                except EventNotPending:
-                    raise
-                except Exception:  # noqa: BLE001 - too large / not serialisable: send less
-                    continue
-        except EventNotPending:
-            self._counts["late"] += 1
-            log.warning("%s: late completion for event %s (handler %r): it had already ended (timed out or "
-                        "cancelled); the result was dropped", self.name, ev.event_id, ev.handler)
-        except (BadHandle, ChannelClosed):
-            pass  # the channel was closed meanwhile: the library cancelled the event
+        ender._complete(ev, result, counts)

@@ -138,6 +138,9 @@ class Completion:
     polled_at: str | None
     completed_at: str
     execution_time_ms: float | None
+    trace_id: str | None = None
+    """The event's trace_id (None when it had none), carried so that a trace can be followed."""
+    span_id: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Completion:
@@ -149,6 +152,7 @@ class Completion:
             ErrorInfo.from_dict(err) if err is not None else None,
             d.get("metadata"), d["dispatched_at"], d.get("polled_at"), d["completed_at"],
             float(etm) if etm is not None else None,
+            d.get("trace_id"), d.get("span_id"),
         )
 
     @classmethod

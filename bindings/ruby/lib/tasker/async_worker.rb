@@ -18,7 +18,7 @@ module Tasker
   # sleep, Async::HTTP...) overlap; a handler that computes blocks the
   # reactor while it runs, as any fiber would.
   #
-  # Handlers, results, failures, counters (#stats) and logging follow
+  # Handlers, results, failures, counters (#counts) and logging follow
   # Tasker::Worker exactly. +stats_callback+ (anything with #call) gets the
   # channel's stats plus worker: counters every +stats_interval+ seconds
   # (default 5); the same tick logs starvation.
@@ -29,9 +29,9 @@ module Tasker
                    stats_callback: nil, stats_interval: nil)
       raise ArgumentError, "concurrency must be an Integer >= 1" unless concurrency.is_a?(Integer) && concurrency >= 1
 
-      super(channel, handlers, threads: 1, poll_interval: poll_interval)
+      super(channel, handlers, threads: 1, poll_interval: poll_interval, stats_callback: stats_callback,
+                               stats_interval: stats_interval)
       @concurrency = concurrency
-      @monitor = StatsMonitor.new("tasker-async-worker", channel, stats_callback, stats_interval) { stats }
       @inflight = 0
     end
 
@@ -73,14 +73,14 @@ module Tasker
       end
       counters = Counters.zero
       @counters << counters
-      Tasker.logger.info("tasker-async-worker: started (concurrency #{@concurrency}, handlers #{@handlers.keys.sort})")
+      Tasker.logger.info("#{self.class.name}: started (concurrency #{@concurrency}, handlers #{@handlers.keys.sort})")
       Fiber.schedule { @monitor.run_while { @running } }
       reason = poll_loop(counters)
       self
     ensure
       @running = false
       @done&.pop while @inflight.positive?
-      Tasker.logger.info("tasker-async-worker: #{reason || 'stopped'}; #{stats}")
+      Tasker.logger.info("#{self.class.name}: #{reason || 'stopped'}; #{counts}")
     end
 
     private
@@ -105,6 +105,7 @@ module Tasker
           slots.pop
           next
         end
+        counters.polled += 1
         @inflight += 1
         Fiber.schedule do
           process(event, counters)

@@ -355,6 +355,7 @@ module Tasker
       @closed = true
       OPEN.delete(@handle)
       ObjectSpace.undefine_finalizer(self)
+      fiber_io_close_all # our dups of the readiness descriptors (fiber_wait.rb)
       nil
     end
 
@@ -463,6 +464,8 @@ module Tasker
       return Native.take(scratch) if st == Native::OK
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
+      # under a fiber scheduler: wait on the readiness descriptor (fiber_wait.rb)
+      return fiber_take(timeout, kind) { take_raw(0, kind, now, blocking, *args) } if FiberWait.active?
 
       sliced_wait(timeout, now.to_s, kind) do |ms|
         s = Native.public_send(blocking, @handle, *args, ms, *outs)

@@ -30,118 +30,97 @@ module Tasker
     def self.active?
       !Fiber.scheduler.nil? && !Fiber.current.blocking?
     end
+  end
 
-    ATTACH_LOCK = Mutex.new
-    private_constant :ATTACH_LOCK
+  # The Channel side of FiberWait: the descriptors and the wait.
+  class Channel
+    READINESS_FUNCTIONS = { events: :tasker_event_fd, completions: :tasker_completion_fd }.freeze
+    private_constant :READINESS_FUNCTIONS
 
-    # Attaches tasker_event_fd and tasker_completion_fd (they never wait).
-    def self.attach!
-      return if Native.respond_to?(:tasker_event_fd)
+    # The library's readiness descriptor (an Integer) for +stream+ (:events
+    # or :completions): readable exactly while a zero-timeout #poll (resp.
+    # #next_completion) would return something or raise ChannelClosed
+    # (level-triggered; include/tasker.h, "Readiness descriptors"). The
+    # library owns it and closes it in #close: only wait on it (never read or
+    # close it), or on your own IO#dup of it. ForkedError in a forked child.
+    def readiness_fd(stream)
+      function = READINESS_FUNCTIONS.fetch(stream) do
+        raise InvalidArgument, "stream must be :events or :completions, got #{stream.inspect}"
+      end
+      raise ForkedError if Native.forked?
 
-      ATTACH_LOCK.synchronize do
-        return if Native.respond_to?(:tasker_event_fd)
+      out = FFI::MemoryPointer.new(:int)
+      st = Native.public_send(function, @handle, out)
+      raise Native.error_for(st, function.to_s) unless st == Native::OK
 
-        Native.attach_function :tasker_completion_fd, [:uint64, :pointer], :int
-        Native.attach_function :tasker_event_fd, [:uint64, :pointer], :int
+      out.read_int
+    end
+
+    private
+
+    # take_raw under a fiber scheduler: the block is the non-blocking take
+    # (JSON or nil; raises on CLOSED and errors); between tries the fiber
+    # waits on the descriptor until it is readable or the timeout passes.
+    def fiber_take(timeout, kind)
+      stream = kind == :next_completion ? :completions : :events
+      deadline = timeout && monotonic + timeout
+      loop do
+        left = deadline && deadline - monotonic
+        return nil if left && left <= 0
+
+        fiber_wait_readable(stream, left)
+        json = yield
+        return json if json
       end
     end
 
-    # The Channel side: the descriptors and the wait. Prepended to Channel,
-    # so that the waiting calls take the fiber path when a scheduler runs.
-    module ChannelMethods
-      STREAMS = { events: :tasker_event_fd, completions: :tasker_completion_fd }.freeze
-
-      # The library's readiness descriptor (an Integer) for +stream+
-      # (:events or :completions): readable exactly while a zero-timeout
-      # #poll (resp. #next_completion) would return something or raise
-      # ChannelClosed (level-triggered; include/tasker.h, "Readiness
-      # descriptors"). The library owns it and closes it in #close: only wait
-      # on it (never read or close it), or on your own IO#dup of it.
-      def readiness_fd(stream)
-        function = STREAMS.fetch(stream) do
-          raise InvalidArgument, "stream must be :events or :completions, got #{stream.inspect}"
-        end
-        raise ForkedError if Native.forked?
-
-        FiberWait.attach!
-        out = FFI::MemoryPointer.new(:int)
-        st = Native.public_send(function, @handle, out)
-        raise Native.error_for(st, function.to_s) unless st == Native::OK
-
-        out.read_int
-      end
-
-      def close
-        super
+    # Waits (letting the scheduler run other fibers) until the stream's
+    # descriptor is readable or +left+ seconds pass (nil: no limit).
+    def fiber_wait_readable(stream, left)
+      io = fiber_io_checkout(stream)
+      begin
+        io.wait_readable(left)
       ensure
-        fiber_io_close_all if @closed
+        fiber_io_checkin(stream, io)
       end
+    end
 
-      private
+    def fiber_io_lock
+      @fiber_io_lock ||= Mutex.new
+    end
 
-      def take_raw(timeout, kind, now, blocking, *args)
-        return super if timeout == 0 || !FiberWait.active?
+    # An IO on a dup of the descriptor, from the pool (made on demand).
+    def fiber_io_checkout(stream)
+      fiber_io_lock.synchronize do
+        @fiber_ios ||= { events: [], completions: [] }
+        pooled = @fiber_ios[stream].pop
+        return pooled if pooled
 
-        Channel.check_timeout(timeout)
-        stream = kind == :next_completion ? :completions : :events
-        deadline = timeout && monotonic + timeout
-        loop do
-          json = super(0, kind, now, blocking, *args)
-          return json if json
+        # A view of the library's descriptor that never closes it, and a
+        # dup(2) of it (close-on-exec) that the new IO owns and closes.
+        IO.for_fd(readiness_fd(stream), autoclose: false).dup
+      end
+    end
 
-          left = deadline && deadline - monotonic
-          return nil if left && left <= 0
-
-          fiber_wait_readable(stream, left)
+    def fiber_io_checkin(stream, io)
+      fiber_io_lock.synchronize do
+        if @closed || @fiber_ios.nil?
+          io.close unless io.closed?
+        else
+          @fiber_ios[stream] << io
         end
       end
+    end
 
-      # Waits (letting the scheduler run other fibers) until the stream's
-      # descriptor is readable or +left+ seconds pass (nil: no limit).
-      def fiber_wait_readable(stream, left)
-        io = fiber_io_checkout(stream)
-        begin
-          io.wait_readable(left)
-        ensure
-          fiber_io_checkin(stream, io)
-        end
-      end
+    # Closes the pooled dups (Channel#close); dups in use are closed when
+    # their fiber returns them.
+    def fiber_io_close_all
+      return unless @fiber_ios
 
-      def fiber_io_lock
-        @fiber_io_lock ||= Mutex.new
-      end
-
-      # An IO on a dup of the descriptor, from the pool (made on demand).
-      def fiber_io_checkout(stream)
-        fiber_io_lock.synchronize do
-          @fiber_ios ||= { events: [], completions: [] }
-          pooled = @fiber_ios[stream].pop
-          return pooled if pooled
-
-          # A view of the library's descriptor that never closes it, and a
-          # dup(2) of it (close-on-exec) that the new IO owns and closes.
-          IO.for_fd(readiness_fd(stream), autoclose: false).dup
-        end
-      end
-
-      def fiber_io_checkin(stream, io)
-        fiber_io_lock.synchronize do
-          if @closed || @fiber_ios.nil?
-            io.close unless io.closed?
-          else
-            @fiber_ios[stream] << io
-          end
-        end
-      end
-
-      def fiber_io_close_all
-        fiber_io_lock.synchronize do
-          (@fiber_ios || {}).each_value { |ios| ios.each { |io| io.close unless io.closed? } }
-          @fiber_ios = nil
-        end
+      fiber_io_lock.synchronize do
+        @fiber_ios&.each_value { |ios| ios.each { |io| io.close unless io.closed? } }
+        @fiber_ios = nil
       end
     end
   end
-
-  Channel.prepend(FiberWait::ChannelMethods)
 end

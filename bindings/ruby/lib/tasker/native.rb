@@ -265,6 +265,9 @@ module Tasker
       attach_function :tasker_shutdown, [:uint64, :int32], :int
       attach_function :tasker_shutdown_blocking, :tasker_shutdown, [:uint64, :int32], :int, blocking: true
       attach_function :tasker_stats, [:uint64, :pointer, :pointer], :int
+      # -- readiness descriptors (never wait; Tasker::FiberWait waits on them) --
+      attach_function :tasker_event_fd, [:uint64, :pointer], :int
+      attach_function :tasker_completion_fd, [:uint64, :pointer], :int
     end
     private_class_method :attach_all
 

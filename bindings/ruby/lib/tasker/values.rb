@@ -58,9 +58,11 @@ module Tasker
   # status ("completed", "failed", "timeout", "cancelled"), success (true or
   # false), result, error (nil or {"message", "error_type", "retryable"}),
   # metadata, dispatched_at, polled_at (nil if never polled), completed_at
-  # (RFC 3339 UTC strings), execution_time_ms (Float; nil if never polled).
+  # (RFC 3339 UTC strings), execution_time_ms (Float; nil if never polled),
+  # trace_id, span_id (the event's, nil when it had none).
   COMPLETION_FIELDS = %i[event_id task_uuid step_uuid correlation_id handler status success result
-                         error metadata dispatched_at polled_at completed_at execution_time_ms].freeze
+                         error metadata dispatched_at polled_at completed_at execution_time_ms
+                         trace_id span_id].freeze
 
   Completion = value_class(*COMPLETION_FIELDS) do
     def success?
