@@ -75,13 +75,16 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md
+typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md (the asyncio one too)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -c 'import re, sys; \
 	[open(f"{sys.argv[1]}/readme_example_{i}.py", "w").write(re.search(r"```python\n(.*?)```", open(p).read(), re.S).group(1)) \
 	 for i, p in enumerate(sys.argv[2:])]' "$$tmp" README.md bindings/python/README.md && \
 	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" bindings/python/tasker "$$tmp"/readme_example_0.py && \
-	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py && \
+	$(PYTHON) -c 'import re, sys; t = open(sys.argv[2]).read().split("\n## asyncio\n", 1)[1]; \
+	open(sys.argv[1], "w").write(re.search(r"```python\n(.*?)```", t, re.S).group(1))' "$$tmp/readme_asyncio.py" bindings/python/README.md && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_asyncio.py
 
 test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
