@@ -87,10 +87,17 @@ class ObserveTest < Minitest::Test
     end
   end
 
-  def test_default_logger_is_stderr_at_warn
-    logger = Tasker.default_logger
-    assert_equal Logger::WARN, logger.level
-    assert_equal $stderr, logger.instance_variable_get(:@logdev).dev
+  def test_default_logger_is_silent
+    status, out, err = run_ruby(<<~RUBY)
+      Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
+        ch.dispatch("boom")
+        w = Tasker::Worker.new(ch, { "boom" => ->(_ev) { raise "x" } }, threads: 1).start
+        ch.next_completion(timeout: 5)
+        w.stop(5)
+      end
+    RUBY
+    assert status.success?, err
+    assert_equal ["", ""], [out, err], "nothing written by default"
   end
 
   def test_completion_carries_trace_span_and_correlation

@@ -106,10 +106,6 @@ end
 
 Minitest::Test.include(TaskerTestHelper)
 
-# Workers log handler exceptions at ERROR to $stderr by default; the tests
-# provoke many on purpose. TASKER_TEST_LOG=1 keeps the default logger.
-Tasker.logger = nil unless ENV["TASKER_TEST_LOG"]
-
 # Fail once, clearly, if the library cannot be loaded at all (instead of an
 # error from every test).
 begin

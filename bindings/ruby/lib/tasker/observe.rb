@@ -3,11 +3,13 @@
 require "logger"
 
 module Tasker
-  # The default logger: $stderr at WARN, so that handler crashes (ERROR),
-  # starvation and late completions (WARN) are seen without configuration,
-  # and worker start/stop (INFO) is not. Like rdkafka-ruby's Config.logger.
+  # The default logger: a null logger, silent until the application sets
+  # one (Tasker.logger = Logger.new($stderr)) -- the same default as the
+  # Python binding's NullHandler, so that a library never writes to a
+  # program's stderr uninvited. Every failure also reaches the completion
+  # stream, so nothing is lost by staying quiet.
   def self.default_logger
-    Logger.new($stderr, level: Logger::WARN, progname: "tasker")
+    Logger.new(File::NULL, progname: "tasker")
   end
 
   @logger = nil
@@ -23,7 +25,7 @@ module Tasker
   # write to: INFO worker start/stop; WARN starvation detected
   # (starvation_detected turning true) and late completions (a result for an
   # event that had already ended); ERROR a handler that raised. nil silences
-  # them (a null logger). Default: Tasker.default_logger ($stderr, WARN).
+  # them (a null logger). Default: Tasker.default_logger (a null logger).
   def self.logger=(logger)
     unless logger.nil? || %i[debug info warn error].all? { |m| logger.respond_to?(m) }
       raise ArgumentError, "Tasker.logger= takes a Logger (or nil), got #{logger.inspect}"
