@@ -89,6 +89,7 @@ class ObserveTest < Minitest::Test
 
   def test_default_logger_is_silent
     status, out, err = run_ruby(<<~RUBY)
+      require "tasker"
       Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
         ch.dispatch("boom")
         w = Tasker::Worker.new(ch, { "boom" => ->(_ev) { raise "x" } }, threads: 1).start
