@@ -128,6 +128,20 @@ class FiberTest < Minitest::Test
     end
   end
 
+  def test_dispatch_waiting_for_room_lets_other_fibers_run
+    with_channel(dispatch_buffer_size: 1, cleanup_interval_ms: 0) do |ch|
+      ch.dispatch("h")
+      reactor do |task|
+        assert_raises(Tasker::QueueFull) { ch.dispatch("h", wait: 0.02) }
+        # `later` waits for room as a fiber: this fiber goes on and makes the
+        # room (a thread-blocking wait would keep it from running: QueueFull)
+        later = task.async { ch.dispatch("h", wait: 5) }
+        refute_nil ch.poll
+        refute_nil later.wait
+      end
+    end
+  end
+
   def test_without_a_scheduler_nothing_changes
     with_channel(cleanup_interval_ms: 0) do |ch|
       refute Tasker::FiberWait.active?

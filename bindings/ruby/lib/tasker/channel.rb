@@ -143,7 +143,9 @@ module Tasker
       if wait == 0
         st = Native.tasker_dispatch(@handle, json, json.bytesize, 0, id)
       else
-        st = dispatch_sliced(json, scratch, wait.nil? ? nil : Channel.ms(wait, "wait"))
+        total_ms = wait.nil? ? nil : Channel.ms(wait, "wait")
+        # under a fiber scheduler: retry with fiber sleeps (fiber_wait.rb)
+        st = FiberWait.active? ? fiber_dispatch(json, scratch, total_ms) : dispatch_sliced(json, scratch, total_ms)
       end
       raise Native.error_for(st, "tasker_dispatch") unless st == Native::OK
 

@@ -74,6 +74,26 @@ module Tasker
       end
     end
 
+    # dispatch with a wait under a fiber scheduler: there is no descriptor
+    # for room in the dispatch queue, so it retries the non-waiting dispatch
+    # with sleeps (1 ms doubling to 50 ms; sleep lets other fibers run) until
+    # it is taken or +total_ms+ (nil: no limit) has passed. Each full try
+    # counts once in rejected_full. Returns the last status.
+    def fiber_dispatch(json, scratch, total_ms)
+      deadline = total_ms && monotonic + total_ms / 1000.0
+      delay = 0.001
+      loop do
+        st = Native.tasker_dispatch(@handle, json, json.bytesize, 0, scratch.id)
+        return st unless st == Native::EFULL
+
+        left = deadline && deadline - monotonic
+        return st if left && left <= 0
+
+        sleep(left ? [delay, left].min : delay)
+        delay = [delay * 2, 0.05].min
+      end
+    end
+
     # Waits (letting the scheduler run other fibers) until the stream's
     # descriptor is readable or +left+ seconds pass (nil: no limit).
     def fiber_wait_readable(stream, left)
