@@ -34,14 +34,12 @@ completion was handed to it, the item is kept and the next ``poll`` / ``next_com
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import inspect
 import os
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Generic, Mapping, TypeVar, Union
 
-from . import _native
-from ._errors import EFORKED, FORK_ADVICE, OK, BadHandle, ChannelClosed, ForkedError, QueueFull
+from ._errors import BadHandle, ChannelClosed, QueueFull
 from ._observe import StatsCallback, StatsMonitor, check_stats_options
 from ._observe import logger as _root_logger
 from .channel import Channel
@@ -60,20 +58,9 @@ which then runs on the loop and must not block)."""
 
 
 def readiness_fd(channel: Channel, which: str) -> int:
-    """The library's readiness descriptor of ``channel`` for ``which`` ("events" or "completions"):
-    readable exactly while a zero-timeout poll (resp. next_completion) would return something or
-    raise ``ChannelClosed`` (level-triggered). The library owns it and closes it when the channel is
-    closed: wait on it only (never read or close it), or on your own ``os.dup()`` of it."""
-    if which not in ("events", "completions"):
-        raise ValueError(f"which must be 'events' or 'completions', not {which!r}")
-    if _native.is_forked():
-        raise ForkedError(FORK_ADVICE, EFORKED)
-    fd = ctypes.c_int(-1)
-    lib = channel._lib
-    rc = (lib.event_fd if which == "events" else lib.completion_fd)(channel.handle, ctypes.byref(fd))
-    if rc != OK:
-        raise channel._error(rc)
-    return fd.value
+    """``channel.readiness_fd(which)``: the library's readiness descriptor for "events" or
+    "completions" (level-triggered; the library owns it: wait on it only, or on an ``os.dup()``)."""
+    return channel.readiness_fd(which)
 
 
 # ---- one descriptor, many waiters ----

@@ -30,6 +30,8 @@ class ReadinessFdTest(unittest.TestCase):
             efd = readiness_fd(ch, "events")
             cfd = readiness_fd(ch, "completions")
             self.assertEqual(efd, readiness_fd(ch, "events"))
+            self.assertEqual(efd, ch.readiness_fd("events"))
+            self.assertEqual(cfd, ch.readiness_fd("completions"))
             self.assertFalse(readable(efd))
             ch.dispatch("h")
             ch.dispatch("h")
