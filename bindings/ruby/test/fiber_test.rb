@@ -204,6 +204,29 @@ class FiberTest < Minitest::Test
     end
   end
 
+  def test_async_worker_fails_a_handler_still_running_at_its_timeout_and_frees_the_slot
+    with_channel(cleanup_interval_ms: 0) do |ch|
+      hung = ch.dispatch("hang", timeout_ms: 50)
+      quick = ch.dispatch("quick")
+      worker = Tasker::AsyncWorker.new(ch, { "hang" => ->(_ev) { sleep 30 }, "quick" => ->(_ev) { :ok } },
+                                       concurrency: 1)
+      comps = {}
+      reactor do |task|
+        run = task.async { worker.run }
+        2.times do
+          c = ch.next_completion(timeout: 10)
+          comps[c.event_id] = c
+        end
+        worker.stop
+        run.wait
+      end
+      assert_equal ["failed", "handler_timeout", true],
+                   [comps[hung].status, comps[hung].error_type, comps[hung].error["retryable"]]
+      assert_match(/did not finish within 50 ms/, comps[hung].error_message)
+      assert_equal "completed", comps[quick].status, "the one slot was freed for the next event"
+    end
+  end
+
   def test_async_worker_needs_a_scheduler_and_ends_when_the_channel_closes
     with_channel(cleanup_interval_ms: 0) do |ch|
       w = Tasker::AsyncWorker.new(ch, {})

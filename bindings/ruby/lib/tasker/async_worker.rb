@@ -23,6 +23,19 @@ module Tasker
   # channel's stats plus worker: counters every +stats_interval+ seconds
   # (default 5); the same tick logs starvation.
   class AsyncWorker < Worker
+    # Raised in a handler still running at its event's timeout_ms (under the
+    # async gem's reactor): the event fails with error_type
+    # "handler_timeout", retryable, and the handler's slot is freed.
+    class HandlerTimeout < StandardError
+      def error_type
+        "handler_timeout"
+      end
+
+      def retryable?
+        true
+      end
+    end
+
     attr_reader :concurrency
 
     def initialize(channel, handlers, concurrency: 10, poll_interval: DEFAULT_POLL_INTERVAL,
@@ -33,6 +46,25 @@ module Tasker
                                stats_interval: stats_interval)
       @concurrency = concurrency
       @inflight = 0
+      @handlers = @handlers.transform_values { |h| AsyncWorker.timed(h) }.freeze
+    end
+
+    # +handler+ bounded by its event's timeout_ms when it runs as a task of
+    # the async gem's reactor (Async::Reactor#with_timeout raises
+    # HandlerTimeout in the fiber at its next wait); under another scheduler
+    # the handler runs unbounded and the library ends the event at its
+    # timeout.
+    def self.timed(handler)
+      lambda do |event|
+        task = defined?(::Async::Task) && ::Async::Task.current?
+        return handler.call(event) unless task
+
+        begin
+          task.reactor.with_timeout(event.timeout_ms / 1000.0, HandlerTimeout) { handler.call(event) }
+        rescue HandlerTimeout
+          raise HandlerTimeout, "handler #{event.handler.inspect} did not finish within #{event.timeout_ms} ms"
+        end
+      end
     end
 
     # Not available: an AsyncWorker runs in the caller's fiber (#run).
