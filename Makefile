@@ -129,13 +129,13 @@ deps-mypy: ## Install mypy from Debian when missing (make typecheck)
 	  fi; \
 	fi
 
-deps-ruby: ## Install ruby and ruby-ffi from Debian when missing
-	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"' >/dev/null 2>&1; then \
+deps-ruby: ## Install ruby, ruby-ffi, ruby-minitest and ruby-async (the fiber tests) from Debian when missing
+	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"; require "async"' >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing ruby, ruby-ffi and ruby-minitest from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby ruby-ffi ruby-minitest >/dev/null; \
+	    echo "installing ruby, ruby-ffi, ruby-minitest and ruby-async from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby ruby-ffi ruby-minitest ruby-async >/dev/null; \
 	  else \
-	    echo "Ruby with the ffi gem is needed. Run:  sudo apt-get install -y ruby ruby-ffi ruby-minitest"; exit 1; \
+	    echo "Ruby with the ffi gem (and async for the fiber tests) is needed. Run:  sudo apt-get install -y ruby ruby-ffi ruby-minitest ruby-async"; exit 1; \
 	  fi; \
 	fi
 
