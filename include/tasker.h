@@ -244,8 +244,10 @@ void tasker_free(void *p);
 
 /**
  * Creates a channel and starts its reaper. config_json is a NUL-terminated
- * JSON object (see Config above); NULL or "" means defaults. On success *out
- * is the new handle; on failure *out is 0.
+ * JSON object (see Config above); NULL or "" means defaults. Anything else
+ * must be a JSON object, with JSON whitespace (space, tab, LF, CR) around it
+ * at most: a string of whitespace alone (" ", "\f", U+00A0...) is
+ * TASKER_EINVAL. On success *out is the new handle; on failure *out is 0.
  * Ownership: config_json is borrowed for the call; the handle is the
  * caller's and must be released with tasker_destroy.
  * Returns: TASKER_OK; TASKER_EINVAL (out NULL, bad JSON, unknown key, bad

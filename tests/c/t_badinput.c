@@ -62,6 +62,14 @@ static void bad_new(void) {
     new_fails("{\"max_payload_bytes\":-10}", "max_payload_bytes");
     new_fails("{\"starvation_warning_threshold_ms\":-1}", "starvation_warning_threshold_ms");
     new_fails("{\"dispatch_buffer_size\":10,\"dispatch_buffer_size\":20}", "dispatch_buffer_size");
+    /* only NULL and "" mean defaults: whitespace alone is no JSON object */
+    new_fails(" ", "JSON object");
+    new_fails("\n\t", "JSON object");
+    new_fails("\f", "JSON object");
+    new_fails("\v", "JSON object");
+    new_fails("\xc2\xa0", "JSON object");     /* U+00A0 */
+    new_fails("\xc2\x85", "JSON object");     /* U+0085 */
+    new_fails("\xe3\x80\x80", "JSON object"); /* U+3000 */
     /* defaults */
     tasker_t h = 0;
     CHECK_OK(tasker_new(NULL, &h));
@@ -72,6 +80,8 @@ static void bad_new(void) {
     CHECK_OK(tasker_new("", &h));
     CHECK_OK(tasker_destroy(h));
     CHECK_OK(tasker_new("  {  }  ", &h));
+    CHECK_OK(tasker_destroy(h));
+    CHECK_OK(tasker_new("\r\n\t{}\n", &h)); /* JSON whitespace around an object is fine */
     CHECK_OK(tasker_destroy(h));
     CHECK_OK(tasker_new("{\"dispatch_buffer_size\":5,\"completion_buffer_size\":3,\"max_concurrent_handlers\":3,"
                         "\"handler_timeout_ms\":100,\"cleanup_interval_ms\":0,\"starvation_warning_threshold_ms\":5,"
