@@ -13,10 +13,10 @@ import (
 const evDoc = `{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"h","payload":{"n":1}}`
 
 // Rule 12: a panic inside any export is recovered and becomes
-// TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A nil
+// TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A zero
 // dispatcher in the registry makes every method panic (nil dereference).
 func TestRule12_EveryExportRecoversPanics(t *testing.T) {
-	h := registerRaw(nil)
+	h := registerBroken()
 	const einternal = -8
 	calls := map[string]func() callResult{
 		"dispatch": func() callResult { _, r := callDispatch(h, evDoc, 0); return r },
