@@ -158,7 +158,11 @@
  *   oldest_queued_age_ms, starvation_detected, starving_event_count (queued
  *   or pending events older than starvation_warning_threshold_ms).
  *   Also: delivered, discarded, rejected_invalid, in_flight, state
- *   ("running" | "draining" | "closed"), worker_id, buffer sizes. Counters
+ *   ("running" | "draining" | "closed"), worker_id, buffer sizes.
+ *   rejected_invalid counts every tasker_dispatch refused for its document:
+ *   TASKER_EINVAL (bad JSON, unknown key, an event_id already live...) and
+ *   TASKER_ETOOBIG alike; a bad argument that is not the document (NULL
+ *   event_json, a bad timeout_ms, a bad handle) is not counted. Counters
  *   add up in every snapshot:
  *   dispatched == queued + pending + completed + failed + timed_out + cancelled.
  *
