@@ -1,8 +1,9 @@
 # libtasker — `make help` lists the targets.
 #
-# Needs Go and gcc. Whatever else a target needs (python3, ruby, ruby-ffi) it installs
-# from Debian's packages when missing and run as root; otherwise it stops and
-# prints the exact command to run.
+# Needs Go and gcc. `make deps` installs the rest (python3, ruby, ruby-ffi,
+# ruby-minitest) from Debian's packages when missing and run as root; otherwise
+# it stops and prints the exact command to run. `make test`, `make demo` and
+# `make bench` call it first; the test-* targets only run tests.
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -10,6 +11,7 @@ CC         ?= gcc
 PYTHON     ?= python3
 RUBY       ?= ruby
 PREFIX     ?= /usr/local
+FUZZTIME   ?= 30s
 BUILD      := build
 LIB        := $(BUILD)/libtasker.so
 GOFILES    := $(shell find channel runtime ffi internal -name '*.go' -not -name '*_test.go') go.mod go.sum
@@ -17,8 +19,8 @@ CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
-.PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
+.PHONY: all build deps test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
+        bench bench-quick bench-go fuzz install uninstall clean help
 
 all: build ## Build build/libtasker.so (the default)
 
@@ -34,7 +36,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: lint test-go test-c test-symbols test-python test-ruby ## Run every test: Go (-race), C harness, symbols, Python, Ruby
+test: deps lint test-go test-c test-symbols test-python test-ruby ## Run every test: Go (-race), C harness, symbols, Python, Ruby
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -55,53 +57,64 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
+test-python: $(LIB) ## Python binding tests (standard library unittest; needs `make deps`)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
 
-test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
+test-ruby: $(LIB) ## Ruby binding tests (minitest; needs `make deps`)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
 
-deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
-	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing python3 from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; \
-	  else \
-	    echo "Python 3 is needed. Run:  sudo apt-get install -y python3"; exit 1; \
-	  fi; \
-	fi
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); a failing input is saved under testdata/fuzz
+	$(GO) test -run='^$$' -fuzz=FuzzStrictVsEncodingJSON -fuzztime=$(FUZZTIME) ./internal/strictjson
+	$(GO) test -run='^$$' -fuzz=FuzzParseDispatch -fuzztime=$(FUZZTIME) ./internal/wire
+	$(GO) test -run='^$$' -fuzz=FuzzParseResult -fuzztime=$(FUZZTIME) ./internal/wire
 
-deps-ruby: ## Install ruby and ruby-ffi from Debian when missing
-	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"' >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing ruby, ruby-ffi and ruby-minitest from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby ruby-ffi ruby-minitest >/dev/null; \
-	  else \
-	    echo "Ruby with the ffi gem is needed. Run:  sudo apt-get install -y ruby ruby-ffi ruby-minitest"; exit 1; \
-	  fi; \
+# ---- dependencies ----
+
+# Debian packages the bindings' tests, the demos and the benchmarks need,
+# each with the check that says it is present.
+DEB_PYTHON        := python3
+DEB_RUBY          := ruby
+DEB_RUBY_FFI      := ruby-ffi
+DEB_RUBY_MINITEST := ruby-minitest
+
+deps: ## Install python3, ruby, ruby-ffi and ruby-minitest from Debian when missing
+	@missing=""; \
+	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing $(DEB_PYTHON)"; \
+	if ! command -v $(RUBY) >/dev/null 2>&1; then \
+	  missing="$$missing $(DEB_RUBY) $(DEB_RUBY_FFI) $(DEB_RUBY_MINITEST)"; \
+	else \
+	  $(RUBY) -e 'require "ffi"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_FFI)"; \
+	  $(RUBY) -e 'require "minitest"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_MINITEST)"; \
+	fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing from Debian:$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "missing:$$missing. Run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
 
 # ---- the main job ----
 
-demo: $(LIB) deps-python ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
+demo: $(LIB) deps ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
 	$(PYTHON) bindings/python/examples/demo.py
 	$(MAKE) --no-print-directory demo-ruby
 
-demo-python: $(LIB) deps-python ## Only the Python demo
+demo-python: $(LIB) deps ## Only the Python demo
 	$(PYTHON) bindings/python/examples/demo.py
 
-demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
+demo-ruby: $(LIB) deps ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
 bench-go: ## Go core benchmarks
-	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime
+	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime ./internal/wire ./ffi
 
-bench: $(LIB) deps-python ## Full benchmark run (see BENCHMARKS.md)
+bench: $(LIB) deps ## Full benchmark run (see BENCHMARKS.md)
 	@bash tests/bench/run.sh
 
-bench-quick: $(LIB) deps-python ## Benchmarks in under a minute
+bench-quick: $(LIB) deps ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
 # ---- install ----
