@@ -1,8 +1,9 @@
 # libtasker — `make help` lists the targets.
 #
-# Needs Go and gcc. Whatever else a target needs (python3, ruby, ruby-ffi) it installs
-# from Debian's packages when missing and run as root; otherwise it stops and
-# prints the exact command to run.
+# Needs Go and gcc. `make deps` installs the rest (python3, ruby, ruby-ffi,
+# ruby-minitest) from Debian's packages when missing and run as root; otherwise
+# it stops and prints the exact command to run. `make test`, `make demo` and
+# `make bench` call it first; the test-* targets only run tests.
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -16,6 +17,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 LDCONFIG   ?= ldconfig
 # Files that list the dynamic linker's directories (install runs ldconfig only for those).
 LD_SO_CONF ?= /etc/ld.so.conf $(wildcard /etc/ld.so.conf.d/*.conf)
+FUZZTIME   ?= 30s
 BUILD      := build
 DIST       := dist
 # The release version (include/tasker.h's TASKER_VERSION_STRING) and the ABI major, which is
@@ -30,9 +32,9 @@ CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
-.PHONY: all build test test-go test-c test-symbols test-python test-ruby test-install deps-install lint typecheck \
-        demo demo-python demo-ruby bench bench-quick bench-go install uninstall wheel gem gem-source packages \
-        check-versions clean help deps-ruby deps-python deps-mypy
+.PHONY: all build deps test test-go test-c test-symbols test-python test-ruby test-install lint typecheck \
+        demo demo-python demo-ruby bench bench-quick bench-go fuzz install uninstall wheel gem gem-source packages \
+        check-versions clean help
 
 all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
@@ -54,7 +56,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
+test: deps lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -75,7 +77,7 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md (the asyncio one too)
+typecheck: deps ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md (the asyncio one too)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -c 'import re, sys; \
 	[open(f"{sys.argv[1]}/readme_example_{i}.py", "w").write(re.search(r"```python\n(.*?)```", open(p).read(), re.S).group(1)) \
@@ -86,80 +88,73 @@ typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python e
 	open(sys.argv[1], "w").write(re.search(r"```python\n(.*?)```", t, re.S).group(1))' "$$tmp/readme_asyncio.py" bindings/python/README.md && \
 	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_asyncio.py
 
-test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
+test-python: $(LIB) ## Python binding tests (standard library unittest; needs `make deps`)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
 
-test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
+test-ruby: $(LIB) ## Ruby binding tests (minitest; needs `make deps`)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
 
-test-install: $(LIB) wheel gem gem-source deps-install ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
+test-install: $(LIB) wheel gem gem-source deps ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
 	@MAKE="$(MAKE)" PYTHON="$(PYTHON)" RUBY="$(RUBY)" GO="$(GO)" CC="$(CC)" bash tests/install/run.sh
 
-deps-install: deps-python deps-ruby ## Install pkg-config and python3-venv from Debian when missing (for the install tests)
-	@missing=""; command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); a failing input is saved under testdata/fuzz
+	$(GO) test -run='^$$' -fuzz=FuzzStrictVsEncodingJSON -fuzztime=$(FUZZTIME) ./internal/strictjson
+	$(GO) test -run='^$$' -fuzz=FuzzParseDispatch -fuzztime=$(FUZZTIME) ./internal/wire
+	$(GO) test -run='^$$' -fuzz=FuzzParseResult -fuzztime=$(FUZZTIME) ./internal/wire
+
+# ---- dependencies ----
+
+# Debian packages the bindings' tests, the demos and the benchmarks need,
+# each with the check that says it is present.
+DEB_PYTHON        := python3
+DEB_RUBY          := ruby
+DEB_RUBY_FFI      := ruby-ffi
+DEB_RUBY_MINITEST := ruby-minitest
+DEB_RUBY_ASYNC    := ruby-async
+
+deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv)
+	@missing=""; \
+	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing $(DEB_PYTHON)"; \
+	if ! command -v $(RUBY) >/dev/null 2>&1; then \
+	  missing="$$missing $(DEB_RUBY) $(DEB_RUBY_FFI) $(DEB_RUBY_MINITEST) $(DEB_RUBY_ASYNC)"; \
+	else \
+	  $(RUBY) -e 'require "ffi"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_FFI)"; \
+	  $(RUBY) -e 'require "minitest"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_MINITEST)"; \
+	  $(RUBY) -e 'require "async"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_ASYNC)"; \
+	fi; \
+	command -v $(MYPY) >/dev/null 2>&1 || missing="$$missing mypy"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
-	command -v gem >/dev/null 2>&1 || missing="$$missing ruby"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing$$missing from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "The install tests need:$$missing. Run:  sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
-
-deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
-	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing python3 from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; \
-	  else \
-	    echo "Python 3 is needed. Run:  sudo apt-get install -y python3"; exit 1; \
-	  fi; \
-	fi
-
-deps-mypy: ## Install mypy from Debian when missing (make typecheck)
-	@if ! command -v $(MYPY) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing mypy from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mypy >/dev/null; \
-	  else \
-	    echo "mypy is needed for make typecheck. Run:  sudo apt-get install -y mypy"; exit 1; \
-	  fi; \
-	fi
-
-deps-ruby: ## Install ruby, ruby-ffi, ruby-minitest and ruby-async (the fiber tests) from Debian when missing
-	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"; require "async"' >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing ruby, ruby-ffi, ruby-minitest and ruby-async from Debian"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby ruby-ffi ruby-minitest ruby-async >/dev/null; \
-	  else \
-	    echo "Ruby with the ffi gem (and async for the fiber tests) is needed. Run:  sudo apt-get install -y ruby ruby-ffi ruby-minitest ruby-async"; exit 1; \
-	  fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing from Debian:$$missing"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "missing:$$missing. Run:  sudo apt-get install -y$$missing"; exit 1; \
 	fi
 
 # ---- the main job ----
 
-demo: $(LIB) deps-python ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
+demo: $(LIB) deps ## The main job: a Python worker runs 20,000 steps, then its Ruby twin
 	$(PYTHON) bindings/python/examples/demo.py
 	$(MAKE) --no-print-directory demo-ruby
 
-demo-python: $(LIB) deps-python ## Only the Python demo
+demo-python: $(LIB) deps ## Only the Python demo
 	$(PYTHON) bindings/python/examples/demo.py
 
-demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
+demo-ruby: $(LIB) deps ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
 bench-go: ## Go core benchmarks
-	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime
+	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime ./internal/wire ./ffi
 
-bench: $(LIB) deps-python ## Full benchmark run (see BENCHMARKS.md)
+bench: $(LIB) deps ## Full benchmark run (see BENCHMARKS.md)
 	@bash tests/bench/run.sh
 
-bench-quick: $(LIB) deps-python ## Benchmarks in under a minute
+bench-quick: $(LIB) deps ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
 # ---- install and packages ----
@@ -195,20 +190,20 @@ SRCGEM := $(DIST)/tasker-$(VERSION).gem
 
 wheel: $(WHEEL) ## dist/tasker-<ver>-py3-none-linux_x86_64.whl: the Python package with libtasker inside (offline, standard library only)
 
-$(WHEEL): $(SOLIB) bindings/python/pyproject.toml bindings/python/README.md $(wildcard bindings/python/tasker/*.py) | deps-python check-versions
+$(WHEEL): $(SOLIB) bindings/python/pyproject.toml bindings/python/README.md $(wildcard bindings/python/tasker/*.py) | deps check-versions
 	rm -f $(DIST)/tasker-*-py3-none-*.whl
 	$(PYTHON) packaging/build_wheel.py --library $(SOLIB) --abi $(ABI) --out $(DIST)
 
 gem: $(GEM) ## dist/tasker-<ver>-x86_64-linux.gem: the platform gem with libtasker inside lib/tasker/
 
-$(GEM): $(SOLIB) bindings/ruby/tasker.gemspec bindings/ruby/README.md $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+$(GEM): $(SOLIB) bindings/ruby/tasker.gemspec bindings/ruby/README.md $(shell find bindings/ruby/lib -name '*.rb') | deps check-versions
 	rm -f $(DIST)/tasker-*-linux.gem
 	$(RUBY) packaging/build_gem.rb platform $(SOLIB) $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true
 	@test -f $@
 
 gem-source: $(SRCGEM) ## dist/tasker-<ver>.gem: the source gem; its ext/ builds libtasker with Go at gem install time
 
-$(SRCGEM): $(GOFILES) $(CFILES) bindings/ruby/tasker.gemspec bindings/ruby/ext/tasker/extconf.rb $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+$(SRCGEM): $(GOFILES) $(CFILES) bindings/ruby/tasker.gemspec bindings/ruby/ext/tasker/extconf.rb $(shell find bindings/ruby/lib -name '*.rb') | deps check-versions
 	rm -f $@
 	GO=$(GO) bash packaging/stage_go_sources.sh $(BUILD)/gem/gosrc >/dev/null
 	$(RUBY) packaging/build_gem.rb source $(BUILD)/gem/gosrc $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true

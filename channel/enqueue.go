@@ -16,7 +16,7 @@ import (
 // nothing. An explicit EventID that is queued or pending is ErrInvalid.
 func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
 	if err := validateEvent(&ev, c.cfg.MaxPayloadBytes); err != nil {
-		c.recordRejectedInvalid()
+		c.RecordRejected()
 		return uuid.Nil, err
 	}
 	return c.enqueue(ctx, ev, kind, timeout)
@@ -36,7 +36,7 @@ type DispatchParser func(doc []byte, maxBytes int) (Event, error)
 func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchParser, route func(handler string) Kind, timeout time.Duration) (uuid.UUID, error) {
 	ev, err := parse(doc, c.cfg.MaxPayloadBytes)
 	if err != nil {
-		c.recordRejectedInvalid()
+		c.RecordRejected()
 		return uuid.Nil, err
 	}
 	return c.enqueue(ctx, ev, route(ev.Handler), timeout)
@@ -89,9 +89,11 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	return ev.EventID, nil
 }
 
-// recordRejectedInvalid counts a dispatch rejected as invalid before it
-// reached the queue.
-func (c *Channel) recordRejectedInvalid() {
+// RecordRejected counts in rejected_invalid a dispatch its caller refused
+// before the channel saw it: the C layer refuses a document longer than
+// max_payload_bytes without reading it. Enqueue and EnqueueJSON count their
+// own rejections (ErrInvalid and ErrTooBig alike).
+func (c *Channel) RecordRejected() {
 	c.mu.Lock()
 	c.st.RejectedInvalid++
 	c.mu.Unlock()

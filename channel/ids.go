@@ -10,18 +10,29 @@ import (
 	"github.com/google/uuid"
 )
 
-// ids makes UUIDv7s (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit
-// counter that keeps ids from one process strictly increasing within a
-// millisecond (method 1 of section 6.2), then 62 random bits from a ChaCha8
-// stream seeded from crypto/rand. It takes the time from the caller, so a
-// dispatch reads the clock once for its timestamp and both of its ids: on
-// some virtual machines a clock read costs more than the rest of Enqueue.
-var ids = struct {
-	sync.Mutex
+// idGen makes UUIDv7s (RFC 9562): 48 bits of Unix milliseconds, then a
+// 12-bit counter that keeps the ids of one generator strictly increasing
+// within a millisecond (method 1 of section 6.2), then 62 random bits from a
+// ChaCha8 stream seeded from crypto/rand. It takes the time from the caller,
+// so a dispatch reads the clock once for its timestamp and both of its ids:
+// on some virtual machines a clock read costs more than the rest of Enqueue.
+//
+// The counter starts at a random value below 0x200 in each new millisecond,
+// leaving at least 3,584 ids before it runs out; then the generator borrows
+// the next millisecond (counter 0), so ids stay increasing even at more
+// than 4 million per second or when the clock steps back.
+type idGen struct {
+	mu     sync.Mutex
 	rng    *rand.ChaCha8
-	lastMs int64
-	seq    uint16
-}{rng: newSeededChaCha8()}
+	lastMs int64  // the millisecond of the last id (may run ahead of the clock)
+	seq    uint16 // the counter of the last id, <= 0xfff
+}
+
+// ids is the process's generator: ids are unique and increasing across
+// every channel of the process.
+var ids = newIDGen(newSeededChaCha8())
+
+func newIDGen(rng *rand.ChaCha8) *idGen { return &idGen{rng: rng} }
 
 func newSeededChaCha8() *rand.ChaCha8 {
 	var seed [32]byte
@@ -31,22 +42,24 @@ func newSeededChaCha8() *rand.ChaCha8 {
 	return rand.NewChaCha8(seed)
 }
 
-// newIDAt returns a UUIDv7 for time now, greater than every id this process
-// made before.
-func newIDAt(now time.Time) uuid.UUID {
+// newIDAt returns a UUIDv7 for time now from the process's generator.
+func newIDAt(now time.Time) uuid.UUID { return ids.next(now) }
+
+// next returns a UUIDv7 for time now, greater than every id g made before.
+func (g *idGen) next(now time.Time) uuid.UUID {
 	ms := now.UnixMilli()
-	ids.Lock()
-	if ms > ids.lastMs {
-		ids.lastMs, ids.seq = ms, uint16(ids.rng.Uint64()&0x1ff) // random start, room to count
+	g.mu.Lock()
+	if ms > g.lastMs {
+		g.lastMs, g.seq = ms, uint16(g.rng.Uint64()&0x1ff) // random start, room to count
 	} else {
-		ids.seq++
-		if ids.seq > 0xfff { // counter exhausted: borrow the next millisecond
-			ids.lastMs++
-			ids.seq = 0
+		g.seq++
+		if g.seq > 0xfff { // counter exhausted: borrow the next millisecond
+			g.lastMs++
+			g.seq = 0
 		}
 	}
-	ms, seq, r := ids.lastMs, ids.seq, ids.rng.Uint64()
-	ids.Unlock()
+	ms, seq, r := g.lastMs, g.seq, g.rng.Uint64()
+	g.mu.Unlock()
 	var u uuid.UUID
 	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 	u[6] = 0x70 | byte(seq>>8) // version 7

@@ -20,6 +20,8 @@ type Stats struct {
 	Discarded       uint64 `json:"discarded"`
 	LateCompletions uint64 `json:"late_completions"`
 	RejectedFull    uint64 `json:"rejected_full"`
+	// RejectedInvalid counts dispatches refused for their event or document:
+	// ErrInvalid (bad JSON, unknown key, a live event_id...) and ErrTooBig.
 	RejectedInvalid uint64 `json:"rejected_invalid"`
 
 	Queued        int `json:"queued"`

@@ -46,218 +46,262 @@ type completeOutcome struct {
 // in a loop while some events have 1-2 ms timeouts, a consumer takes
 // completions, and a final Shutdown races all of them. Every dispatch that
 // returned OK must produce exactly one completion, and the counters must add
-// up.
+// up. The scenario (stressScenario.run) records what every party saw; the
+// checks below judge it.
 func TestRule1_ExactlyOnceStress(t *testing.T) {
 	target := 200_000
 	if testing.Short() {
 		target = 20_000
 	}
-	const (
-		producers = 3
-		pollers   = 8
-	)
-	c := newChan(t, func(cfg *channel.Config) {
-		cfg.DispatchBufferSize = 512
-		cfg.CompletionBufferSize = 256
-		cfg.MaxConcurrentHandlers = 128
-		cfg.HandlerTimeoutMs = 600_000
+	sc := newStressScenario(t, target)
+	sc.run(t)
+	sc.checkNoErrors(t)
+	all := sc.checkExactlyOnce(t)
+	byStatus := sc.checkFirstEndStands(t, all)
+	sc.checkCounters(t, byStatus)
+}
+
+// stressScenario is one run of the exactly-once scenario: its channel, its
+// parties' counters and everything they observed.
+type stressScenario struct {
+	c      *channel.Channel
+	target int // accepted dispatches after which shutdown begins
+
+	accepted, rejectedFull          atomic.Int64
+	polled, late, invalid, bogusIDs atomic.Int64
+	expired, shutdownAt             atomic.Int64
+	shutdownOnce                    sync.Once
+	shutdownDone                    chan struct{}
+
+	prodOut     [][]dispatched      // per producer: the dispatches that returned OK
+	pollOut     [][]completeOutcome // per poller: each event it completed, and how
+	prodErr     []error
+	pollErr     []error
+	completions map[uuid.UUID]channel.Completion // what the consumer took
+	dupes       int                              // completions for an id already taken
+	consumerErr error
+	elapsed     time.Duration
+}
+
+const (
+	stressProducers = 3
+	stressPollers   = 8
+)
+
+func newStressScenario(t *testing.T, target int) *stressScenario {
+	return &stressScenario{
+		c: newChan(t, func(cfg *channel.Config) {
+			cfg.DispatchBufferSize = 512
+			cfg.CompletionBufferSize = 256
+			cfg.MaxConcurrentHandlers = 128
+			cfg.HandlerTimeoutMs = 600_000
+		}),
+		target:       target,
+		shutdownDone: make(chan struct{}),
+		prodOut:      make([][]dispatched, stressProducers),
+		prodErr:      make([]error, stressProducers),
+		pollOut:      make([][]completeOutcome, stressPollers),
+		pollErr:      make([]error, stressPollers),
+		completions:  make(map[uuid.UUID]channel.Completion, target+target/10),
+	}
+}
+
+// startShutdown begins the racing Shutdown once (at the target, or at the
+// first error so that every party stops).
+func (sc *stressScenario) startShutdown() {
+	sc.shutdownOnce.Do(func() {
+		sc.shutdownAt.Store(sc.accepted.Load())
+		go func() {
+			sc.c.Shutdown(5 * time.Millisecond)
+			close(sc.shutdownDone)
+		}()
 	})
+}
 
-	var (
-		accepted     atomic.Int64
-		rejectedFull atomic.Int64
-		shutdownOnce sync.Once
-		shutdownDone = make(chan struct{})
-		shutdownAt   atomic.Int64
-	)
-	startShutdown := func() {
-		shutdownOnce.Do(func() {
-			shutdownAt.Store(accepted.Load())
-			go func() {
-				c.Shutdown(5 * time.Millisecond)
-				close(shutdownDone)
-			}()
-		})
-	}
-
+// run starts every party, waits for all of them and the shutdown, and
+// returns once the consumer has seen the stream close.
+func (sc *stressScenario) run(t *testing.T) {
 	var wg sync.WaitGroup
-	prodOut := make([][]dispatched, producers)
-	prodErr := make([]error, producers)
-	for p := range producers {
+	for p := range stressProducers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(p), uint64(time.Now().UnixNano())))
-			for i := 0; ; i++ {
-				e := channel.Event{TaskUUID: fastID(rng), StepUUID: fastID(rng), Handler: "h"}
-				if i%8 != 3 { // mostly explicit ids; every 8th is generated (UUIDv7)
-					e.EventID, e.CorrelationID = fastID(rng), fastID(rng)
-				}
-				short := i%8 == 0
-				if short {
-					e.TimeoutMs = 1 + i%2
-				}
-				id, err := c.Enqueue(bg, e, channel.KindFFI, 50*time.Millisecond)
-				switch {
-				case err == nil:
-					prodOut[p] = append(prodOut[p], dispatched{id, short})
-					if accepted.Add(1) >= int64(target) {
-						startShutdown()
-					}
-				case errors.Is(err, channel.ErrFull):
-					rejectedFull.Add(1)
-				case errors.Is(err, channel.ErrShutdown):
-					return
-				default:
-					prodErr[p] = err
-					startShutdown()
-					return
-				}
-			}
-		}()
+		go func() { defer wg.Done(); sc.produce(p) }()
 	}
-
-	var (
-		polled   atomic.Int64
-		late     atomic.Int64
-		invalid  atomic.Int64
-		bogusIDs atomic.Int64
-	)
-	pollOut := make([][]completeOutcome, pollers)
-	pollErr := make([]error, pollers)
-	for w := range pollers {
+	for w := range stressPollers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fail := func(err error) { pollErr[w] = err; startShutdown() }
-			n := 0
-			handle := func(e channel.Event) bool {
-				n++
-				if n%97 == 0 { // an invalid result first: rejected, event stays pending
-					if err := c.Complete(e.EventID, channel.Result{}); !errors.Is(err, channel.ErrInvalid) {
-						fail(fmt.Errorf("invalid result: got %v", err))
-						return false
-					}
-					invalid.Add(1)
-				}
-				if n%101 == 0 { // a complete for an id nobody dispatched
-					if err := c.Complete(uuid.New(), ok()); !errors.Is(err, channel.ErrNotPending) {
-						fail(fmt.Errorf("bogus id: got %v", err))
-						return false
-					}
-					late.Add(1)
-					bogusIDs.Add(1)
-				}
-				success := e.EventID[15]%2 == 0
-				r := ok()
-				if !success {
-					r = failed("nope")
-				}
-				err := c.Complete(e.EventID, r)
-				switch {
-				case err == nil:
-				case errors.Is(err, channel.ErrNotPending):
-					late.Add(1)
-				default:
-					fail(fmt.Errorf("complete: %w", err))
-					return false
-				}
-				pollOut[w] = append(pollOut[w], completeOutcome{e.EventID, success, err})
-				if n%53 == 0 { // a duplicate complete: always late
-					if err := c.Complete(e.EventID, ok()); !errors.Is(err, channel.ErrNotPending) {
-						fail(fmt.Errorf("duplicate complete: got %v", err))
-						return false
-					}
-					late.Add(1)
-				}
-				return true
-			}
-			for {
-				var evs []channel.Event
-				var err error
-				if w%2 == 0 {
-					var e channel.Event
-					e, err = c.Poll(bg, 20*time.Millisecond)
-					evs = []channel.Event{e}
-				} else {
-					evs, err = c.PollBatch(bg, 1+w, 20*time.Millisecond)
-				}
-				switch {
-				case err == nil:
-				case errors.Is(err, channel.ErrEmpty):
-					continue
-				case errors.Is(err, channel.ErrClosed):
-					return
-				default:
-					fail(fmt.Errorf("poll: %w", err))
-					return
-				}
-				polled.Add(int64(len(evs)))
-				for _, e := range evs {
-					if !handle(e) {
-						return
-					}
-				}
-			}
-		}()
+		go func() { defer wg.Done(); sc.work(w) }()
 	}
-
-	var expired atomic.Int64
 	stopCleanup := make(chan struct{})
 	cleanupDone := make(chan struct{})
-	go func() {
-		defer close(cleanupDone)
-		for {
-			select {
-			case <-stopCleanup:
-				return
-			default:
-			}
-			expired.Add(int64(c.CleanupTimeouts()))
-			goruntime.Gosched()
-		}
-	}()
-
-	completions := make(map[uuid.UUID]channel.Completion, target+target/10)
-	dupes := 0
-	var consumerErr error
+	go func() { defer close(cleanupDone); sc.cleanup(stopCleanup) }()
 	consumerDone := make(chan struct{})
-	go func() {
-		defer close(consumerDone)
-		for {
-			comp, err := c.NextCompletion(bg, -1)
-			if err != nil {
-				if !errors.Is(err, channel.ErrClosed) {
-					consumerErr = err
-				}
-				return
-			}
-			if _, seen := completions[comp.EventID]; seen {
-				dupes++
-			}
-			completions[comp.EventID] = comp
-		}
-	}()
+	go func() { defer close(consumerDone); sc.consume() }()
 
 	start := time.Now()
 	wg.Wait()
-	ts.Recv(t, shutdownDone, "Shutdown")
+	ts.Recv(t, sc.shutdownDone, "Shutdown")
 	ts.Recv(t, consumerDone, "the consumer")
 	close(stopCleanup)
 	<-cleanupDone
+	sc.elapsed = time.Since(start)
 	t.Logf("%d events dispatched in %v; shutdown began at %d; %d expired by cleanup; %d late completes",
-		accepted.Load(), time.Since(start), shutdownAt.Load(), expired.Load(), late.Load())
+		sc.accepted.Load(), sc.elapsed, sc.shutdownAt.Load(), sc.expired.Load(), sc.late.Load())
+}
 
-	for _, err := range append(prodErr, pollErr...) {
+// produce dispatches until shutdown: mostly explicit ids, every 8th
+// generated, every 8th with a 1-2 ms timeout.
+func (sc *stressScenario) produce(p int) {
+	rng := rand.New(rand.NewPCG(uint64(p), uint64(time.Now().UnixNano())))
+	for i := 0; ; i++ {
+		e := channel.Event{TaskUUID: fastID(rng), StepUUID: fastID(rng), Handler: "h"}
+		if i%8 != 3 { // mostly explicit ids; every 8th is generated (UUIDv7)
+			e.EventID, e.CorrelationID = fastID(rng), fastID(rng)
+		}
+		short := i%8 == 0
+		if short {
+			e.TimeoutMs = 1 + i%2
+		}
+		id, err := sc.c.Enqueue(bg, e, channel.KindFFI, 50*time.Millisecond)
+		switch {
+		case err == nil:
+			sc.prodOut[p] = append(sc.prodOut[p], dispatched{id, short})
+			if sc.accepted.Add(1) >= int64(sc.target) {
+				sc.startShutdown()
+			}
+		case errors.Is(err, channel.ErrFull):
+			sc.rejectedFull.Add(1)
+		case errors.Is(err, channel.ErrShutdown):
+			return
+		default:
+			sc.prodErr[p] = err
+			sc.startShutdown()
+			return
+		}
+	}
+}
+
+// work polls (even workers one at a time, odd ones in batches) and
+// completes each event, sprinkling invalid results, completes for unknown
+// ids and duplicate completes, until the channel is closed.
+func (sc *stressScenario) work(w int) {
+	fail := func(err error) { sc.pollErr[w] = err; sc.startShutdown() }
+	n := 0
+	handle := func(e channel.Event) bool {
+		n++
+		if n%97 == 0 { // an invalid result first: rejected, event stays pending
+			if err := sc.c.Complete(e.EventID, channel.Result{}); !errors.Is(err, channel.ErrInvalid) {
+				fail(fmt.Errorf("invalid result: got %v", err))
+				return false
+			}
+			sc.invalid.Add(1)
+		}
+		if n%101 == 0 { // a complete for an id nobody dispatched
+			if err := sc.c.Complete(uuid.New(), ok()); !errors.Is(err, channel.ErrNotPending) {
+				fail(fmt.Errorf("bogus id: got %v", err))
+				return false
+			}
+			sc.late.Add(1)
+			sc.bogusIDs.Add(1)
+		}
+		success := e.EventID[15]%2 == 0
+		r := ok()
+		if !success {
+			r = failed("nope")
+		}
+		err := sc.c.Complete(e.EventID, r)
+		switch {
+		case err == nil:
+		case errors.Is(err, channel.ErrNotPending):
+			sc.late.Add(1)
+		default:
+			fail(fmt.Errorf("complete: %w", err))
+			return false
+		}
+		sc.pollOut[w] = append(sc.pollOut[w], completeOutcome{e.EventID, success, err})
+		if n%53 == 0 { // a duplicate complete: always late
+			if err := sc.c.Complete(e.EventID, ok()); !errors.Is(err, channel.ErrNotPending) {
+				fail(fmt.Errorf("duplicate complete: got %v", err))
+				return false
+			}
+			sc.late.Add(1)
+		}
+		return true
+	}
+	for {
+		var evs []channel.Event
+		var err error
+		if w%2 == 0 {
+			var e channel.Event
+			e, err = sc.c.Poll(bg, 20*time.Millisecond)
+			evs = []channel.Event{e}
+		} else {
+			evs, err = sc.c.PollBatch(bg, 1+w, 20*time.Millisecond)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, channel.ErrEmpty):
+			continue
+		case errors.Is(err, channel.ErrClosed):
+			return
+		default:
+			fail(fmt.Errorf("poll: %w", err))
+			return
+		}
+		sc.polled.Add(int64(len(evs)))
+		for _, e := range evs {
+			if !handle(e) {
+				return
+			}
+		}
+	}
+}
+
+// cleanup calls CleanupTimeouts in a loop until stop is closed.
+func (sc *stressScenario) cleanup(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		sc.expired.Add(int64(sc.c.CleanupTimeouts()))
+		goruntime.Gosched()
+	}
+}
+
+// consume takes completions until the stream is closed.
+func (sc *stressScenario) consume() {
+	for {
+		comp, err := sc.c.NextCompletion(bg, -1)
+		if err != nil {
+			if !errors.Is(err, channel.ErrClosed) {
+				sc.consumerErr = err
+			}
+			return
+		}
+		if _, seen := sc.completions[comp.EventID]; seen {
+			sc.dupes++
+		}
+		sc.completions[comp.EventID] = comp
+	}
+}
+
+// ---- the checks ----
+
+// checkNoErrors: no party met an error it did not expect.
+func (sc *stressScenario) checkNoErrors(t *testing.T) {
+	for _, err := range append(sc.prodErr, sc.pollErr...) {
 		require.NoError(t, err)
 	}
-	require.NoError(t, consumerErr)
-	require.Zero(t, dupes, "an event produced more than one completion")
+	require.NoError(t, sc.consumerErr)
+}
 
-	// exactly once: every accepted id has one completion, and nothing else does
-	// (plain loops: testify per element would dominate the run time)
-	all := make(map[uuid.UUID]bool, len(completions))
-	for _, out := range prodOut {
+// checkExactlyOnce (rule 1): every accepted id has one completion, and
+// nothing else does. It returns the accepted ids (true: a tiny timeout).
+// Plain loops: testify per element would dominate the run time.
+func (sc *stressScenario) checkExactlyOnce(t *testing.T) map[uuid.UUID]bool {
+	require.Zero(t, sc.dupes, "an event produced more than one completion")
+	all := make(map[uuid.UUID]bool, len(sc.completions))
+	for _, out := range sc.prodOut {
 		for _, d := range out {
 			if _, dup := all[d.id]; dup {
 				t.Fatalf("Enqueue returned the id %s twice", d.id)
@@ -265,36 +309,39 @@ func TestRule1_ExactlyOnceStress(t *testing.T) {
 			all[d.id] = d.short
 		}
 	}
-	require.Len(t, all, int(accepted.Load()))
-	require.GreaterOrEqual(t, len(all), target)
+	require.Len(t, all, int(sc.accepted.Load()))
+	require.GreaterOrEqual(t, len(all), sc.target)
 	missing := 0
 	for id := range all {
-		if _, okc := completions[id]; !okc {
+		if _, okc := sc.completions[id]; !okc {
 			missing++
 		}
 	}
 	require.Zero(t, missing, "accepted events without a completion")
-	for id := range completions {
+	for id := range sc.completions {
 		if _, known := all[id]; !known {
 			t.Fatalf("completion for an id never dispatched: %s", id)
 		}
 	}
-	require.Len(t, completions, len(all))
+	require.Len(t, sc.completions, len(all))
+	return all
+}
 
-	// the first end stands: our accepted results are what the stream says,
-	// our late ones lost to a timeout or a cancellation
+// checkFirstEndStands (rule 8): a complete that returned OK is what the
+// stream says; one that returned ENOENT lost to a timeout or a
+// cancellation; only events with a tiny timeout_ms time out. It returns the
+// completions counted by status.
+func (sc *stressScenario) checkFirstEndStands(t *testing.T, all map[uuid.UUID]bool) map[channel.CompletionStatus]uint64 {
 	byStatus := map[channel.CompletionStatus]uint64{}
-	for _, comp := range completions {
+	for _, comp := range sc.completions {
 		byStatus[comp.Status]++
 		if comp.Status == channel.StatusTimeout && (!all[comp.EventID] || comp.Error.ErrorType != "ffi_timeout") {
 			t.Fatalf("unexpected timeout completion %+v (only events with a tiny timeout_ms can time out)", comp)
 		}
 	}
-	var pollCount int64
-	for _, out := range pollOut {
-		pollCount += int64(len(out))
+	for _, out := range sc.pollOut {
 		for _, o := range out {
-			comp := completions[o.id]
+			comp := sc.completions[o.id]
 			want := channel.StatusFailed
 			if o.success {
 				want = channel.StatusCompleted
@@ -307,9 +354,18 @@ func TestRule1_ExactlyOnceStress(t *testing.T) {
 			}
 		}
 	}
+	return byStatus
+}
 
-	s := c.Stats()
-	assert.EqualValues(t, accepted.Load(), s.Dispatched)
+// checkCounters: the channel's counters equal what the parties counted, and
+// add up.
+func (sc *stressScenario) checkCounters(t *testing.T, byStatus map[channel.CompletionStatus]uint64) {
+	var pollCount int64
+	for _, out := range sc.pollOut {
+		pollCount += int64(len(out))
+	}
+	s := sc.c.Stats()
+	assert.EqualValues(t, sc.accepted.Load(), s.Dispatched)
 	assert.Equal(t, s.Dispatched, s.Completed+s.Failed+s.TimedOut+s.Cancelled)
 	assert.Equal(t, s.Dispatched, s.Delivered)
 	assert.Zero(t, s.Queued)
@@ -317,16 +373,16 @@ func TestRule1_ExactlyOnceStress(t *testing.T) {
 	assert.Zero(t, s.Undelivered)
 	assert.Zero(t, s.InFlight)
 	assert.Zero(t, s.Discarded)
-	assert.EqualValues(t, polled.Load(), s.Polled)
+	assert.EqualValues(t, sc.polled.Load(), s.Polled)
 	assert.EqualValues(t, pollCount, s.Polled)
-	assert.EqualValues(t, late.Load(), s.LateCompletions)
-	assert.EqualValues(t, expired.Load(), s.TimedOut)
-	assert.EqualValues(t, rejectedFull.Load(), s.RejectedFull)
+	assert.EqualValues(t, sc.late.Load(), s.LateCompletions)
+	assert.EqualValues(t, sc.expired.Load(), s.TimedOut)
+	assert.EqualValues(t, sc.rejectedFull.Load(), s.RejectedFull)
 	assert.Equal(t, byStatus[channel.StatusCompleted], s.Completed)
 	assert.Equal(t, byStatus[channel.StatusFailed], s.Failed)
 	assert.Equal(t, byStatus[channel.StatusTimeout], s.TimedOut)
 	assert.Equal(t, byStatus[channel.StatusCancelled], s.Cancelled)
 	assert.Equal(t, "closed", s.State)
 	t.Logf("completed %d failed %d timed_out %d cancelled %d late %d (bogus %d) invalid %d rejected_full %d",
-		s.Completed, s.Failed, s.TimedOut, s.Cancelled, s.LateCompletions, bogusIDs.Load(), invalid.Load(), s.RejectedFull)
+		s.Completed, s.Failed, s.TimedOut, s.Cancelled, s.LateCompletions, sc.bogusIDs.Load(), sc.invalid.Load(), s.RejectedFull)
 }

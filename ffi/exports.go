@@ -22,6 +22,7 @@ import "C"
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -229,6 +230,9 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 		return fail(fn, err)
 	}
 	doc, err := input("event_json", eventJSON, n, d.Config().MaxPayloadBytes)
+	if errors.Is(err, channel.ErrTooBig) {
+		err = d.RejectDispatch(err) // counted like one that reached the parser
+	}
 	if err != nil {
 		return fail(fn, err)
 	}

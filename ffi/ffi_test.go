@@ -13,10 +13,10 @@ import (
 const evDoc = `{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"h","payload":{"n":1}}`
 
 // Rule 12: a panic inside any export is recovered and becomes
-// TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A nil
+// TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A zero
 // dispatcher in the registry makes every method panic (nil dereference).
 func TestRule12_EveryExportRecoversPanics(t *testing.T) {
-	h := registerRaw(nil)
+	h := registerBroken()
 	const einternal = -8
 	calls := map[string]func() callResult{
 		"dispatch": func() callResult { _, r := callDispatch(h, evDoc, 0); return r },
@@ -153,4 +153,28 @@ func TestLastErrorOnlySetByFailures(t *testing.T) {
 	_, r = callNew(`{"bogus":1}`)
 	assert.Contains(t, r.lastErr, `"bogus"`)
 	assert.NotEqual(t, msg, r.lastErr, fmt.Sprintf("new failure replaces %q", msg))
+}
+
+// rejected_invalid counts a dispatch refused for its document, ETOOBIG
+// included (the C layer refuses an oversized length before reading it);
+// an argument error that is not the document (a bad timeout) is not counted.
+func TestRejectedInvalid_CountsTooBig(t *testing.T) {
+	h, r := callNew(`{"max_payload_bytes":128,"cleanup_interval_ms":0}`)
+	require.Equal(t, 0, r.status, r.lastErr)
+	defer callDestroy(h)
+	rejected := func() float64 {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(callStats(h).out), &m))
+		return m["rejected_invalid"].(float64)
+	}
+	_, r = callDispatch(h, `{"nope":1}`, 0)
+	require.Equal(t, -1, r.status)
+	assert.Equal(t, 1.0, rejected(), "EINVAL")
+	big := fmt.Sprintf(`{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"h","payload":"%0200d"}`, 7)
+	_, r = callDispatch(h, big, 0)
+	require.Equal(t, -6, r.status)
+	assert.Equal(t, 2.0, rejected(), "ETOOBIG")
+	_, r = callDispatch(h, evDoc, -2)
+	require.Equal(t, -1, r.status)
+	assert.Equal(t, 2.0, rejected(), "a bad timeout argument")
 }

@@ -7,62 +7,120 @@ import (
 	"github.com/tasker-systems/libtasker/runtime"
 )
 
-// registry maps C handles to dispatchers. Handles are uint64, start at 1
-// (0 is never valid) and are never reused within a process. Lookups are
-// lock-free (a copy-on-write map behind an atomic pointer), so the hot path
-// of every call costs one atomic load and one map read; new and destroy,
-// which are rare, copy the map under a mutex.
+// registry maps C handles to dispatchers. Handles are uint64, start at 1 (0
+// is never valid) and are never reused within a process: they count up.
+//
+// Because handles are dense and increasing, the registry is a table indexed
+// by handle, in chunks of chunkSize slots: handle h lives in slot
+// h%chunkSize of chunk h/chunkSize. Every operation is O(1) (add amortized):
+//
+//   - get (every call) is lock-free: two atomic loads (the directory, the
+//     slot) and no allocation;
+//   - add takes mu, fills the next slot, and allocates a chunk every
+//     chunkSize handles; the directory of chunks doubles when full (a copy
+//     of one pointer per chunk, so amortized O(1) per add);
+//   - remove swaps the slot to nil, so that exactly one of several
+//     concurrent removers gets the dispatcher, and frees a chunk once every
+//     handle it can hold has been issued and removed.
+//
+// The directory only grows: a process that has made H handles keeps
+// H/chunkSize pointers (8 bytes per 1024 handles ever made).
 type registry struct {
-	mu   sync.Mutex
-	next uint64
-	m    atomic.Pointer[map[uint64]*runtime.Dispatcher]
+	mu   sync.Mutex // serializes add and the chunk bookkeeping of remove
+	next uint64     // the last handle issued (guarded by mu)
+	dir  atomic.Pointer[[]atomic.Pointer[chunk]]
+}
+
+const chunkSize = 1024
+
+type chunk struct {
+	slots [chunkSize]atomic.Pointer[runtime.Dispatcher]
+	// removed counts the handles of this chunk that have been removed
+	// (guarded by registry.mu); at chunkSize the chunk is dropped.
+	removed int
 }
 
 var handles = newRegistry()
 
 func newRegistry() *registry {
 	r := &registry{}
-	m := map[uint64]*runtime.Dispatcher{}
-	r.m.Store(&m)
+	dir := make([]atomic.Pointer[chunk], 1)
+	r.dir.Store(&dir)
 	return r
 }
 
-func (r *registry) get(h uint64) (*runtime.Dispatcher, bool) {
-	d, ok := (*r.m.Load())[h]
-	return d, ok
+// slot returns the slot of h, or nil when h was never issued or its chunk
+// has been dropped (every handle in it removed).
+func (r *registry) slot(h uint64) *atomic.Pointer[runtime.Dispatcher] {
+	dir := *r.dir.Load()
+	i := h / chunkSize
+	if i >= uint64(len(dir)) {
+		return nil
+	}
+	c := dir[i].Load()
+	if c == nil {
+		return nil
+	}
+	return &c.slots[h%chunkSize]
 }
 
+func (r *registry) get(h uint64) (*runtime.Dispatcher, bool) {
+	s := r.slot(h)
+	if s == nil {
+		return nil, false
+	}
+	d := s.Load()
+	return d, d != nil
+}
+
+// add registers d under a new handle. d must not be nil (a nil slot means
+// "no such handle").
 func (r *registry) add(d *runtime.Dispatcher) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next++
 	h := r.next
-	old := *r.m.Load()
-	m := make(map[uint64]*runtime.Dispatcher, len(old)+1)
-	for k, v := range old {
-		m[k] = v
+	i := h / chunkSize
+	dir := *r.dir.Load()
+	if i >= uint64(len(dir)) {
+		grown := make([]atomic.Pointer[chunk], 2*len(dir))
+		for j := range dir {
+			grown[j].Store(dir[j].Load())
+		}
+		dir = grown
+		r.dir.Store(&grown)
 	}
-	m[h] = d
-	r.m.Store(&m)
+	c := dir[i].Load()
+	if c == nil {
+		c = new(chunk)
+		if i == 0 {
+			c.removed = 1 // handle 0 is never issued
+		}
+		dir[i].Store(c)
+	}
+	c.slots[h%chunkSize].Store(d)
 	return h
 }
 
 // remove takes h out of the registry and returns what it held; only one of
 // several concurrent removers gets it.
 func (r *registry) remove(h uint64) (*runtime.Dispatcher, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := *r.m.Load()
-	d, ok := old[h]
-	if !ok {
+	s := r.slot(h)
+	if s == nil {
 		return nil, false
 	}
-	m := make(map[uint64]*runtime.Dispatcher, len(old))
-	for k, v := range old {
-		if k != h {
-			m[k] = v
+	d := s.Swap(nil)
+	if d == nil {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dir := *r.dir.Load()
+	i := h / chunkSize
+	if c := dir[i].Load(); c != nil {
+		if c.removed++; c.removed == chunkSize {
+			dir[i].Store(nil) // every handle of this chunk issued and removed
 		}
 	}
-	r.m.Store(&m)
 	return d, true
 }

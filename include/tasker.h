@@ -208,7 +208,11 @@
  *   oldest_queued_age_ms, starvation_detected, starving_event_count (queued
  *   or pending events older than starvation_warning_threshold_ms).
  *   Also: delivered, discarded, rejected_invalid, in_flight, state
- *   ("running" | "draining" | "closed"), worker_id, buffer sizes. Counters
+ *   ("running" | "draining" | "closed"), worker_id, buffer sizes.
+ *   rejected_invalid counts every tasker_dispatch refused for its document:
+ *   TASKER_EINVAL (bad JSON, unknown key, an event_id already live...) and
+ *   TASKER_ETOOBIG alike; a bad argument that is not the document (NULL
+ *   event_json, a bad timeout_ms, a bad handle) is not counted. Counters
  *   add up in every snapshot:
  *   dispatched == queued + pending + completed + failed + timed_out + cancelled.
  *
@@ -294,8 +298,10 @@ void tasker_free(void *p);
 
 /**
  * Creates a channel and starts its reaper. config_json is a NUL-terminated
- * JSON object (see Config above); NULL or "" means defaults. On success *out
- * is the new handle; on failure *out is 0.
+ * JSON object (see Config above); NULL or "" means defaults. Anything else
+ * must be a JSON object, with JSON whitespace (space, tab, LF, CR) around it
+ * at most: a string of whitespace alone (" ", "\f", U+00A0...) is
+ * TASKER_EINVAL. On success *out is the new handle; on failure *out is 0.
  * Ownership: config_json is borrowed for the call; the handle is the
  * caller's and must be released with tasker_destroy.
  * Returns: TASKER_OK; TASKER_EINVAL (out NULL, bad JSON, unknown key, bad

@@ -37,7 +37,8 @@ func (c Config) CleanupInterval() time.Duration {
 }
 
 // ParseConfig decodes a JSON config document (ABI.md, "Config") over the
-// defaults. An empty document means defaults. Unknown keys, wrong types,
+// defaults. Only an empty document (no bytes) means defaults; anything else
+// must be a JSON object (whitespace alone is ErrInvalid). Unknown keys, wrong types,
 // duplicate keys and impossible values are channel.ErrInvalid with a message
 // naming the key; then the returned Config is zero.
 func ParseConfig(data []byte) (Config, error) {

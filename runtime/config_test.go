@@ -24,7 +24,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		MaxPayloadBytes:              1 << 20,
 	}, CleanupIntervalMs: 1000}
 	assert.Equal(t, want, rt.DefaultConfig())
-	for _, doc := range []string{"", " ", "\n\t", "{}", " { } "} {
+	for _, doc := range []string{"", "{}", " { } ", "\n\t{}\r\n"} {
 		cfg, err := rt.ParseConfig([]byte(doc))
 		require.NoError(t, err, "%q", doc)
 		assert.Equal(t, want, cfg, "%q", doc)
@@ -33,6 +33,18 @@ func TestParseConfig_Defaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, cfg)
 	assert.Equal(t, 30*time.Second, cfg.HandlerTimeout())
+}
+
+// Only an empty document means defaults (tasker.h: NULL or ""). A document
+// of whitespace alone is not a JSON object, whichever whitespace it is:
+// JSON's own, the other ASCII controls bytes.TrimSpace skips, or Unicode's.
+func TestParseConfig_WhitespaceOnlyIsInvalid(t *testing.T) {
+	for _, doc := range []string{" ", "\n\t", "\r\n", "\f", "\v", "\u00a0", "\u0085", "\u3000", " \u3000 ", "\u2028"} {
+		cfg, err := rt.ParseConfig([]byte(doc))
+		ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+		assert.Contains(t, err.Error(), "JSON object", "%q", doc)
+		assert.Equal(t, rt.Config{}, cfg, "%q", doc)
+	}
 }
 
 func TestParseConfig_AllKeys(t *testing.T) {

@@ -173,6 +173,14 @@ func (d *Dispatcher) DispatchJSON(ctx context.Context, doc []byte, timeout time.
 	return d.ch.EnqueueJSON(ctx, doc, wire.ParseDispatch, d.route, timeout)
 }
 
+// RejectDispatch counts in rejected_invalid a dispatch refused before its
+// document was read (the C layer checks the length first so that an
+// oversized buffer is never touched) and returns err.
+func (d *Dispatcher) RejectDispatch(err error) error {
+	d.ch.RecordRejected()
+	return err
+}
+
 // route sends a handler name to a Go handler when one is registered under
 // it, else to FFI workers.
 func (d *Dispatcher) route(handler string) channel.Kind {

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"math"
 	"strings"
 
@@ -20,13 +19,16 @@ type ConfigKey struct {
 
 // ParseConfig decodes a config document (ABI.md, "Config") into the
 // destinations of keys, leaving keys the document does not mention as they
-// were (their defaults). An empty document changes nothing. Unknown keys
+// were (their defaults). Only an empty document (no bytes: tasker_new's NULL
+// or "") changes nothing; anything else must be a JSON object, with JSON
+// whitespace (space, tab, LF, CR) around it at most, so a document of
+// whitespace alone ("\f", U+00A0, even " ") is ErrInvalid. Unknown keys
 // (the message lists the known ones in the order of keys), wrong types and
 // duplicate keys are channel.ErrInvalid naming the key. Ranges and the
 // relations between keys are their owners' to check afterwards
 // (runtime.Config.Validate).
 func ParseConfig(data []byte, keys []ConfigKey) error {
-	if len(bytes.TrimSpace(data)) == 0 {
+	if len(data) == 0 {
 		return nil
 	}
 	return scanObject(data, "config", func(key string, raw []byte) error {

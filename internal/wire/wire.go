@@ -17,7 +17,6 @@ package wire
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -37,8 +36,7 @@ func invalidf(format string, args ...any) error {
 // from fn pass through.
 func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) error {
 	err := strictjson.ScanObject(d, fn)
-	var se *strictjson.SyntaxError
-	if errors.As(err, &se) {
+	if se, ok := err.(*strictjson.SyntaxError); ok { // never wrapped; no errors.As: it would allocate per call
 		return invalidf("%s: %s", doc, se.Msg)
 	}
 	return err

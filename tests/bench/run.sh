@@ -29,7 +29,7 @@ gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -Lbuild -ltasker -Wl
 go build -o "$B/gofloor" ./tests/bench/gofloor
 HAVE_RUBY=0
 if command -v "$RB" >/dev/null && "$RB" -e 'require "ffi"' 2>/dev/null; then HAVE_RUBY=1; else
-  echo "ruby with ffi not found: Ruby figures skipped (make deps-ruby installs it)" >&2; fi
+  echo "ruby with ffi not found: Ruby figures skipped (make deps installs it)" >&2; fi
 
 # the documents every round trip uses (bench.c, bench.py and bench.rb use the same)
 export BENCH_EVENT='{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"bench","payload":{"order_id":12345,"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"hello"}}'

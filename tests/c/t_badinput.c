@@ -62,6 +62,14 @@ static void bad_new(void) {
     new_fails("{\"max_payload_bytes\":-10}", "max_payload_bytes");
     new_fails("{\"starvation_warning_threshold_ms\":-1}", "starvation_warning_threshold_ms");
     new_fails("{\"dispatch_buffer_size\":10,\"dispatch_buffer_size\":20}", "dispatch_buffer_size");
+    /* only NULL and "" mean defaults: whitespace alone is no JSON object */
+    new_fails(" ", "JSON object");
+    new_fails("\n\t", "JSON object");
+    new_fails("\f", "JSON object");
+    new_fails("\v", "JSON object");
+    new_fails("\xc2\xa0", "JSON object");     /* U+00A0 */
+    new_fails("\xc2\x85", "JSON object");     /* U+0085 */
+    new_fails("\xe3\x80\x80", "JSON object"); /* U+3000 */
     /* defaults */
     tasker_t h = 0;
     CHECK_OK(tasker_new(NULL, &h));
@@ -72,6 +80,8 @@ static void bad_new(void) {
     CHECK_OK(tasker_new("", &h));
     CHECK_OK(tasker_destroy(h));
     CHECK_OK(tasker_new("  {  }  ", &h));
+    CHECK_OK(tasker_destroy(h));
+    CHECK_OK(tasker_new("\r\n\t{}\n", &h)); /* JSON whitespace around an object is fine */
     CHECK_OK(tasker_destroy(h));
     CHECK_OK(tasker_new("{\"dispatch_buffer_size\":5,\"completion_buffer_size\":3,\"max_concurrent_handlers\":3,"
                         "\"handler_timeout_ms\":100,\"cleanup_interval_ms\":0,\"starvation_warning_threshold_ms\":5,"
@@ -827,7 +837,43 @@ static void nil_uuid_ids(void) {
     CHECKF(bk == 0, "explicit nil UUIDs:%s", bad);
 }
 
+/* rejected_invalid counts every dispatch refused for its document: EINVAL
+ * (bad JSON, unknown key, a live event_id) and ETOOBIG (longer than
+ * max_payload_bytes, also when the length is absurd and never read). A bad
+ * argument that is not the document (NULL event_json, a bad timeout_ms) is
+ * not counted. */
+static long long rejected_invalid(tasker_t h) {
+    char *js = NULL;
+    size_t n = 0;
+    CHECK_OK(tasker_stats(h, &js, &n));
+    long long v = h_stat_field(js, n, "rejected_invalid");
+    tasker_free(js);
+    return v;
+}
+
+static void rejected_invalid_counts(void) {
+    tasker_t h = h_new("{\"max_payload_bytes\":200,\"cleanup_interval_ms\":0}");
+    CHECK(rejected_invalid(h) == 0);
+    disp_fails(h, "{" T "," S "," H ",\"priority\":1}", TASKER_EINVAL, "priority");
+    CHECKF(rejected_invalid(h) == 1, "after EINVAL: %lld", rejected_invalid(h));
+    char big[512];
+    snprintf(big, sizeof big, "{" T "," S "," H ",\"payload\":\"%0*d\"}", 150, 7);
+    CHECK(strlen(big) > 200);
+    disp_fails(h, big, TASKER_ETOOBIG, "max_payload_bytes");
+    CHECKF(rejected_invalid(h) == 2, "after ETOOBIG: %lld", rejected_invalid(h));
+    disp_fails_n(h, big, (size_t)1 << 40, TASKER_ETOOBIG, "max_payload_bytes");
+    CHECKF(rejected_invalid(h) == 3, "after ETOOBIG with a huge len: %lld", rejected_invalid(h));
+    disp_fails_n(h, NULL, 10, TASKER_EINVAL, "event_json");
+    EXPECT_FAIL(tasker_dispatch(h, GOOD, strlen(GOOD), -2, NULL), TASKER_EINVAL);
+    CHECKF(rejected_invalid(h) == 3, "argument errors are not counted: %lld", rejected_invalid(h));
+    hstats_t s;
+    h_stats(h, &s);
+    CHECK(s.dispatched == 0 && s.queued == 0);
+    CHECK_OK(tasker_destroy(h));
+}
+
 static const scenario_t SCENARIOS[] = {
+    {"rejected_invalid_counts", rejected_invalid_counts, 30},
     {"bad_new", bad_new, 30},
     {"bad_dispatch", bad_dispatch, 30},
     {"nil_uuid_ids", nil_uuid_ids, 30},
