@@ -22,7 +22,8 @@
 //
 // # What is read
 //
-// Only the keys listed in the table below. Everything else in the files is
+// Only the keys listed in the table below (the Postgres ones only when
+// Options.Postgres asks for them). Everything else in the files is
 // ignored without being looked at: other tables, unknown keys and
 // sub-tables inside the tables read (tasker-core's files carry `_docs`
 // sub-tables), and ${VAR} references in values not read. Every setting has
@@ -250,9 +251,22 @@ func tomlFiles(dir string) ([]string, error) {
 	return out, nil // ReadDir sorts by name
 }
 
+// Options tune Load.
+type Options struct {
+	// LookupEnv resolves ${VAR}; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Postgres asks for the PostgreSQL source settings as well. Without it
+	// their keys are not read at all (so a ${DATABASE_URL} without a
+	// default is no error for a channel that has no source).
+	Postgres bool
+}
+
 // Load reads loc's files, merges them and returns the settings found.
-// lookup resolves ${VAR} (os.LookupEnv in production).
-func Load(loc Location, lookup func(string) (string, bool)) (*Settings, error) {
+func Load(loc Location, opt Options) (*Settings, error) {
+	lookup := opt.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
 	files, err := loc.Files()
 	if err != nil {
 		return nil, err
@@ -276,6 +290,9 @@ func Load(loc Location, lookup func(string) (string, bool)) (*Settings, error) {
 	r := reader{root: root, lookup: lookup}
 	s := &Settings{Channel: map[string]Value{}, Postgres: map[string]Value{}, Files: files}
 	for _, sp := range specs {
+		if sp.group == "postgres" && !opt.Postgres {
+			continue
+		}
 		v, ok, err := r.first(sp)
 		if err != nil {
 			return nil, err
@@ -284,12 +301,14 @@ func Load(loc Location, lookup func(string) (string, bool)) (*Settings, error) {
 			s.group(sp.group)[sp.name] = v
 		}
 	}
-	dsn, ok, err := r.dsn()
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		s.Postgres["dsn"] = dsn
+	if opt.Postgres {
+		dsn, ok, err := r.dsn()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			s.Postgres["dsn"] = dsn
+		}
 	}
 	return s, nil
 }

@@ -37,7 +37,7 @@ const fixture = "testdata/tasker"
 
 func load(t *testing.T, loc Location, e *env) *Settings {
 	t.Helper()
-	s, err := Load(loc, e.lookup)
+	s, err := Load(loc, Options{LookupEnv: e.lookup, Postgres: true})
 	if err != nil {
 		t.Fatalf("Load(%+v): %v", loc, err)
 	}
@@ -46,7 +46,7 @@ func load(t *testing.T, loc Location, e *env) *Settings {
 
 func loadErr(t *testing.T, loc Location, e *env, wants ...string) {
 	t.Helper()
-	_, err := Load(loc, e.lookup)
+	_, err := Load(loc, Options{LookupEnv: e.lookup, Postgres: true})
 	if err == nil {
 		t.Fatalf("Load(%+v) succeeded, want an error containing %q", loc, wants)
 	}
@@ -218,6 +218,24 @@ func TestLoad_ProductionSubstitution(t *testing.T) {
 			t.Errorf("DATABASE_URL was looked up although the pgmq url was used")
 		}
 	}
+}
+
+// Without Options.Postgres the source keys are not read: production's
+// ${DATABASE_URL} (no default) is no error then, and is never looked up.
+func TestLoad_SourceKeysOnlyWhenAsked(t *testing.T) {
+	e := newEnv()
+	s, err := Load(Location{Root: fixture, Environment: "production"}, Options{LookupEnv: e.lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Postgres) != 0 {
+		t.Errorf("Postgres = %v without Options.Postgres", s.Postgres)
+	}
+	if !reflect.DeepEqual(e.looked, []string{"TASKER_MAX_CONCURRENT_HANDLERS"}) {
+		t.Errorf("looked up %v, want only TASKER_MAX_CONCURRENT_HANDLERS", e.looked)
+	}
+	checkInt(t, s.Channel, "max_concurrent_handlers", 64,
+		envf("production", "worker.toml")+":worker.mpsc_channels.handler_dispatch.max_concurrent_handlers")
 }
 
 // ${VAR} is substituted only in the values read: the fixture's values that
