@@ -72,6 +72,22 @@
 // QUEUE.md's source.postgres document, so a source applies them with
 // ApplyDefaults under the keys its JSON document did not give.
 //
+// # For the PostgreSQL source
+//
+// runtime.ParseConfigEnv applies Settings.Channel (under the JSON keys it
+// did not get). A source that wants tasker-core's queue settings calls
+//
+//	s, err := tomlconfig.Load(loc, tomlconfig.Options{LookupEnv: lookup, Postgres: true})
+//	origins, err := tomlconfig.ApplyDefaults(s.Postgres, keysGivenInSourceJSON, func(k string, v Value) error {
+//		// set source.postgres[k] to v.Any() (an int64, or the dsn string)
+//	})
+//
+// with the same Location (wire.ParseTaskerConfig, LocationFromEnv) and lookup
+// (the C layer's getenv) as the channel, only when the config document has a
+// source, so that a channel without one never needs DATABASE_URL. The keys
+// match QUEUE.md's source.postgres document: dsn, visibility_timeout_ms,
+// poll_interval_ms, batch_size; origins feed config_sources ("source.<key>").
+//
 // Every error returned by this package is a configuration error (the C ABI
 // maps it to TASKER_EINVAL) and names the file, and the key when there is
 // one. The package is safe for concurrent use: it keeps no state.
