@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -130,6 +133,46 @@ class CheckpointTest(unittest.TestCase):
             finally:
                 lib.minor = real
             self.assertEqual(tasker.abi_minor(), _native.CHECKPOINT_MINOR)
+
+
+OLD_LIBRARY_C = """
+#include <stddef.h>
+#include <stdint.h>
+uint32_t tasker_abi_version(void) { return 1; }
+const char *tasker_version(void) { return "libtasker 0.0.9 (abi 1)"; }
+const char *tasker_strerror(int s) { (void)s; return "?"; }
+size_t tasker_last_error(char *b, size_t c) { if (b && c) b[0] = 0; return 0; }
+void tasker_free(void *p) { (void)p; }
+int tasker_new(const char *c, uint64_t *o) { (void)c; *o = 1; return 0; }
+int tasker_destroy(uint64_t h) { (void)h; return 0; }
+int tasker_dispatch(uint64_t h, const char *e, size_t n, int32_t t, char *id) { (void)h; (void)e; (void)n; (void)t; (void)id; return 0; }
+int tasker_poll(uint64_t h, int32_t t, char **e, size_t *n) { (void)h; (void)t; *e = 0; *n = 0; return 1; }
+int tasker_poll_batch(uint64_t h, uint32_t m, int32_t t, char **e, size_t *n, uint32_t *c) { (void)h; (void)m; (void)t; *e = 0; *n = 0; *c = 0; return 1; }
+int tasker_complete(uint64_t h, const char *i, const char *r, size_t n) { (void)h; (void)i; (void)r; (void)n; return 0; }
+int tasker_cleanup_timeouts(uint64_t h, uint32_t *x) { (void)h; if (x) *x = 0; return 0; }
+int tasker_next_completion(uint64_t h, int32_t t, char **c, size_t *n) { (void)h; (void)t; *c = 0; *n = 0; return 1; }
+int tasker_shutdown(uint64_t h, int32_t d) { (void)h; (void)d; return 0; }
+int tasker_stats(uint64_t h, char **s, size_t *n) { (void)h; *s = 0; *n = 0; return 0; }
+"""
+
+
+class OldLibraryTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("gcc"), "gcc builds the stand-in for an ABI 1.0 library")
+    def test_a_library_without_the_minor_1_symbols_loads_as_minor_0(self) -> None:
+        """An ABI 1.0 library (no tasker_abi_minor, no tasker_checkpoint) loads; its minor is 0 and
+        checkpoint refuses with LibraryError instead of calling a missing symbol."""
+        with tempfile.TemporaryDirectory() as d:
+            src, so = os.path.join(d, "old.c"), os.path.join(d, "libtasker-old.so")
+            with open(src, "w") as f:
+                f.write(OLD_LIBRARY_C)
+            subprocess.run(["gcc", "-shared", "-fPIC", "-o", so, src], check=True)
+            lib = _native.Lib(ctypes.CDLL(so), so)
+            self.assertEqual(lib.minor, 0)
+            with self.assertRaises(tasker.LibraryError) as cm:
+                lib.require_minor(_native.CHECKPOINT_MINOR, "Channel.checkpoint")
+            self.assertIn("1.0", cm.exception.message)
+            with self.assertRaises(tasker.LibraryError):
+                lib.checkpoint(1, b"x", b"{}", 2)
 
 
 class TaskerConfigTest(unittest.TestCase):
