@@ -25,12 +25,7 @@ func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byRetur
 func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byReturn bool, now time.Time) {
 	switch e.state {
 	case statePending:
-		e.prev.next, e.next.prev = e.next, e.prev
-		e.prev, e.next = nil, nil
-		c.pendingN[e.kind]--
-		if e.heapIdx >= 0 {
-			c.timeouts.remove(e)
-		}
+		c.unlinkPendingLocked(e)
 		if e.kind == KindGo && !byReturn {
 			e.overdue = true
 			c.overdueGo++
@@ -53,8 +48,9 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		Error:         r.Error,
 		Metadata:      r.Metadata,
 		DispatchedAt:  e.ev.DispatchedAt,
-		PolledAt:      e.ev.PolledAt,
+		PolledAt:      e.startedAt,
 		CompletedAt:   now,
+		Checkpoints:   e.checkpoints,
 	})
 	switch status {
 	case StatusCompleted:
@@ -69,6 +65,23 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 	if c.hook != nil {
 		c.hook(c.stream.back())
 	}
+}
+
+// notPendingLocked counts a late complete or checkpoint for id (entry e,
+// nil when unknown) in late_completions and says why it is late.
+func (c *Channel) notPendingLocked(id uuid.UUID, e *entry) error {
+	c.st.LateCompletions++
+	why := "unknown or already ended"
+	switch {
+	case e == nil:
+	case e.state == stateQueued && e.checkpoints > 0:
+		why = "queued again after a checkpoint, waiting for its next poll"
+	case e.state == stateQueued:
+		why = "queued, never polled"
+	default:
+		why = "run by a Go handler"
+	}
+	return fmt.Errorf("%w: event %s is not pending (%s)", ErrNotPending, id, why)
 }
 
 // Complete ends a pending FFI event with the worker's result: completed when
@@ -108,14 +121,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 	defer c.mu.Unlock()
 	e := c.live[id]
 	if e == nil || e.state != statePending || e.kind != KindFFI {
-		c.st.LateCompletions++
-		why := "unknown or already ended"
-		if e != nil && e.state == stateQueued {
-			why = "queued, never polled"
-		} else if e != nil {
-			why = "run by a Go handler"
-		}
-		return fmt.Errorf("%w: event %s is not pending (%s)", ErrNotPending, id, why)
+		return c.notPendingLocked(id, e)
 	}
 	c.endLocked(e, status, r, true)
 	c.kickLocked()

@@ -10,7 +10,8 @@ import (
 
 // Enqueue queues ev for a worker of the given kind. EventID and
 // CorrelationID are generated when zero, TimeoutMs defaults to
-// handler_timeout_ms, DispatchedAt is set. It waits up to timeout for room
+// handler_timeout_ms (completion_timeout_ms for KindFFI when that is set),
+// DispatchedAt is set. It waits up to timeout for room
 // in the dispatch queue; then ErrFull, with nothing queued. After shutdown
 // began: ErrShutdown. A bad event is ErrInvalid or ErrTooBig and changes
 // nothing. An explicit EventID that is queued or pending is ErrInvalid.
@@ -53,6 +54,9 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	}
 	if ev.TimeoutMs == 0 {
 		ev.TimeoutMs = c.cfg.HandlerTimeoutMs
+		if kind == KindFFI && c.cfg.CompletionTimeoutMs > 0 {
+			ev.TimeoutMs = c.cfg.CompletionTimeoutMs
+		}
 	}
 	ev.PolledAt = time.Time{}
 	e := &entry{ev: ev, kind: kind, heapIdx: -1}
@@ -82,6 +86,7 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 		now = time.Now() // it waited for room: dispatched now
 	}
 	e.ev.DispatchedAt = now
+	e.queuedAt = now
 	c.queues[kind].push(e)
 	c.live[ev.EventID] = e
 	c.st.Dispatched++

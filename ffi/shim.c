@@ -115,6 +115,8 @@ static inline int in_child(void) {
 
 uint32_t tasker_abi_version(void) { return TASKER_ABI_VERSION; }
 
+uint32_t tasker_abi_minor(void) { return TASKER_ABI_MINOR; }
+
 const char *tasker_version(void) { return TASKER_VERSION_STRING; }
 
 const char *tasker_strerror(int status) {
@@ -184,6 +186,11 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
 int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len) {
     CHECK_FORK();
     return tgo_complete(h, (char *)event_id, (char *)result_json, len);
+}
+
+int tasker_checkpoint(tasker_t h, const char *event_id, const char *checkpoint_json, size_t len) {
+    CHECK_FORK();
+    return tgo_checkpoint(h, (char *)event_id, (char *)checkpoint_json, len);
 }
 
 int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired) {

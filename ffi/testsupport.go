@@ -95,6 +95,15 @@ func callComplete(h uint64, id, doc string) callResult {
 	return callResult{status: int(st), lastErr: lastError()}
 }
 
+func callCheckpoint(h uint64, id, doc string) callResult {
+	ci := C.CString(id)
+	defer C.free(unsafe.Pointer(ci))
+	cd := C.CString(doc)
+	defer C.free(unsafe.Pointer(cd))
+	st := C.tasker_checkpoint(C.tasker_t(h), ci, cd, C.size_t(len(doc)))
+	return callResult{status: int(st), lastErr: lastError()}
+}
+
 func callCleanup(h uint64) (int, callResult) {
 	var n C.uint32_t = 5
 	st := C.tasker_cleanup_timeouts(C.tasker_t(h), &n)

@@ -52,6 +52,7 @@ type options struct {
 	handlers  map[string]Handler
 	callbacks []Callback
 	grace     time.Duration
+	sources   map[string]string
 }
 
 // Option configures a Dispatcher.
@@ -86,6 +87,7 @@ type Dispatcher struct {
 	handlers  map[string]Handler
 	callbacks []Callback
 	grace     time.Duration
+	sources   map[string]string // config key -> where its value came from; read-only
 
 	root       context.Context
 	cancelRoot context.CancelFunc
@@ -128,6 +130,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		handlers:  o.handlers,
 		callbacks: o.callbacks,
 		grace:     o.grace,
+		sources:   o.sources,
 		stop:      make(chan struct{}),
 	}
 	d.root, d.cancelRoot = context.WithCancel(context.Background())
@@ -209,6 +212,19 @@ func (d *Dispatcher) CompleteJSON(id uuid.UUID, doc []byte) error {
 	return d.ch.CompleteJSON(id, doc, wire.ParseResult)
 }
 
+// Checkpoint ends the current run of a pending FFI event without a
+// completion and sends it back to the queue with cp (channel.Checkpoint).
+// Never waits.
+func (d *Dispatcher) Checkpoint(id uuid.UUID, cp channel.Checkpoint) error {
+	return d.ch.Checkpoint(id, cp)
+}
+
+// CheckpointJSON parses a checkpoint document (wire.ParseCheckpoint) and
+// applies it. A document that does not parse changes nothing.
+func (d *Dispatcher) CheckpointJSON(id uuid.UUID, doc []byte) error {
+	return d.ch.CheckpointJSON(id, doc, wire.ParseCheckpoint)
+}
+
 // CleanupTimeouts ends every pending FFI event past its deadline with an
 // ffi_timeout result; returns how many. Never waits.
 func (d *Dispatcher) CleanupTimeouts() int { return d.ch.CleanupTimeouts() }
@@ -226,6 +242,7 @@ func (d *Dispatcher) Stats() Stats {
 		CallbacksRun:      d.cbRun.Load(),
 		CallbacksPanicked: d.cbPanic.Load(),
 		CallbacksDropped:  d.cbDropped.Load(),
+		ConfigSources:     d.sources,
 	}
 }
 

@@ -7,6 +7,9 @@
  *                                or sleep (poll 0, sleep 10 ms when empty)
  *   bench memory N               RSS before/after N round trips; peak with 100,000 pending
  *   bench cleanup N              time of tasker_cleanup_timeouts expiring N events
+ *   bench checkpoint N           one thread: N checkpoint round trips (poll + checkpoint: the
+ *                                event goes back to the queue) beside N complete round trips
+ *                                (dispatch + poll + complete + next_completion), same run
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -114,6 +117,47 @@ static int mode_roundtrip(long N, uint32_t batch) {
     double dt = now() - t0;
     printf("{\"bench\":\"c_roundtrip\",\"batch\":%u,\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
            batch, N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- checkpoint vs complete ---- */
+
+static const char *CHECKPOINT =
+    "{\"cursor\":{\"table\":\"orders\",\"after_id\":123456},\"items_processed\":5000,"
+    "\"accumulated_results\":{\"sum\":98765.25,\"errors\":0}}";
+
+static int mode_checkpoint(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_checkpoints\":2147483647}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT), cl = strlen(CHECKPOINT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < N / 10; i++) one_round_trip(h, evl, rl); /* warm up */
+    double t0 = now();
+    for (long i = 0; i < N; i++) one_round_trip(h, evl, rl);
+    double complete_s = now() - t0;
+
+    OK(tasker_dispatch(h, EVENT, evl, 0, id));
+    for (long i = 0; i < N / 10; i++) { /* warm up */
+        OK(tasker_poll(h, 0, &out, &n));
+        tasker_free(out);
+        OK(tasker_checkpoint(h, id, CHECKPOINT, cl));
+    }
+    t0 = now();
+    for (long i = 0; i < N; i++) {
+        OK(tasker_poll(h, 0, &out, &n)); /* the event with its checkpoint object */
+        tasker_free(out);
+        OK(tasker_checkpoint(h, id, CHECKPOINT, cl));
+    }
+    double checkpoint_s = now() - t0;
+    OK(tasker_poll(h, 0, &out, &n));
+    tasker_free(out);
+    OK(tasker_complete(h, id, RESULT, rl));
+    OK(tasker_next_completion(h, 0, &out, &n));
+    tasker_free(out);
+    printf("{\"bench\":\"c_checkpoint\",\"events\":%ld,\"complete_round_trip_us\":%.3f,"
+           "\"checkpoint_round_trip_us\":%.3f,\"ratio\":%.3f}\n",
+           N, complete_s / (double)N * 1e6, checkpoint_s / (double)N * 1e6, checkpoint_s / complete_s);
     tasker_destroy(h);
     return 0;
 }
@@ -288,6 +332,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "latency")) return mode_latency(N, argc > 3 && !strcmp(argv[3], "sleep"));
     if (!strcmp(mode, "memory")) return mode_memory(N);
     if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
+    if (!strcmp(mode, "checkpoint")) return mode_checkpoint(N);
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }

@@ -3,6 +3,9 @@
     bench.py jsonfloor N                the JSON work Python must do per event
     bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+    bench.py checkpoint N MODE          checkpoint round trip (poll + checkpoint) beside complete
+                                        round trip (dispatch + poll + complete + next_completion),
+                                        same run; MODE decoded (StepEvent, Checkpoint values) | raw
 """
 from __future__ import annotations
 
@@ -131,6 +134,51 @@ def latency(n: int, mode: str) -> None:
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
 
 
+CURSOR = {"table": "orders", "after_id": 123456}
+ACC = {"sum": 98765.25, "errors": 0}
+CHECKPOINT = json.dumps({"cursor": CURSOR, "items_processed": 5000, "accumulated_results": ACC},
+                        separators=(",", ":")).encode()
+
+
+def checkpoint(n: int, mode: str) -> None:
+    with tasker.Channel(cleanup_interval_ms=0, max_checkpoints=2**31 - 1) as ch:
+        def complete_decoded() -> None:
+            ch.dispatch("bench", PAYLOAD, task_uuid=TASK, step_uuid=STEP)
+            ev = ch.poll()
+            ch.complete(ev.event_id, RESULT_VALUE, metadata=META)
+            ch.next_completion()
+
+        def complete_raw() -> None:
+            ch.dispatch_raw(EVENT)
+            raw = ch.poll_raw()
+            ch.complete_raw(raw[13:49], RESULT)
+            ch.next_completion_raw()
+
+        def checkpoint_decoded() -> None:
+            ev = ch.poll()  # the event with its checkpoint (decoded into a tasker.Checkpoint)
+            ch.checkpoint(ev.event_id, CURSOR, 5000, ACC)
+
+        def checkpoint_raw() -> None:
+            raw = ch.poll_raw()
+            ch.checkpoint_raw(raw[13:49], CHECKPOINT)
+
+        comp, cp = (complete_decoded, checkpoint_decoded) if mode == "decoded" else (complete_raw, checkpoint_raw)
+
+        def timed(fn) -> float:
+            for _ in range(max(1, n // 10)):
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            return time.perf_counter() - t0
+
+        complete_s = timed(comp)
+        ch.dispatch_raw(EVENT)
+        checkpoint_s = timed(cp)
+    emit(bench="py_checkpoint", mode=mode, events=n, complete_round_trip_us=complete_s / n * 1e6,
+         checkpoint_round_trip_us=checkpoint_s / n * 1e6, ratio=checkpoint_s / complete_s)
+
+
 if __name__ == "__main__":
     what, n = sys.argv[1], int(sys.argv[2])
     if what == "jsonfloor":
@@ -139,5 +187,7 @@ if __name__ == "__main__":
         roundtrip(n, sys.argv[3], int(sys.argv[4]))
     elif what == "latency":
         latency(n, sys.argv[3])
+    elif what == "checkpoint":
+        checkpoint(n, sys.argv[3])
     else:
         sys.exit(f"unknown benchmark {what}")

@@ -165,9 +165,20 @@ def main() -> None:
                      f"< 100 ms: {'yes' if c['ms'] < 100 else 'no'}"])
     table("5-6. Memory and cleanup (C)", ["what", "figure", "target"], body)
 
-    # 7. go bench
+    # 7. checkpoint vs complete
+    body = []
+    for r in rows:
+        if r.get("bench") in ("c_checkpoint", "py_checkpoint"):
+            who = "C" if r["bench"] == "c_checkpoint" else f"Python ({r['mode']})"
+            body.append([who, f(r["complete_round_trip_us"], 2), f(r["checkpoint_round_trip_us"], 2),
+                         f"{r['ratio']:.2f}", f"{r['events']:,}"])
+    table("7. Checkpoint round trip (poll + checkpoint) vs complete round trip "
+          "(dispatch + poll + complete + next_completion), µs, one thread",
+          ["from", "complete round trip", "checkpoint round trip", "ratio", "events each"], body)
+
+    # 8. go bench
     gob = [l for l in open(a.gobench) if l.startswith("Benchmark")] if os.path.exists(a.gobench) else []
-    out.append("### 7. Go core: go test -bench\n")
+    out.append("### 8. Go core: go test -bench\n")
     out.append("```")
     out.extend(l.rstrip() for l in gob)
     out.append("```\n")

@@ -74,7 +74,11 @@ run "$B/bench" memory "$N_MEM"
 step "6. cleanup of 100,000 expired events (C)"
 run "$B/bench" cleanup 100000
 
-step "7. go test -bench (core)"
+step "7. checkpoint round trip vs complete round trip (C and Python, one thread)"
+run "$B/bench" checkpoint "$N_RT"
+for mode in decoded raw; do run "$PY" tests/bench/bench.py checkpoint "$N_LANG" "$mode"; done
+
+step "8. go test -bench (core)"
 go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench.txt" >&2
 
 MD=BENCHMARKS.md; (( QUICK )) && MD="$B/BENCHMARKS-quick.md"   # a quick look never replaces the full table

@@ -538,6 +538,42 @@ class Channel:
             doc["metadata"] = metadata
         self.complete_raw(event_id, _json(doc, "metadata"))
 
+    def checkpoint_raw(self, event_id: str | bytes | uuid.UUID, checkpoint_json: bytes | str) -> None:
+        """End the current run of a pending event without a completion, with a checkpoint document
+        (JSON bytes: ``{"cursor": ..., "items_processed": n, "accumulated_results": ...}``): the
+        event goes back to the queue and a later poll hands it out again with ``event.checkpoint``.
+        Never waits. Raises ``EventNotPending`` if it is not pending, ``LibraryError`` if the loaded
+        library predates checkpoints (ABI minor < 1)."""
+        lib = self._lib
+        if lib.minor < _native.CHECKPOINT_MINOR:
+            lib.require_minor(_native.CHECKPOINT_MINOR, "Channel.checkpoint")
+        if type(event_id) is str:
+            eid = event_id.encode()
+        elif type(event_id) is bytes:
+            eid = event_id
+        else:
+            eid = str(event_id).encode()
+        if type(checkpoint_json) is not bytes:
+            checkpoint_json = checkpoint_json.encode() if isinstance(checkpoint_json, str) else bytes(checkpoint_json)
+        rc = lib.checkpoint(self._h, eid, checkpoint_json, len(checkpoint_json))
+        if rc != OK:
+            raise self._error(rc)
+
+    def checkpoint(
+        self, event_id: str | uuid.UUID, cursor: Any, items_processed: int, accumulated_results: Any = None
+    ) -> None:
+        """Yield a long step (see ``tasker.Checkpoint``): its event goes back to the queue with
+        ``cursor`` (any JSON value), ``items_processed`` (an integer >= 0) and
+        ``accumulated_results`` (any JSON value); the next poll hands it out again with them in
+        ``event.checkpoint`` and restarts its timeout. A checkpoint beyond the channel's
+        ``max_checkpoints`` ends the event as failed (``too_many_checkpoints``) instead."""
+        n = items_processed
+        if type(n) is not int or n < 0:
+            raise InvalidArgument(f"items_processed: must be an integer >= 0, not {n!r}", EINVAL)
+        self.checkpoint_raw(event_id, b'{"cursor":' + _json(cursor, "cursor") + b',"items_processed":'
+                            + str(n).encode() + b',"accumulated_results":'
+                            + _json(accumulated_results, "accumulated_results") + b"}")
+
     def cleanup_timeouts(self) -> int:
         """End every pending event past its deadline as a timeout; returns how many. Optional:
         the library's reaper does this every cleanup_interval_ms."""

@@ -230,6 +230,34 @@ module Tasker
       nil
     end
 
+    # Yields a long step (see Tasker::Checkpoint; ABI minor 1): the pending
+    # event ends its current run without a completion and goes back to the
+    # queue with +cursor+ (any JSON value), +items_processed+ (an Integer >=
+    # 0) and +accumulated_results+ (any JSON value); the next poll hands it
+    # out again with them in StepEvent#checkpoint and restarts its timeout.
+    # Never waits. Raises EventNotPending if it is not pending, LibraryError
+    # if the loaded library predates checkpoints. A checkpoint beyond the
+    # channel's max_checkpoints ends the event as failed
+    # (too_many_checkpoints) instead.
+    def checkpoint(event_id, cursor:, items_processed:, accumulated_results: nil)
+      unless items_processed.is_a?(Integer) && items_processed >= 0
+        raise InvalidArgument, "items_processed: must be an Integer >= 0, not #{items_processed.inspect}"
+      end
+
+      checkpoint_raw(event_id, "{\"cursor\":#{Channel.encode(cursor, 'cursor')},\"items_processed\":#{items_processed}," \
+                               "\"accumulated_results\":#{Channel.encode(accumulated_results, 'accumulated_results')}}")
+    end
+
+    # checkpoint with the document given as JSON (tasker_checkpoint), e.g.
+    # '{"cursor":{"offset":10},"items_processed":10}'.
+    def checkpoint_raw(event_id, json)
+      Native.require_minor!(Native::CHECKPOINT_MINOR, "Channel#checkpoint") if Native.abi_minor < Native::CHECKPOINT_MINOR
+      st = Native.tasker_checkpoint(@handle, event_id, json, json.bytesize)
+      raise Native.error_for(st, "tasker_checkpoint") unless st == Native::OK
+
+      nil
+    end
+
     # Ends every pending event past its deadline with a timeout completion
     # and returns how many it ended. Optional: the library's reaper does the
     # same every cleanup_interval_ms.

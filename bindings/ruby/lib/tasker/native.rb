@@ -24,6 +24,9 @@ module Tasker
     # The ABI version this binding is written for.
     ABI_VERSION = 1
 
+    # The ABI minor version that added tasker_checkpoint (and tasker_abi_minor).
+    CHECKPOINT_MINOR = 1
+
     OK         = 0
     EMPTY      = 1
     CLOSED     = 2
@@ -124,9 +127,25 @@ module Tasker
     @loaded_pid = nil
     @library_path = nil
 
+    @abi_minor = 0
+
     class << self
       # The pid of the process that loaded the library, nil before loading.
       attr_reader :loaded_pid
+
+      # The loaded library's ABI minor version (tasker_abi_minor; 0 for a
+      # library older than that function, or before loading).
+      attr_accessor :abi_minor
+    end
+
+    # Raises Tasker::LibraryError unless the loaded library's ABI minor is at
+    # least +minor+ (+what+ names the feature that needs it).
+    def self.require_minor!(minor, what)
+      return if @abi_minor >= minor
+
+      raise Tasker::LibraryError,
+            "#{what} needs libtasker ABI #{ABI_VERSION}.#{minor} or newer, but #{@library_path || library_path} " \
+            "is ABI #{ABI_VERSION}.#{@abi_minor}; use a newer libtasker (set TASKER_LIBRARY)"
     end
 
     # True once this process (or the parent it was forked from) has loaded
@@ -162,6 +181,7 @@ module Tasker
         attach_function :tasker_abi_version, [], :uint32
         check_abi!(tasker_abi_version, path)
         attach_all
+        @abi_minor = attach_optional
         @library_path = path == SONAME ? loaded_file(path) : path
         @loaded_pid = Process.pid
         @loaded = true
@@ -267,6 +287,22 @@ module Tasker
       attach_function :tasker_stats, [:uint64, :pointer, :pointer], :int
     end
     private_class_method :attach_all
+
+    # The functions added by ABI minor versions: attached when the library
+    # has them. Returns the library's minor version (0 when it predates
+    # tasker_abi_minor; then tasker_checkpoint is not attached either and
+    # callers check Native.abi_minor first).
+    def self.attach_optional
+      begin
+        attach_function :tasker_abi_minor, [], :uint32
+      rescue FFI::NotFoundError
+        return 0
+      end
+      minor = tasker_abi_minor
+      attach_function :tasker_checkpoint, [:uint64, :string, :pointer, :size_t], :int if minor >= CHECKPOINT_MINOR
+      minor
+    end
+    private_class_method :attach_optional
 
     # ==== Per-thread scratch memory =========================================
     #
