@@ -18,7 +18,7 @@ LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
+        bench bench-quick bench-go deps-bench install uninstall clean help deps-ruby deps-python
 
 all: build ## Build build/libtasker.so (the default)
 
@@ -98,10 +98,20 @@ demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 bench-go: ## Go core benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime
 
-bench: $(LIB) deps-python ## Full benchmark run (see BENCHMARKS.md)
+deps-bench: ## Install valgrind (instruction counts of make bench) from Debian when missing
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing valgrind from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; \
+	  else \
+	    echo "valgrind is needed for the instruction counts. Run:  sudo apt-get install -y valgrind"; exit 1; \
+	  fi; \
+	fi
+
+bench: $(LIB) deps-python deps-bench ## Full benchmark run (see BENCHMARKS.md)
 	@bash tests/bench/run.sh
 
-bench-quick: $(LIB) deps-python ## Benchmarks in under a minute
+bench-quick: $(LIB) deps-python deps-bench ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
 # ---- install ----

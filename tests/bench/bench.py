@@ -3,11 +3,14 @@
     bench.py jsonfloor N                the JSON work Python must do per event
     bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+    bench.py peer_roundtrip N           the same round trip through queue.Queue (the peer)
+    bench.py peer_latency N             dispatch -> get() returns through queue.Queue + a thread
 """
 from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -131,6 +134,54 @@ def latency(n: int, mode: str) -> None:
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
 
 
+def peer_roundtrip(n: int) -> None:
+    # what a Python user writes instead for in-process dispatch between threads: queue.Queue,
+    # carrying the same documents (as bytes) both ways
+    work: queue.Queue[bytes] = queue.Queue()
+    done: queue.Queue[bytes] = queue.Queue()
+
+    def once() -> None:
+        work.put(EVENT)
+        work.get()
+        done.put(RESULT)
+        done.get()
+
+    for _ in range(max(1, n // 10)):
+        once()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        once()
+    dt = time.perf_counter() - t0
+    emit(bench="py_peer_roundtrip", events=n, seconds=round(dt, 4), events_per_s=n / dt, us_per_event=dt / n * 1e6)
+
+
+def peer_latency(n: int) -> None:
+    # the same protocol as latency(): one event at a time, the worker idle (blocked in get) when it comes
+    work: queue.Queue[bytes] = queue.Queue()
+    done: queue.Queue[bytes] = queue.Queue()
+    got = [0.0] * n
+
+    def worker() -> None:
+        for i in range(n):
+            work.get()
+            got[i] = time.perf_counter()
+            done.put(RESULT)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(0.05)
+    sent = [0.0] * n
+    for i in range(n):
+        time.sleep(0.0002)
+        sent[i] = time.perf_counter()
+        work.put(EVENT)
+        done.get()
+    t.join()
+    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
+    emit(bench="py_peer_latency", mode="blocking", samples=n,
+         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+
+
 if __name__ == "__main__":
     what, n = sys.argv[1], int(sys.argv[2])
     if what == "jsonfloor":
@@ -139,5 +190,9 @@ if __name__ == "__main__":
         roundtrip(n, sys.argv[3], int(sys.argv[4]))
     elif what == "latency":
         latency(n, sys.argv[3])
+    elif what == "peer_roundtrip":
+        peer_roundtrip(n)
+    elif what == "peer_latency":
+        peer_latency(n)
     else:
         sys.exit(f"unknown benchmark {what}")

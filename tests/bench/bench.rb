@@ -3,6 +3,8 @@
 #   bench.rb jsonfloor N               the JSON work Ruby must do per event
 #   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+#   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
+#   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
 require "json"
 require "tasker"
 
@@ -120,10 +122,56 @@ def latency(n, mode)
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
 end
 
+# What a Ruby user writes instead for in-process dispatch between threads:
+# Thread::Queue, carrying the same documents both ways.
+def peer_roundtrip(n)
+  work = Thread::Queue.new
+  done = Thread::Queue.new
+  once = lambda do
+    work.push(EVENT)
+    work.pop
+    done.push(RESULT)
+    done.pop
+  end
+  [1, n / 10].max.times { once.call }
+  t0 = now
+  n.times { once.call }
+  dt = now - t0
+  emit(bench: "rb_peer_roundtrip", events: n, seconds: dt.round(4), events_per_s: n / dt, us_per_event: dt / n * 1e6)
+end
+
+# The protocol of #latency: one event at a time, the worker idle (blocked in pop) when it comes.
+def peer_latency(n)
+  work = Thread::Queue.new
+  done = Thread::Queue.new
+  got = Array.new(n, 0.0)
+  sent = Array.new(n, 0.0)
+  worker = Thread.new do
+    n.times do |i|
+      work.pop
+      got[i] = now
+      done.push(RESULT)
+    end
+  end
+  sleep 0.05
+  n.times do |i|
+    sleep 0.0002
+    sent[i] = now
+    work.push(EVENT)
+    done.pop
+  end
+  worker.join
+  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
+  emit(bench: "rb_peer_latency", mode: "blocking", samples: n,
+       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
+end
+
 what, n = ARGV[0], ARGV[1].to_i
 case what
 when "jsonfloor" then jsonfloor(n)
 when "roundtrip" then roundtrip(n, ARGV[2], ARGV[3].to_i)
 when "latency" then latency(n, ARGV[2])
+when "peer_roundtrip" then peer_roundtrip(n)
+when "peer_latency" then peer_latency(n)
 else abort "unknown benchmark #{what}"
 end
