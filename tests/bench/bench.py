@@ -5,6 +5,7 @@
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
     bench.py peer_roundtrip N           the same round trip through queue.Queue (the peer)
     bench.py peer_latency N             dispatch -> get() returns through queue.Queue + a thread
+    bench.py breakdown N                where a raw round trip's time goes, call by call
 """
 from __future__ import annotations
 
@@ -182,6 +183,84 @@ def peer_latency(n: int) -> None:
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
 
 
+def breakdown(n: int) -> None:
+    """Each raw method beside the bare ctypes call it makes, in phases of K events so that the
+    channel is in the same state for both: the difference is the binding's own work (argument
+    checks, tuple packing, the try-then-wait shape, copying the document out, tasker_free)."""
+    from tasker import _native
+
+    K = 1000
+    cfg = dict(cleanup_interval_ms=0, dispatch_buffer_size=K, max_concurrent_handlers=K, completion_buffer_size=K)
+    pc = time.perf_counter_ns
+    acc: dict[str, int] = {}
+
+    def add(k: str, dt: int) -> None:
+        acc[k] = acc.get(k, 0) + dt
+
+    with tasker.Channel(**cfg) as ch:
+        lib, h, o = ch._lib, ch.handle, _native.outs
+        bp, bn, idbuf, evl, rl = o.bp, o.bn, o.idbuf, len(EVENT), len(RESULT)
+        string_at, free = _native.string_at, lib.free
+        rounds = max(1, n // K)
+        for r in range(rounds + 1):  # round 0 warms up
+            ids: list[bytes] = []
+            t = pc()
+            for _ in range(K):
+                ch.dispatch_raw(EVENT)
+            t1 = pc()
+            evs = [ch.poll_raw() for _ in range(K)]
+            t2 = pc()
+            for ev in evs:
+                ch.complete_raw(ev[13:49], RESULT)
+            t3 = pc()
+            for _ in range(K):
+                ch.next_completion_raw()
+            t4 = pc()
+            if r:
+                add("dispatch_raw", t1 - t); add("poll_raw", t2 - t1); add("complete_raw", t3 - t2)
+                add("next_completion_raw", t4 - t3)
+            # the same four steps as bare ctypes calls, then the extras one at a time
+            t = pc()
+            for _ in range(K):
+                lib.dispatch_now(h, EVENT, evl, 0, idbuf)
+            t1 = pc()
+            for _ in range(K):
+                lib.poll_now(h, 0, bp, bn)
+                ids.append(string_at(o.p.value, o.n.value)[13:49])
+                free(o.p.value)
+            t2 = pc()
+            for i in ids:
+                lib.complete(h, i, RESULT, rl)
+            t3 = pc()
+            addrs = []
+            for _ in range(K):
+                lib.next_completion_now(h, 0, bp, bn)
+                addrs.append((o.p.value, o.n.value))
+            t4 = pc()
+            docs = [string_at(a, m) for a, m in addrs]
+            t5 = pc()
+            for a, _ in addrs:
+                free(a)
+            t6 = pc()
+            for _ in range(K):
+                idbuf.value.decode()
+            t7 = pc()
+            for _ in range(K):
+                lib.poll_now(h, 0, bp, bn)  # EMPTY: a crossing with almost no Go work
+            t8 = pc()
+            for _ in range(K):
+                lib.last_error(o.errbuf, 4096)  # what every failing call adds
+            t9 = pc()
+            del docs
+            if r:
+                add("ctypes dispatch", t1 - t); add("ctypes poll + string_at + free", t2 - t1)
+                add("ctypes complete", t3 - t2); add("ctypes next_completion", t4 - t3)
+                add("string_at (copy out)", t5 - t4); add("tasker_free", t6 - t5)
+                add("id decode", t7 - t6); add("ctypes poll, EMPTY", t8 - t7); add("tasker_last_error", t9 - t8)
+    events = rounds * K
+    emit(bench="py_breakdown", events=events, ns={k: round(v / events, 1) for k, v in acc.items()})
+
+
 if __name__ == "__main__":
     what, n = sys.argv[1], int(sys.argv[2])
     if what == "jsonfloor":
@@ -194,5 +273,7 @@ if __name__ == "__main__":
         peer_roundtrip(n)
     elif what == "peer_latency":
         peer_latency(n)
+    elif what == "breakdown":
+        breakdown(n)
     else:
         sys.exit(f"unknown benchmark {what}")

@@ -5,6 +5,7 @@
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
 #   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
+#   bench.rb breakdown N               where a raw round trip's time goes, call by call
 require "json"
 require "tasker"
 
@@ -166,6 +167,74 @@ def peer_latency(n)
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
 end
 
+# Each raw method beside the bare FFI call it makes, in phases of K events
+# so that the channel is in the same state for both; the difference is the
+# binding's own work.
+def breakdown(n)
+  k = 1000
+  acc = Hash.new(0)
+  pc = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) }
+  cfg = { cleanup_interval_ms: 0, dispatch_buffer_size: k, max_concurrent_handlers: k, completion_buffer_size: k }
+  rounds = [1, n / k].max
+  Tasker::Channel.open(**cfg) do |ch|
+    h = ch.handle
+    nat = Tasker::Native
+    sc = nat.scratch
+    out, len, id = sc.out, sc.len, sc.id
+    (rounds + 1).times do |r|
+      t = pc.call
+      k.times { ch.dispatch_raw(EVENT) }
+      t1 = pc.call
+      evs = Array.new(k) { ch.poll_raw }
+      t2 = pc.call
+      evs.each { |ev| ch.complete_raw(ev.byteslice(13, 36), RESULT) }
+      t3 = pc.call
+      k.times { ch.next_completion_raw }
+      t4 = pc.call
+      if r.positive?
+        acc["dispatch_raw"] += t1 - t; acc["poll_raw"] += t2 - t1
+        acc["complete_raw"] += t3 - t2; acc["next_completion_raw"] += t4 - t3
+      end
+      ids = []
+      t = pc.call
+      k.times { nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id) }
+      t1 = pc.call
+      k.times do
+        nat.tasker_poll(h, 0, out, len)
+        ptr = out.read_pointer
+        ids << ptr.read_bytes(len.read_ulong).byteslice(13, 36)
+        nat.tasker_free(ptr)
+      end
+      t2 = pc.call
+      ids.each { |i| nat.tasker_complete(h, i, RESULT, RESULT.bytesize) }
+      t3 = pc.call
+      ptrs = Array.new(k) do
+        nat.tasker_next_completion(h, 0, out, len)
+        [out.read_pointer, len.read_ulong]
+      end
+      t4 = pc.call
+      ptrs.each { |pt, m| pt.read_bytes(m) }
+      t5 = pc.call
+      ptrs.each { |pt, _| nat.tasker_free(pt) }
+      t6 = pc.call
+      k.times { id.read_bytes(36).force_encoding(Encoding::UTF_8) }
+      t7 = pc.call
+      k.times { nat.tasker_poll(h, 0, out, len) } # EMPTY: a crossing with almost no Go work
+      t8 = pc.call
+      k.times { nat.last_error }
+      t9 = pc.call
+      next unless r.positive?
+
+      acc["ffi dispatch"] += t1 - t; acc["ffi poll + read_bytes + free"] += t2 - t1
+      acc["ffi complete"] += t3 - t2; acc["ffi next_completion (+ read_pointer)"] += t4 - t3
+      acc["read_bytes (copy out)"] += t5 - t4; acc["tasker_free"] += t6 - t5
+      acc["id read_bytes"] += t7 - t6; acc["ffi poll, EMPTY"] += t8 - t7; acc["last_error"] += t9 - t8
+    end
+  end
+  events = rounds * k
+  emit(bench: "rb_breakdown", events: events, ns: acc.transform_values { |v| (v.to_f / events).round(1) })
+end
+
 what, n = ARGV[0], ARGV[1].to_i
 case what
 when "jsonfloor" then jsonfloor(n)
@@ -173,5 +242,6 @@ when "roundtrip" then roundtrip(n, ARGV[2], ARGV[3].to_i)
 when "latency" then latency(n, ARGV[2])
 when "peer_roundtrip" then peer_roundtrip(n)
 when "peer_latency" then peer_latency(n)
+when "breakdown" then breakdown(n)
 else abort "unknown benchmark #{what}"
 end

@@ -148,6 +148,22 @@ def main() -> None:
         out.append("The own queue moves the documents and nothing else (no parsing, ids, bounds or timeouts): "
                    "it shows what the dispatch machinery costs, not a target.\n")
 
+    # 2d. the bindings' breakdown
+    pyb, rbb = find("py_breakdown"), find("rb_breakdown")
+    if pyb or rbb:
+        keys = []
+        for r in (pyb, rbb):
+            for k in (r or {}).get("ns", {}):
+                if k not in keys:
+                    keys.append(k)
+        body = [[k, f((pyb or {}).get("ns", {}).get(k), 0), f((rbb or {}).get("ns", {}).get(k), 0)] for k in keys]
+        table("2c. Where a binding's raw round trip goes (ns per event, phases of 1,000 events)",
+              ["step", "Python", "Ruby"], body)
+        out.append("The first four rows are the binding's raw methods; the bare rows make the same library call "
+                   "directly (ctypes / ffi, declared as the binding declares them); the rest time one ingredient "
+                   "alone. Method minus bare call = the binding's own work.\n")
+        summary["breakdown"] = {"py": pyb and pyb["ns"], "rb": rbb and rbb["ns"]}
+
     # 2c. instruction counts
     cgs = {r["what"]: r for r in rows if r.get("bench") == "callgrind"}
     if cgs:
@@ -168,7 +184,7 @@ def main() -> None:
                 ["work floor: 4 crossings + Go JSON work",
                  f(4 * ir("c_crossing") + go_json) if ir("c_crossing") and go_json else "n/a"],
                 ["C mutex+condvar queue round trip (the peer)", f(ir("c_peer"))]]
-        table("2c. Instructions per event (valgrind --tool=callgrind, C)", ["what", "instructions"], body)
+        table("2d. Instructions per event (valgrind --tool=callgrind, C)", ["what", "instructions"], body)
         if ir("c_all") and ir("c_crossing") and go_json:
             fl = 4 * ir("c_crossing") + go_json
             out.append(f"Work floor / round trip in instructions: {fl / ir('c_all'):.2f}. "

@@ -62,7 +62,11 @@ run "$B/bench" peer_roundtrip "$N_RT"
 run "$PY" tests/bench/bench.py peer_roundtrip "$N_LANG"
 (( HAVE_RUBY )) && run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_roundtrip "$N_LANG"
 
-step "2c. instructions per event (valgrind --tool=callgrind; do not move with machine load)"
+step "2c. where a binding's raw round trip goes"
+run "$PY" tests/bench/bench.py breakdown "$N_LANG"
+(( HAVE_RUBY )) && run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb breakdown "$N_LANG"
+
+step "2d. instructions per event (valgrind --tool=callgrind; do not move with machine load)"
 # Only the instructions between the program's CALLGRIND_TOGGLE_COLLECT marks count.
 # The Go runtime needs two GODEBUG settings under valgrind: no async preemption
 # signals (callgrind asserts on them) and no RDTSCP (valgrind 3.19 lacks it).
