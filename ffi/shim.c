@@ -5,7 +5,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,7 +129,7 @@ const char *tasker_strerror(int status) {
     case TASKER_ENOENT: return "TASKER_ENOENT: event not pending (never polled, already ended, or expired)";
     case TASKER_EFULL: return "TASKER_EFULL: dispatch queue stayed full for the whole timeout; nothing was queued";
     case TASKER_ESHUTDOWN: return "TASKER_ESHUTDOWN: the channel is shutting down";
-    case TASKER_ETOOBIG: return "TASKER_ETOOBIG: input larger than max_payload_bytes";
+    case TASKER_ETOOBIG: return "TASKER_ETOOBIG: input larger than max_payload_bytes, or the caller's buffer is too small";
     case TASKER_EFORKED: return "TASKER_EFORKED: called in a child process after fork()";
     case TASKER_EINTERNAL: return "TASKER_EINTERNAL: internal error (a bug); see tasker_last_error";
     default: return "unknown tasker status code";
@@ -147,6 +149,117 @@ size_t tasker_last_error(char *buf, size_t cap) {
 
 void tasker_free(void *p) { free(p); }
 
+
+/* ---- documents kept for later: the *_into calls ----
+ *
+ * tasker_poll_into and tasker_next_completion_into copy a document into the
+ * caller's buffer. One that does not fit has already been taken from the
+ * channel (an event is pending, a completion has left the stream), so it is
+ * kept here, per handle, and handed out first by the next call of the same
+ * stream on that handle, from any thread (poll, poll_batch and poll_into
+ * for an event; next_completion and next_completion_into for a
+ * completion). Nothing is lost: a kept event's deadline runs as for any
+ * polled event, and destroy frees what is still kept, as it discards
+ * completions not yet taken. The list is almost always empty: one atomic
+ * load tells, before any lock. */
+
+enum { KEPT_EVENT = 0, KEPT_COMPLETION = 1 };
+struct kept {
+    struct kept *next;
+    tasker_t h;
+    int stream;
+    size_t len;
+    char *doc; /* malloc'd by Go's output(), NUL-terminated */
+};
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kept *kept_head; /* oldest first */
+static _Atomic size_t kept_n;
+
+static void kept_push(tasker_t h, int stream, char *doc, size_t len) {
+    struct kept *k = malloc(sizeof *k);
+    if (k == NULL) abort(); /* cannot keep the document and must not lose it */
+    *k = (struct kept){NULL, h, stream, len, doc};
+    pthread_mutex_lock(&kept_mu);
+    struct kept **pp = &kept_head;
+    while (*pp) pp = &(*pp)->next;
+    *pp = k;
+    atomic_fetch_add(&kept_n, 1);
+    pthread_mutex_unlock(&kept_mu);
+}
+
+/* The oldest kept document of (h, stream), taken out of the list when
+ * cap is (size_t)-1 or the document fits in cap bytes with its NUL; else
+ * left in place. Returns 1 and sets *doc and *len if one was found (*doc NULL
+ * when it was left in place), 0 if none is kept. */
+static int kept_take(tasker_t h, int stream, size_t cap, char **doc, size_t *len) {
+    if (atomic_load_explicit(&kept_n, memory_order_acquire) == 0) return 0;
+    int found = 0;
+    pthread_mutex_lock(&kept_mu);
+    for (struct kept **pp = &kept_head; *pp; pp = &(*pp)->next) {
+        struct kept *k = *pp;
+        if (k->h != h || k->stream != stream) continue;
+        found = 1;
+        *len = k->len;
+        *doc = NULL;
+        if (cap == (size_t)-1 || k->len < cap) {
+            *doc = k->doc;
+            *pp = k->next;
+            free(k);
+            atomic_fetch_sub(&kept_n, 1);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&kept_mu);
+    return found;
+}
+
+static void kept_drop_handle(tasker_t h) {
+    if (atomic_load(&kept_n) == 0) return;
+    pthread_mutex_lock(&kept_mu);
+    for (struct kept **pp = &kept_head; *pp;) {
+        struct kept *k = *pp;
+        if (k->h == h) {
+            *pp = k->next;
+            free(k->doc);
+            free(k);
+            atomic_fetch_sub(&kept_n, 1);
+        } else {
+            pp = &k->next;
+        }
+    }
+    pthread_mutex_unlock(&kept_mu);
+}
+
+static int too_small(const char *fn, const char *what, size_t len, size_t cap) {
+    char msg[320];
+    int n = snprintf(msg, sizeof msg,
+                     "%s: the %s is %zu bytes and needs a buffer of %zu (with its NUL); cap is %zu. It is kept, "
+                     "and the next call for this handle hands it out first: call again with a buffer of at least %zu",
+                     fn, what, len, len + 1, cap, len + 1);
+    tshim_set_error(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    return TASKER_ETOOBIG;
+}
+
+static int null_arg(const char *fn, const char *what) {
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "%s: %s", fn, what);
+    tshim_set_error(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    return TASKER_EINVAL;
+}
+
+/* Copies doc into buf when it fits, else keeps it; frees it when copied. */
+static int deliver_into(const char *fn, const char *what, tasker_t h, int stream, char *doc, size_t n, char *buf,
+                        size_t cap, size_t *len) {
+    *len = n;
+    if (n < cap) {
+        memcpy(buf, doc, n + 1);
+        free(doc);
+        return TASKER_OK;
+    }
+    kept_push(h, stream, doc, n);
+    return too_small(fn, what, n, cap);
+}
+
 /* ---- functions that enter Go ---- */
 
 int tasker_new(const char *config_json, tasker_t *out) {
@@ -157,7 +270,9 @@ int tasker_new(const char *config_json, tasker_t *out) {
 
 int tasker_destroy(tasker_t h) {
     CHECK_FORK();
-    return tgo_destroy(h);
+    int st = tgo_destroy(h);
+    if (st == TASKER_OK) kept_drop_handle(h);
+    return st;
 }
 
 int tasker_dispatch(tasker_t h, const char *event_json, size_t len, int32_t timeout_ms, char event_id_out[37]) {
@@ -170,6 +285,8 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     if (event_json != NULL) *event_json = NULL;
     if (len != NULL) *len = 0;
     CHECK_FORK();
+    if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
+        return TASKER_OK;
     return tgo_poll(h, timeout_ms, event_json, len);
 }
 
@@ -178,6 +295,26 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
     if (len != NULL) *len = 0;
     if (count != NULL) *count = 0;
     CHECK_FORK();
+    char *kdoc;
+    size_t klen;
+    if (events_json != NULL && len != NULL && count != NULL && max > 0 && timeout_ms >= -1 &&
+        kept_take(h, KEPT_EVENT, (size_t)-1, &kdoc, &klen)) {
+        /* a kept event goes out alone, as a one-element array */
+        char *arr = malloc(klen + 3);
+        if (arr == NULL) {
+            kept_push(h, KEPT_EVENT, kdoc, klen); /* the oldest goes to the back: rare, and still not lost */
+            return null_arg("tasker_poll_batch", "out of memory");
+        }
+        arr[0] = '[';
+        memcpy(arr + 1, kdoc, klen);
+        arr[klen + 1] = ']';
+        arr[klen + 2] = 0;
+        free(kdoc);
+        *events_json = arr;
+        *len = klen + 2;
+        *count = 1;
+        return TASKER_OK;
+    }
     return tgo_poll_batch(h, max, timeout_ms, events_json, len, count);
 }
 
@@ -196,6 +333,9 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (completion_json != NULL) *completion_json = NULL;
     if (len != NULL) *len = 0;
     CHECK_FORK();
+    if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
+        kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
+        return TASKER_OK;
     return tgo_next_completion(h, timeout_ms, completion_json, len);
 }
 
@@ -209,4 +349,35 @@ int tasker_stats(tasker_t h, char **stats_json, size_t *len) {
     if (len != NULL) *len = 0;
     CHECK_FORK();
     return tgo_stats(h, stats_json, len);
+}
+
+/* ---- into caller-owned buffers ---- */
+
+static int take_into(const char *fn, const char *what, tasker_t h, int stream, int32_t timeout_ms, char *buf,
+                     size_t cap, size_t *len) {
+    if (len != NULL) *len = 0;
+    if (buf != NULL && cap > 0) buf[0] = '\0';
+    CHECK_FORK();
+    if (len == NULL) return null_arg(fn, "len must not be NULL");
+    if (buf == NULL && cap > 0) return null_arg(fn, "buf is NULL but cap > 0 (buf may be NULL only with cap 0)");
+    char *doc;
+    size_t n;
+    if (timeout_ms >= -1 && kept_take(h, stream, cap, &doc, &n)) {
+        if (doc == NULL) {
+            *len = n;
+            return too_small(fn, what, n, cap);
+        }
+        return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
+    }
+    int st = stream == KEPT_EVENT ? tasker_poll(h, timeout_ms, &doc, &n) : tasker_next_completion(h, timeout_ms, &doc, &n);
+    if (st != TASKER_OK) return st;
+    return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
+}
+
+int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
+    return take_into("tasker_poll_into", "event", h, KEPT_EVENT, timeout_ms, buf, cap, len);
+}
+
+int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
+    return take_into("tasker_next_completion_into", "completion", h, KEPT_COMPLETION, timeout_ms, buf, cap, len);
 }
