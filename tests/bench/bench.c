@@ -10,9 +10,14 @@
  *   bench peer_roundtrip N       the same round trip through the queue a C user would
  *                                otherwise write: mutex + condvar, documents copied
  *   bench peer_latency N         dispatch -> pop-return latency of that queue, idle worker
+ *   bench roundtrip_into N       the round trip with tasker_poll_into and
+ *                                tasker_next_completion_into (one reused buffer)
+ *   bench pingpong N             two threads, both blocking: the producer dispatches and
+ *                                waits for the completion, the worker waits in poll
+ *   bench peer_pingpong N        the same through the mutex + condvar queue
  *   bench callgrind N WHAT       N round trips between CALLGRIND_TOGGLE_COLLECT marks, for
  *                                `valgrind --tool=callgrind --collect-atstart=no`; WHAT is
- *                                all|dispatch|poll|complete|next|peer: which calls are counted
+ *                                all|into|dispatch|poll|complete|next|peer: which calls are counted
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -95,6 +100,17 @@ __attribute__((noinline)) static void one_round_trip(tasker_t h, size_t evl, siz
     tasker_free(out);
 }
 
+static char into_buf[65536];
+
+__attribute__((noinline)) static void into_round_trip(tasker_t h, size_t evl, size_t rl) {
+    char id[37];
+    size_t n;
+    OK(tasker_dispatch(h, EVENT, evl, 0, id));
+    OK(tasker_poll_into(h, 0, into_buf, sizeof into_buf, &n));
+    OK(tasker_complete(h, id, RESULT, rl));
+    OK(tasker_next_completion_into(h, 0, into_buf, sizeof into_buf, &n));
+}
+
 static void batch_round_trip(tasker_t h, size_t evl, size_t rl, uint32_t batch) {
     char id[37], *out;
     size_t n;
@@ -130,6 +146,60 @@ static int mode_roundtrip(long N, uint32_t batch) {
     double dt = now() - t0;
     printf("{\"bench\":\"c_roundtrip\",\"batch\":%u,\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
            batch, N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+static int mode_roundtrip_into(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_concurrent_handlers\":64,\"completion_buffer_size\":128}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < N / 10; i++) into_round_trip(h, evl, rl);
+    double t0 = now();
+    for (long i = 0; i < N; i++) into_round_trip(h, evl, rl);
+    double dt = now() - t0;
+    printf("{\"bench\":\"c_roundtrip_into\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- blocking ping-pong: both sides wait in the library ---- */
+
+struct pp_arg { tasker_t h; long n; };
+
+static void *pp_worker(void *p) {
+    struct pp_arg *a = p;
+    size_t rl = strlen(RESULT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < a->n; i++) {
+        OK(tasker_poll(a->h, -1, &out, &n));
+        event_id_of(out, id);
+        tasker_free(out);
+        OK(tasker_complete(a->h, id, RESULT, rl));
+    }
+    return NULL;
+}
+
+static int mode_pingpong(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
+    struct pp_arg a = {h, N + N / 10};
+    pthread_t th;
+    pthread_create(&th, NULL, pp_worker, &a);
+    size_t evl = strlen(EVENT);
+    char *out;
+    size_t n;
+    double t0 = 0;
+    for (long i = 0; i < N + N / 10; i++) {
+        if (i == N / 10) t0 = now();
+        OK(tasker_dispatch(h, EVENT, evl, -1, NULL));
+        OK(tasker_next_completion(h, -1, &out, &n));
+        tasker_free(out);
+    }
+    double dt = now() - t0;
+    pthread_join(th, NULL);
+    printf("{\"bench\":\"c_pingpong\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
     tasker_destroy(h);
     return 0;
 }
@@ -405,6 +475,39 @@ static int mode_peer_latency(long N) {
     return 0;
 }
 
+static void *peer_pp_worker(void *p) {
+    struct peer_lat *a = p;
+    size_t rl = strlen(RESULT);
+    for (long i = 0; i < a->n; i++) {
+        struct pq_item ev = pq_pop(&a->work);
+        free(ev.doc);
+        pq_push(&a->done, RESULT, rl);
+    }
+    return NULL;
+}
+
+static int mode_peer_pingpong(long N) {
+    static struct peer_lat a;
+    pq_init(&a.work);
+    pq_init(&a.done);
+    a.n = N + N / 10;
+    pthread_t th;
+    pthread_create(&th, NULL, peer_pp_worker, &a);
+    size_t evl = strlen(EVENT);
+    double t0 = 0;
+    for (long i = 0; i < N + N / 10; i++) {
+        if (i == N / 10) t0 = now();
+        pq_push(&a.work, EVENT, evl);
+        struct pq_item c = pq_pop(&a.done);
+        free(c.doc);
+    }
+    double dt = now() - t0;
+    pthread_join(th, NULL);
+    printf("{\"bench\":\"c_peer_pingpong\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
+    return 0;
+}
+
 /* ---- instruction counts ----
  * Run under `valgrind --tool=callgrind --collect-atstart=no`: only the
  * instructions between the two toggles are counted, on every thread (the
@@ -425,6 +528,11 @@ static int mode_callgrind(long N, const char *what) {
         for (long i = 0; i < 1000; i++) peer_round_trip(&work, &done, evl, rl);
         CALLGRIND_TOGGLE_COLLECT;
         for (long i = 0; i < N; i++) peer_round_trip(&work, &done, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+    } else if (!strcmp(what, "into")) {
+        for (long i = 0; i < 1000; i++) into_round_trip(h, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i++) into_round_trip(h, evl, rl);
         CALLGRIND_TOGGLE_COLLECT;
     } else if (all) {
         CALLGRIND_TOGGLE_COLLECT;
@@ -471,6 +579,9 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "memory")) return mode_memory(N);
     if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
     if (!strcmp(mode, "peer_roundtrip")) return mode_peer_roundtrip(N);
+    if (!strcmp(mode, "roundtrip_into")) return mode_roundtrip_into(N);
+    if (!strcmp(mode, "pingpong")) return mode_pingpong(N);
+    if (!strcmp(mode, "peer_pingpong")) return mode_peer_pingpong(N);
     if (!strcmp(mode, "peer_latency")) return mode_peer_latency(N);
     if (!strcmp(mode, "callgrind")) return mode_callgrind(N, argc > 3 ? argv[3] : "all");
     fprintf(stderr, "unknown mode %s\n", mode);

@@ -107,6 +107,9 @@ def main() -> None:
     for batch in (1, 64):
         r = find("c_roundtrip", batch=batch)
         add(f"C, {'poll' if batch == 1 else 'poll_batch(64)'}", r and r["events_per_s"], "c", None)
+    r = find("c_roundtrip_into")
+    if r:
+        add("C, poll_into + next_completion_into", r["events_per_s"], "c", None)
     for lang, name in (("py", "Python"), ("rb", "Ruby")):
         jf = find(f"{lang}_json_floor")
         for mode in ("decoded", "raw"):
@@ -175,6 +178,7 @@ def main() -> None:
         if ga and gb and gb["events"] > ga["events"]:
             go_json = (gb["ir"] - ga["ir"]) / ((gb["events"] - ga["events"]) * 1.1)  # each run warms up with 10% more
         body = [["C round trip (dispatch + poll + complete + next_completion)", f(ir("c_all"))],
+                ["C round trip with poll_into + next_completion_into", f(ir("c_into"))],
                 ["  of which tasker_dispatch", f(ir("c_dispatch"))],
                 ["  of which tasker_poll + tasker_free", f(ir("c_poll"))],
                 ["  of which tasker_complete", f(ir("c_complete"))],
@@ -210,6 +214,13 @@ def main() -> None:
         lat_summary.append({"lang": lang, "p50_us": blk["p50_us"], "p99_us": blk["p99_us"],
                             "peer_p50_us": peer and peer["p50_us"], "peer_p99_us": peer and peer["p99_us"],
                             "ratio_p50": r50, "ratio_p99": r99})
+    pp, ppp = find("c_pingpong"), find("c_peer_pingpong")
+    if pp:
+        out.append(f"Blocking ping-pong (C, two threads, each waits in the library for the other: dispatch + "
+                   f"next_completion(-1) against poll(-1) + complete): {f(pp['events_per_s'])} events/s; "
+                   f"mutex+condvar: {f(ppp and ppp['events_per_s'])} events/s"
+                   + (f" (ratio {pp['events_per_s'] / ppp['events_per_s']:.2f})" if ppp else "") + ".\n")
+        summary["pingpong"] = {"c": pp["events_per_s"], "peer": ppp and ppp["events_per_s"]}
     table("3. Latency: dispatch -> poll returns (µs), idle worker, beside the language's own queue",
           ["from", "p50", "p90", "p99", "max", "own queue p50 / p99", "ratio p50", "ratio p99",
            "both <= 1.5", "poll(0)+sleep 10ms p50", "samples"], body)

@@ -15,10 +15,10 @@ export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
   N_FLOOR=300000 N_RT=50000 N_LAT=2000 N_LAT_SLEEP=100 N_MEM=200000 N_SCALE=50000 N_LANG=20000 N_GOJSON=200000 GOBENCH=0.3s
-  N_CG=1000
+  N_CG=1000 N_PP=20000
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
-  N_CG=5000
+  N_CG=5000 N_PP=200000
 fi
 
 step() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -46,6 +46,7 @@ step "2. round trip, one thread (and the JSON work floor)"
 run "$B/gofloor" -n "$N_GOJSON"
 run "$B/bench" roundtrip "$N_RT" 1
 run "$B/bench" roundtrip "$N_RT" 64
+run "$B/bench" roundtrip_into "$N_RT"
 run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
 for mode in decoded raw; do for batch in 1 64; do
   run "$PY" tests/bench/bench.py roundtrip "$N_LANG" "$mode" "$batch"
@@ -80,8 +81,8 @@ cg() { # label events valgrind-option command...
   fi
 }
 if command -v valgrind >/dev/null; then
-  CG_WHAT="all dispatch poll complete next peer"
-  (( QUICK )) && CG_WHAT="all peer"   # the split by call only in the full run
+  CG_WHAT="all into dispatch poll complete next peer"
+  (( QUICK )) && CG_WHAT="all into peer"   # the split by call only in the full run
   for what in $CG_WHAT; do
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
   done
@@ -94,6 +95,8 @@ else
 fi
 
 step "3. latency: dispatch -> poll return, idle worker (and each language's own queue)"
+run "$B/bench" pingpong "$N_PP"
+run "$B/bench" peer_pingpong "$N_PP"
 run "$B/bench" latency "$N_LAT" block
 run "$B/bench" peer_latency "$N_LAT"
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
