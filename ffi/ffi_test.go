@@ -154,3 +154,10 @@ func TestLastErrorOnlySetByFailures(t *testing.T) {
 	assert.Contains(t, r.lastErr, `"bogus"`)
 	assert.NotEqual(t, msg, r.lastErr, fmt.Sprintf("new failure replaces %q", msg))
 }
+
+// The Go mirror of shim.c's park slot (park.go) has the C layout: Go bumps
+// and reads the very words C threads sleep on.
+func TestParkSlotLayout(t *testing.T) {
+	c, g := parkLayout()
+	require.Equal(t, c, g, "sizeof and offsets of struct park_slot (C) vs parkSlot (Go)")
+}

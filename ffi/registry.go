@@ -33,10 +33,24 @@ func (r *registry) get(h uint64) (*runtime.Dispatcher, bool) {
 }
 
 func (r *registry) add(d *runtime.Dispatcher) uint64 {
+	h := r.reserve()
+	r.publish(h, d)
+	return h
+}
+
+// reserve returns the next handle without making it resolvable: a handle
+// is never reused, so it belongs to the caller until publish.
+func (r *registry) reserve() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next++
-	h := r.next
+	return r.next
+}
+
+// publish makes a reserved handle resolve to d.
+func (r *registry) publish(h uint64, d *runtime.Dispatcher) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	old := *r.m.Load()
 	m := make(map[uint64]*runtime.Dispatcher, len(old)+1)
 	for k, v := range old {
@@ -44,7 +58,6 @@ func (r *registry) add(d *runtime.Dispatcher) uint64 {
 	}
 	m[h] = d
 	r.m.Store(&m)
-	return h
 }
 
 // remove takes h out of the registry and returns what it held; only one of

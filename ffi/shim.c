@@ -4,9 +4,14 @@
  * Go (version, strerror, last_error, free) live entirely here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +155,131 @@ size_t tasker_last_error(char *buf, size_t cap) {
 void tasker_free(void *p) { free(p); }
 
 
+/* ---- waiting outside Go ----
+ *
+ * A call that waits (poll, poll_batch, next_completion with a timeout) does
+ * not wait inside Go. It tries once with no wait (one crossing: the fast
+ * path when work is there), and if that finds nothing it parks the calling
+ * thread here, on a futex, until the Go side says that a try may now
+ * succeed; then it crosses once more. Waiting inside Go instead parks a
+ * goroutine locked to this C thread: every wakeup then goes through the Go
+ * scheduler twice (a P for the waker's wakeup, a P handed to the locked
+ * thread), which is most of the idle-worker latency.
+ *
+ * One eventcount per stream (events, completions) per handle slot: seq is
+ * the futex word. After every state change that lets a try succeed, Go
+ * (ffi/park.go, told by the channel once its lock is released) bumps seq
+ * if somebody waits, and makes the wake-up system call only if somebody
+ * sleeps, so a channel nobody waits on pays one atomic load per change. A
+ * waiter counts itself in waiters before its first try, reads seq before
+ * each try and sleeps only while seq is unchanged: a change between its try
+ * and its sleep is never missed. Go wakes one sleeper per change (the rule
+ * of the Go wait queues: whoever takes something causes the next change),
+ * and every sleeper after shutdown began or when two live handles share
+ * the slot.
+ *
+ * The wake-up is made after the channel's lock is released. Made under it
+ * (as a first attempt did), the woken thread entered Go while the waker
+ * still held the lock, its goroutine parked on the mutex, and the Go
+ * scheduler's hand-off to the locked thread came back on every event: the
+ * blocking ping-pong ran 3-6x slower than with the wait inside Go.
+ *
+ * Slots live in a static table indexed by handle, so a sleeper never
+ * touches freed memory, whatever destroy does meanwhile. */
+
+#define PARK_SLOTS 1024u
+#define PARK_SPINS 64 /* pause loops before sleeping: catches a quick answer without a system call */
+
+struct park_stream {
+    _Atomic uint32_t seq;      /* the futex word; Go bumps it */
+    _Atomic uint32_t waiters;  /* threads between their first try and their return */
+    _Atomic uint32_t sleepers; /* of those, threads inside futex_wait: only then does Go make a system call */
+};
+struct park_slot {
+    struct park_stream events;      /* poll, poll_batch */
+    struct park_stream completions; /* next_completion */
+    _Atomic uint32_t live;          /* live handles mapped to this slot (> 1: Go wakes every sleeper) */
+    char pad[64 - 2 * sizeof(struct park_stream) - sizeof(uint32_t)];
+};
+_Static_assert(sizeof(struct park_slot) == 64, "park_slot is one cache line");
+static struct park_slot park_slots[PARK_SLOTS] __attribute__((aligned(64)));
+
+static struct park_slot *park_slot_of(tasker_t h) { return &park_slots[h % PARK_SLOTS]; }
+
+void *tshim_park_attach(uint64_t h) {
+    struct park_slot *s = park_slot_of(h);
+    atomic_fetch_add(&s->live, 1);
+    return s;
+}
+
+void tshim_park_detach(uint64_t h) { atomic_fetch_sub(&park_slot_of(h)->live, 1); }
+
+size_t tshim_park_layout(int field) {
+    switch (field) {
+    case 0: return sizeof(struct park_slot);
+    case 1: return offsetof(struct park_slot, events.seq);
+    case 2: return offsetof(struct park_slot, events.waiters);
+    case 3: return offsetof(struct park_slot, events.sleepers);
+    case 4: return offsetof(struct park_slot, completions.seq);
+    case 5: return offsetof(struct park_slot, live);
+    default: return (size_t)-1;
+    }
+}
+
+static double mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Sleeps while ps->seq == seen, at most ms milliseconds (ms < 0: no limit).
+ * Returns on a bump, a timeout, a signal or spuriously: the caller tries
+ * again either way. sleepers is raised before the futex reads seq, and Go
+ * bumps seq before it reads sleepers: either Go sees this sleeper and
+ * wakes it, or the futex sees the new seq and does not sleep. */
+static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
+    for (int i = 0; i < PARK_SPINS; i++) {
+        if (atomic_load_explicit(&ps->seq, memory_order_acquire) != seen) return;
+        __builtin_ia32_pause();
+    }
+    struct timespec ts, *tsp = NULL;
+    if (ms >= 0) {
+        ts.tv_sec = (time_t)(ms / 1e3);
+        ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1e3) * 1e6);
+        tsp = &ts;
+    }
+    atomic_fetch_add(&ps->sleepers, 1);
+    syscall(SYS_futex, (uint32_t *)&ps->seq, FUTEX_WAIT_PRIVATE, seen, tsp, NULL, 0);
+    atomic_fetch_sub(&ps->sleepers, 1);
+}
+
+/* The waiting shape shared by the calls below: try(timeout 0) until it
+ * returns something other than TASKER_EMPTY or timeout_ms has passed. The
+ * try resets the out-pointers itself. Timeouts other than 0, -1 and
+ * positive go straight to Go, which rejects them with the usual message. */
+#define PARKED_CALL(stream, timeout_ms, try0)                                             \
+    do {                                                                                  \
+        if ((timeout_ms) == 0 || (timeout_ms) < -1) return (try0);                        \
+        struct park_stream *ps_ = &park_slot_of(h)->stream;                               \
+        double deadline_ = (timeout_ms) > 0 ? mono_ms() + (double)(timeout_ms) : 0;       \
+        atomic_fetch_add(&ps_->waiters, 1);                                               \
+        int st_;                                                                          \
+        for (;;) {                                                                        \
+            uint32_t seen_ = atomic_load(&ps_->seq);                                      \
+            st_ = (try0);                                                                 \
+            if (st_ != TASKER_EMPTY) break;                                               \
+            double left_ = -1;                                                            \
+            if ((timeout_ms) > 0) {                                                       \
+                left_ = deadline_ - mono_ms();                                            \
+                if (left_ <= 0) break;                                                    \
+            }                                                                             \
+            park_wait(ps_, seen_, left_);                                                 \
+        }                                                                                 \
+        atomic_fetch_sub(&ps_->waiters, 1);                                               \
+        return st_;                                                                       \
+    } while (0)
+
+
 /* ---- documents kept for later: the *_into calls ----
  *
  * tasker_poll_into and tasker_next_completion_into copy a document into the
@@ -287,7 +417,7 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     CHECK_FORK();
     if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
         return TASKER_OK;
-    return tgo_poll(h, timeout_ms, event_json, len);
+    PARKED_CALL(events, timeout_ms, tgo_poll(h, timeout_ms < -1 ? timeout_ms : 0, event_json, len));
 }
 
 int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
@@ -315,7 +445,8 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
         *count = 1;
         return TASKER_OK;
     }
-    return tgo_poll_batch(h, max, timeout_ms, events_json, len, count);
+    PARKED_CALL(events, timeout_ms,
+                tgo_poll_batch(h, max, timeout_ms < -1 ? timeout_ms : 0, events_json, len, count));
 }
 
 int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len) {
@@ -336,7 +467,8 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
         kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
         return TASKER_OK;
-    return tgo_next_completion(h, timeout_ms, completion_json, len);
+    PARKED_CALL(completions, timeout_ms,
+                tgo_next_completion(h, timeout_ms < -1 ? timeout_ms : 0, completion_json, len));
 }
 
 int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {

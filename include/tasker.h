@@ -57,6 +57,12 @@
  * The last error is per thread: tasker_last_error describes the most recent
  * call on the calling thread that returned a negative status.
  *
+ * How poll, poll_batch and next_completion wait: they try once without
+ * waiting (one call into the Go runtime), and if nothing is there they
+ * park the calling thread on a futex outside the Go runtime until the
+ * library signals that a try may succeed (or the timeout passes), then try
+ * again. A waiting thread uses no CPU.
+ *
  * ==== Memory ====
  *
  * Inputs are exactly `len` bytes (no NUL needed; bytes past len are never
