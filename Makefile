@@ -9,32 +9,52 @@ GO         ?= go
 CC         ?= gcc
 PYTHON     ?= python3
 RUBY       ?= ruby
+MYPY       ?= mypy
 PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+LDCONFIG   ?= ldconfig
+# Files that list the dynamic linker's directories (install runs ldconfig only for those).
+LD_SO_CONF ?= /etc/ld.so.conf $(wildcard /etc/ld.so.conf.d/*.conf)
 BUILD      := build
+DIST       := dist
+# The release version (include/tasker.h's TASKER_VERSION_STRING) and the ABI major, which is
+# the SONAME's number: libtasker.so.$(ABI) changes only when TASKER_ABI_VERSION does.
+VERSION    := $(shell sed -n 's/^\#define TASKER_VERSION_STRING "libtasker \([0-9][0-9.]*\) .*/\1/p' include/tasker.h)
+ABI        := $(shell sed -n 's/^\#define TASKER_ABI_VERSION \([0-9][0-9]*\).*/\1/p' include/tasker.h)
+SONAME     := libtasker.so.$(ABI)
+SOLIB      := $(BUILD)/$(SONAME)
 LIB        := $(BUILD)/libtasker.so
-GOFILES    := $(shell find channel runtime ffi internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+GOFILES    := $(shell find channel runtime ffi $(wildcard internal source cmd) -name '*.go' -not -name '*_test.go') go.mod go.sum
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
-LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
+LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
-.PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go deps-bench install uninstall clean help deps-ruby deps-python
+.PHONY: all build test test-go test-c test-symbols test-python test-ruby test-install deps-install lint typecheck \
+        demo demo-python demo-ruby bench bench-quick bench-go install uninstall wheel gem gem-source packages \
+        check-versions clean help deps-ruby deps-python deps-mypy deps-bench
 
-all: build ## Build build/libtasker.so (the default)
+all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
-build: $(LIB) ## Build build/libtasker.so
+build: $(LIB) ## Build build/libtasker.so.1 (SONAME libtasker.so.1) and the symlink build/libtasker.so
 
-$(LIB): $(GOFILES) $(CFILES)
+$(SOLIB): $(GOFILES) $(CFILES)
 	@mkdir -p $(BUILD)
+	@if [ -z "$(ABI)" ] || [ -z "$(VERSION)" ]; then echo "cannot read TASKER_ABI_VERSION / TASKER_VERSION_STRING from include/tasker.h"; exit 1; fi
 	$(GO) build -buildmode=c-shared -ldflags='$(LDFLAGS)' -o $@ ./ffi
-	@rm -f $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
+	@rm -f $(BUILD)/libtasker.so.h $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
+
+# The name every in-repository user links or loads (tests, benches, TASKER_LIBRARY) is the dev
+# symlink; the file itself carries the SONAME, so what links against it records libtasker.so.1.
+$(LIB): $(SOLIB)
+	ln -sfn $(SONAME) $@
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # ---- tests ----
 
-test: lint test-go test-c test-symbols test-python test-ruby ## Run every test: Go (-race), C harness, symbols, Python, Ruby
+test: lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -55,11 +75,36 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
+typecheck: deps-mypy ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -c 'import re, sys; \
+	[open(f"{sys.argv[1]}/readme_example_{i}.py", "w").write(re.search(r"```python\n(.*?)```", open(p).read(), re.S).group(1)) \
+	 for i, p in enumerate(sys.argv[2:])]' "$$tmp" README.md bindings/python/README.md && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" bindings/python/tasker "$$tmp"/readme_example_0.py && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py
+
 test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
 	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
 
 test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+
+test-install: $(LIB) wheel gem gem-source deps-install ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
+	@MAKE="$(MAKE)" PYTHON="$(PYTHON)" RUBY="$(RUBY)" GO="$(GO)" CC="$(CC)" bash tests/install/run.sh
+
+deps-install: deps-python deps-ruby ## Install pkg-config and python3-venv from Debian when missing (for the install tests)
+	@missing=""; command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	command -v gem >/dev/null 2>&1 || missing="$$missing ruby"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "The install tests need:$$missing. Run:  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
 
 deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
@@ -68,6 +113,16 @@ deps-python: ## Install python3 from Debian when missing (the binding needs only
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; \
 	  else \
 	    echo "Python 3 is needed. Run:  sudo apt-get install -y python3"; exit 1; \
+	  fi; \
+	fi
+
+deps-mypy: ## Install mypy from Debian when missing (make typecheck)
+	@if ! command -v $(MYPY) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing mypy from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mypy >/dev/null; \
+	  else \
+	    echo "mypy is needed for make typecheck. Run:  sudo apt-get install -y mypy"; exit 1; \
 	  fi; \
 	fi
 
@@ -114,16 +169,66 @@ bench: $(LIB) deps-python deps-bench ## Full benchmark run (see BENCHMARKS.md)
 bench-quick: $(LIB) deps-python deps-bench ## Benchmarks in under a minute
 	@bash tests/bench/run.sh --quick
 
-# ---- install ----
+# ---- install and packages ----
 
-install: $(LIB) ## Install the library, header and pkg-config file under PREFIX (default /usr/local)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtasker.so
-	install -m 0644 include/tasker.h $(DESTDIR)$(PREFIX)/include/tasker.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' tasker.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
+install: $(LIB) ## Install libtasker.so.1 + the libtasker.so symlink, tasker.h and tasker.pc under PREFIX (default /usr/local)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libtasker.so
+	install -m 0644 include/tasker.h $(DESTDIR)$(INCLUDEDIR)/tasker.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' tasker.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tasker.pc
+	@# The dynamic linker finds libtasker.so.1 by SONAME in its own directories (ld.so.conf) once
+	@# ldconfig has refreshed its cache; anywhere else it needs LD_LIBRARY_PATH or an rpath.
+	@libdir=$$(readlink -m "$(LIBDIR)"); system=no; \
+	case "$$libdir" in /lib|/usr/lib|/lib64|/usr/lib64) system=yes ;; esac; \
+	if [ $$system = no ] && cat $(LD_SO_CONF) 2>/dev/null | sed 's/#.*//' | grep -qxF "$$libdir"; then system=yes; fi; \
+	if [ -n "$(DESTDIR)" ]; then \
+	  echo "installed under DESTDIR=$(DESTDIR); once in place, run: ldconfig"; \
+	elif [ $$system = yes ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "$(LDCONFIG)"; $(LDCONFIG); \
+	elif [ $$system = yes ]; then \
+	  echo "to let the dynamic linker find $(SONAME), run: sudo ldconfig"; \
+	else \
+	  echo "$(LIBDIR) is not one of the dynamic linker's directories; to run programs against it: export LD_LIBRARY_PATH=$(LIBDIR)\$${LD_LIBRARY_PATH:+:\$$LD_LIBRARY_PATH}  (or link with -Wl,-rpath,$(LIBDIR))"; \
+	fi
 
 uninstall: ## Remove what install put under PREFIX
-	rm -f $(DESTDIR)$(PREFIX)/lib/libtasker.so $(DESTDIR)$(PREFIX)/include/tasker.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
+	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtasker.so $(DESTDIR)$(INCLUDEDIR)/tasker.h $(DESTDIR)$(LIBDIR)/pkgconfig/tasker.pc
 
-clean: ## Remove build/
-	rm -rf $(BUILD) tests/c/bin
+WHEEL := $(DIST)/tasker-$(VERSION)-py3-none-linux_$(shell uname -m).whl
+GEM   := $(DIST)/tasker-$(VERSION)-$(shell uname -m)-linux.gem
+SRCGEM := $(DIST)/tasker-$(VERSION).gem
+
+wheel: $(WHEEL) ## dist/tasker-<ver>-py3-none-linux_x86_64.whl: the Python package with libtasker inside (offline, standard library only)
+
+$(WHEEL): $(SOLIB) bindings/python/pyproject.toml bindings/python/README.md $(wildcard bindings/python/tasker/*.py) | deps-python check-versions
+	rm -f $(DIST)/tasker-*-py3-none-*.whl
+	$(PYTHON) packaging/build_wheel.py --library $(SOLIB) --abi $(ABI) --out $(DIST)
+
+gem: $(GEM) ## dist/tasker-<ver>-x86_64-linux.gem: the platform gem with libtasker inside lib/tasker/
+
+$(GEM): $(SOLIB) bindings/ruby/tasker.gemspec bindings/ruby/README.md $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+	rm -f $(DIST)/tasker-*-linux.gem
+	$(RUBY) packaging/build_gem.rb platform $(SOLIB) $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true
+	@test -f $@
+
+gem-source: $(SRCGEM) ## dist/tasker-<ver>.gem: the source gem; its ext/ builds libtasker with Go at gem install time
+
+$(SRCGEM): $(GOFILES) $(CFILES) bindings/ruby/tasker.gemspec bindings/ruby/ext/tasker/extconf.rb $(shell find bindings/ruby/lib -name '*.rb') | deps-ruby check-versions
+	rm -f $@
+	GO=$(GO) bash packaging/stage_go_sources.sh $(BUILD)/gem/gosrc >/dev/null
+	$(RUBY) packaging/build_gem.rb source $(BUILD)/gem/gosrc $(DIST) 2>&1 | grep -v '^WARNING\|^ *\(if \|add_\)' || true
+	@test -f $@
+
+packages: wheel gem gem-source ## All three packages into dist/
+
+check-versions: ## The version in include/tasker.h, pyproject.toml, tasker/__init__.py and the gem agree
+	@py=$$(sed -n 's/^version = "\(.*\)"/\1/p' bindings/python/pyproject.toml); \
+	pyi=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' bindings/python/tasker/__init__.py); \
+	rb=$$(sed -n 's/.*VERSION = "\(.*\)"/\1/p' bindings/ruby/lib/tasker/version.rb); \
+	if [ "$$py" != "$(VERSION)" ] || [ "$$pyi" != "$(VERSION)" ] || [ "$$rb" != "$(VERSION)" ]; then \
+	  echo "version mismatch: include/tasker.h $(VERSION), pyproject.toml $$py, tasker/__init__.py $$pyi, version.rb $$rb"; exit 1; fi
+
+clean: ## Remove build/ and dist/
+	rm -rf $(BUILD) $(DIST) tests/c/bin

@@ -17,6 +17,11 @@
  * The library never calls into your code: no callbacks, no code of yours on
  * library threads.
  *
+ * The normative contract, numbered rules included, is docs/ABI.md in the
+ * libtasker repository; this header says the same function by function.
+ * Link with -ltasker (pkg-config tasker); the library's SONAME is
+ * libtasker.so.1, its number being TASKER_ABI_VERSION.
+ *
  * ==== Guarantees ====
  *
  * Exactly once. Every event that tasker_dispatch accepted (TASKER_OK) yields

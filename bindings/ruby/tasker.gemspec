@@ -16,7 +16,9 @@ Gem::Specification.new do |spec|
   spec.license       = "MIT"
   spec.required_ruby_version = ">= 2.7"
 
-  spec.files         = Dir["lib/**/*.rb", "README.md", "examples/*.rb"]
+  # Paths relative to this file. `make gem` adds lib/tasker/libtasker.so.1 (the platform gem);
+  # `make gem-source` adds ext/ (the source gem, which builds the library with Go at install time).
+  spec.files         = Dir.chdir(__dir__) { Dir["lib/**/*.rb", "README.md", "examples/*.rb"] }
   spec.require_paths = ["lib"]
 
   spec.add_dependency "ffi", ">= 1.15"

@@ -239,8 +239,8 @@ def main() -> int:
     print()
     if producer_error:
         print(f"producer failed: {producer_error[0]!r}")
-    if worker.error is not None:
-        print(f"worker error: {worker.error!r}")
+    if worker.last_error is not None:
+        print(f"worker error ({worker.counts['errors']}): {worker.last_error!r}")
     verdict = "OK" if ok else "FAILED"
     print(f"Exactly once: {verdict}: {len(dispatched):,} dispatched, {len(completions):,} completions, "
           f"{len(missing)} missing, {len(doubled)} duplicated, {len(strangers)} unknown")

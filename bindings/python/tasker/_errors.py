@@ -58,7 +58,7 @@ class TaskerError(Exception):
             return self.message
         return f"{self.message} [{STATUS_NAMES.get(self.status, self.status)}]"
 
-    def __reduce__(self):  # picklable across processes, with both attributes
+    def __reduce__(self) -> tuple[type[TaskerError], tuple[str, int | None]]:  # picklable, both attributes
         return (self.__class__, (self.message, self.status))
 
 

@@ -23,7 +23,19 @@ ABI_VERSION = 1
 ERRBUF_SIZE = 4096  # tasker_last_error messages are at most 4095 bytes
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_LIBRARY = os.path.normpath(os.path.join(_PKG_DIR, "..", "..", "..", "build", "libtasker.so"))
+SONAME = f"libtasker.so.{ABI_VERSION}"
+"""The library's SONAME: the file name the dynamic linker knows it by (ABI major in the name)."""
+BUNDLED_LIBRARY = os.path.join(_PKG_DIR, SONAME)
+"""The library a wheel carries inside the package (absent in a source checkout)."""
+_REPO_ROOT = os.path.normpath(os.path.join(_PKG_DIR, "..", "..", ".."))
+REPO_LIBRARY = os.path.join(_REPO_ROOT, "build", "libtasker.so")
+"""The build output of the libtasker checkout this package sits in (bindings/python/tasker)."""
+INSTALL_ADVICE = (
+    "To fix it, install the wheel that carries the library (`pip install tasker-<version>-py3-none-linux_x86_64.whl`;"
+    " `make wheel` in a libtasker checkout builds it into dist/), or install libtasker system-wide"
+    " (`sudo make install` in a checkout, which runs ldconfig), or set TASKER_LIBRARY to the path of a"
+    f" {SONAME}."
+)
 
 _charpp = POINTER(c_void_p)  # char ** outputs are taken as void* so ctypes never copies or frees them
 
@@ -87,13 +99,35 @@ def _forked_stub(*_args: Any) -> int:
 
 
 class Lib:
-    """The loaded library: one pre-declared ctypes function per entry of FUNCTIONS."""
+    """The loaded library: one pre-declared ctypes function per entry of FUNCTIONS.
+
+    Every attribute is declared here (typed for mypy): ``int``-returning functions return a
+    status code; the ``*_now`` variants keep the GIL (calls that cannot wait)."""
 
     __slots__ = ("cdll", "pydll", "path") + tuple(FUNCTIONS)
 
     cdll: ctypes.CDLL
     pydll: ctypes.PyDLL
     path: str
+    abi_version: Callable[[], int]
+    version: Callable[[], bytes]
+    strerror: Callable[[int], bytes]
+    last_error: Callable[[Any, int], int]
+    free: Callable[[Any], None]
+    new: Callable[..., int]
+    destroy: Callable[[int], int]
+    dispatch: Callable[..., int]
+    dispatch_now: Callable[..., int]
+    poll: Callable[..., int]
+    poll_now: Callable[..., int]
+    poll_batch: Callable[..., int]
+    poll_batch_now: Callable[..., int]
+    complete: Callable[..., int]
+    cleanup_timeouts: Callable[..., int]
+    next_completion: Callable[..., int]
+    next_completion_now: Callable[..., int]
+    shutdown: Callable[[int, int], int]
+    stats: Callable[..., int]
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll
@@ -119,23 +153,55 @@ _forked = False
 _load_lock = threading.Lock()
 
 
+def _in_checkout() -> bool:
+    return os.path.isfile(os.path.join(_REPO_ROOT, "include", "tasker.h"))
+
+
+def _not_found(looked: list[str]) -> LibraryError:
+    places = "\n".join(f"  {n}. {place}" for n, place in enumerate(looked, 1))
+    return LibraryError(f"cannot find libtasker (ABI {ABI_VERSION}). Looked in, in this order:\n{places}\n{INSTALL_ADVICE}")
+
+
+def _looked_before_system() -> list[str]:
+    """What find_library checked before falling back to the system, as lines for an error."""
+    looked = [f"{BUNDLED_LIBRARY} (the library a wheel carries): no such file"]
+    looked.append("$TASKER_LIBRARY: not set")
+    if _in_checkout():
+        looked.append(f"{REPO_LIBRARY} (this checkout's build): no such file; `make` in {_REPO_ROOT} builds it")
+    return looked
+
+
 def find_library() -> str:
-    """Return the path of the libtasker to load: $TASKER_LIBRARY, else the repository's
-    build/libtasker.so, else the system's (ctypes.util.find_library("tasker"))."""
+    """Return the path of the libtasker to load, the first of: the library bundled in this package
+    (a wheel's tasker/libtasker.so.1), $TASKER_LIBRARY, the build/libtasker.so of the libtasker
+    checkout this package sits in, else the SONAME libtasker.so.1, which the dynamic linker looks up
+    (LD_LIBRARY_PATH, the ldconfig cache, /lib, /usr/lib) when it is loaded."""
+    if os.path.exists(BUNDLED_LIBRARY):
+        return BUNDLED_LIBRARY
     env = os.environ.get("TASKER_LIBRARY")
     if env:
         if not os.path.exists(env):
-            raise LibraryError(f"TASKER_LIBRARY={env!r} does not exist (unset it to search the defaults)")
+            raise _not_found([
+                f"{BUNDLED_LIBRARY} (the library a wheel carries): no such file",
+                f"TASKER_LIBRARY={env!r}: no such file (unset it to search the defaults)",
+            ])
         return env
-    if os.path.exists(REPO_LIBRARY):
+    if _in_checkout() and os.path.exists(REPO_LIBRARY):
         return REPO_LIBRARY
-    found = ctypes.util.find_library("tasker")
-    if found:
-        return found
-    raise LibraryError(
-        "cannot find libtasker: set TASKER_LIBRARY to the path of libtasker.so, run `make build` in the "
-        f"repository (expected at {REPO_LIBRARY}), or install it system-wide (`make install`)"
-    )
+    return SONAME
+
+
+def _loaded_path(name: str) -> str:
+    """The file the dynamic linker loaded for ``name`` (from /proc/self/maps), else ``name``."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ", 5)[-1].strip()
+                if path.startswith("/") and os.path.basename(path) == name:
+                    return path
+    except OSError:
+        pass
+    return name
 
 
 def _open(path: str) -> ctypes.CDLL:
@@ -144,6 +210,10 @@ def _open(path: str) -> ctypes.CDLL:
         # the same handle only for the calls that cannot wait (see FUNCTIONS).
         return ctypes.CDLL(path)
     except OSError as exc:
+        if path == SONAME:  # the system lookup, the last place: say where else it looked
+            raise _not_found(_looked_before_system() + [
+                f"{SONAME} through the dynamic linker (LD_LIBRARY_PATH, the ldconfig cache, /lib, /usr/lib): {exc}"
+            ]) from exc
         hint = ""
         if "static TLS" in str(exc):
             hint = (
@@ -151,6 +221,12 @@ def _open(path: str) -> ctypes.CDLL:
                 "libraries loaded with dlopen() (a library bug: its TLS segment must stay small). "
                 "Workaround until it is fixed: start the process with "
                 "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384"
+            )
+        elif "GLIBC_" in str(exc):
+            hint = (
+                " -- this libtasker was built against a newer glibc than this system has (a wheel's library "
+                "needs the glibc versions listed in the tasker README); build it here instead: "
+                "`make install` in a libtasker checkout, or set TASKER_LIBRARY to a libtasker.so.1 built on this system"
             )
         raise LibraryError(f"cannot load libtasker from {path}: {exc}{hint}") from exc
 
@@ -185,7 +261,7 @@ def _load_slow() -> Lib:
                 f"{ABI_VERSION}; use a libtasker built for ABI {ABI_VERSION} (set TASKER_LIBRARY) or a "
                 f"binding for ABI {version}"
             )
-        _lib = Lib(cdll, path)
+        _lib = Lib(cdll, _loaded_path(path) if path == SONAME else path)
         return _lib
 
 
@@ -212,9 +288,21 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 class Outs(threading.local):
     """Per-thread ctypes out-variables, reused by every call on that thread (no per-call
-    allocation; ``byref`` objects are made once)."""
+    allocation; ``byref`` objects are made once).
+
+    ``p``/``n`` receive the document a call hands out; ``held`` keeps its copy until the public
+    method that took it returns; ``owner``/``kind`` say which channel and which call it came
+    from. Together they let a document survive an exception (Ctrl-C) raised anywhere between
+    the library call and the return to the caller: see ``Channel._settle``."""
+
+    owner: Any
+    kind: int
+    held: bytes | None
 
     def __init__(self) -> None:
+        self.owner = None
+        self.kind = 0
+        self.held = None
         self.p = c_void_p()
         self.n = c_size_t()
         self.count = c_uint32()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 import time
 import uuid
 from typing import Any, Callable, Iterator, Mapping
@@ -14,6 +15,7 @@ from ._errors import (
     CLOSED,
     EBADF,
     EFORKED,
+    EFULL,
     EINVAL,
     EMPTY,
     FORK_ADVICE,
@@ -32,13 +34,15 @@ __all__ = ["Channel", "dumps"]
 
 # Compact, UTF-8, strict JSON (NaN/Infinity are not JSON: ValueError before the library sees them).
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode: Callable[[Any], str]
 if _c_make_encoder is not None:
     # The C encoder that JSONEncoder.encode would build on every call, built once. No circular
     # reference markers (a cycle raises RecursionError instead of ValueError): sharing one markers
     # dict between threads could report a false cycle.
     _c_encode = _c_make_encoder(
-        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        None, _encoder.default, getattr(json.encoder, "encode_basestring"), None, ":", ",",
+        False, False, False,
     )
     _join = "".join
 
@@ -47,6 +51,27 @@ if _c_make_encoder is not None:
 
 else:  # pragma: no cover - CPython always has the C encoder
     _encode = _encoder.encode
+
+
+def _json(value: Any, what: str) -> bytes:
+    """``value`` as compact UTF-8 JSON; InvalidArgument naming ``what`` when it is not JSON (any
+    exception of the encoder: TypeError, ValueError for NaN, RecursionError for a cycle, or
+    whatever a container's own methods raise)."""
+    try:
+        return _encode(value).encode()
+    except Exception as exc:  # noqa: BLE001 - every way of not being JSON is the caller's bad input
+        raise InvalidArgument(f"{what}: not JSON-serialisable: {_describe_exc(exc)}", EINVAL) from exc
+
+
+def _describe_exc(exc: BaseException) -> str:
+    """``ClassName: message`` for an exception, even one whose ``__str__`` raises."""
+    name = type(exc).__qualname__
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        return f"{name} (its message could not be read)"
+    return f"{name}: {text}" if text else name
+
 
 _decode = json.JSONDecoder().decode
 
@@ -72,14 +97,68 @@ def dumps(value: Any) -> bytes:
     return _encode(value).encode()
 
 
-def _ms(seconds: float | None) -> int:
-    """Seconds (None = no limit) -> the ABI's timeout_ms (-1 = no limit, 0 = never wait)."""
+def _ms(seconds: float | None, what: str = "timeout") -> int:
+    """Seconds (None = no limit) -> the ABI's timeout_ms (-1 = no limit, 0 = never wait), rounded
+    up to whole milliseconds. A negative, NaN or non-numeric value raises InvalidArgument (as
+    the library does for timeout_ms < -1), before anything is taken or queued."""
     if seconds is None:
         return -1
-    if seconds <= 0:
+    if type(seconds) is bool or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise InvalidArgument(f"{what} must be a number of seconds >= 0 or None, got {seconds!r}", EINVAL)
+    if seconds == 0:
         return 0
-    ms = math.ceil(seconds * 1000)
-    return ms if ms < _MAX_MS else -1
+    if seconds * 1000 >= _MAX_MS:  # also infinity
+        return -1
+    return math.ceil(seconds * 1000)
+
+
+# What a take hands out (Outs.kind): decides what happens to it if the caller is interrupted.
+_EVENT = 1
+_COMPLETION = 2
+
+_INTERRUPTED_RESULT = (
+    b'{"success":false,"error":{"message":"the Python thread that polled this event was interrupted '
+    b'(an exception such as KeyboardInterrupt) before the event reached its caller",'
+    b'"error_type":"interrupted","retryable":true}}'
+)
+
+
+def _settle(o: _native.Outs) -> None:
+    """Put what an interrupted take on this thread left behind where it cannot be lost: a
+    completion is kept for the next next_completion of its channel, an event is failed at once
+    (error_type "interrupted", retryable). Called at the start of the next take on this thread
+    and, best effort, from the interrupted take itself.
+
+    Every step is safe to repeat after a further interrupt (Ctrl-C can strike after any C call):
+    the document stays in ``o.p`` (the library's buffer) until its copy is in ``o.held``, and in
+    ``o.held`` until it is stored in the channel's ``_kept`` (plain stores, which Python never
+    interrupts)."""
+    owner = o.owner
+    addr = o.p.value
+    if addr:
+        data = _string_at(addr, o.n.value)
+        o.held = data
+        o.p.value = None
+        lib = _native.loaded()
+        if lib is not None:
+            lib.free(addr)
+    held = o.held
+    if held is None:
+        return
+    if owner is None:
+        o.held = None
+        return
+    if o.kind == _COMPLETION:
+        k = owner._seq
+        owner._seq = k + 1
+        owner._kept[k] = held
+        o.held = None
+        return
+    k = owner._seq
+    owner._seq = k + 1
+    owner._unfailed[k] = held
+    o.held = None
+    owner._fail_unfailed()
 
 
 _V4_CLEAR = ~((0xF << 76) | (0x3 << 62))
@@ -111,13 +190,20 @@ class Channel:
     are cancelled, completions not yet taken are discarded, and later calls raise ``BadHandle``.
     """
 
-    __slots__ = ("_lib", "_h", "_closed", "__weakref__")
+    __slots__ = ("_lib", "_h", "_closed", "_seq", "_kept", "_kept_lock", "_unfailed", "__weakref__")
+
+    _kept: dict[int, bytes]
+    _unfailed: dict[int, bytes]
 
     def __init__(self, **config: Any) -> None:
         self._h = 0
         self._closed = True  # until the handle exists (so __del__ of a half-made channel is a no-op)
+        self._seq = 0
+        self._kept = {}  # completions taken by interrupted calls, handed out by next_completion
+        self._kept_lock = threading.Lock()
+        self._unfailed = {}  # events taken by interrupted calls, not yet failed as "interrupted"
         self._lib = lib = _native.load()
-        doc = _encode(config).encode() if config else None
+        doc = _json(config, "config") if config else None
         o = _outs
         rc = lib.new(doc, o.bhandle)
         if rc != OK:
@@ -140,8 +226,8 @@ class Channel:
     def close(self) -> None:
         """Destroy the channel (tasker_destroy): shutdown with no drain, discard completions not
         yet taken, release the handle. Idempotent. Threads blocked on it wake up. In a child forked
-        after the library was loaded it only marks the channel closed (the library is unusable
-        there, and the handle belongs to the parent)."""
+        after the library was loaded it only marks the channel closed and never raises (the
+        library is unusable there, and the handle belongs to the parent); see bindings/SPEC.md."""
         if self._closed:
             return
         self._closed = True
@@ -184,9 +270,9 @@ class Channel:
             return BadHandle(f"the channel is closed (close() was called): {msg}", rc)
         return error_for(rc, msg)
 
-    def _wait(self, call: Callable[[int], int], ms: int) -> int:
-        """Run a waiting call (poll, poll_batch, next_completion) in slices of at most SLICE_MS.
-        ``call(step_ms)`` returns a status; EMPTY means "nothing yet"."""
+    def _wait(self, call: Callable[[int], int], ms: int, again: int = EMPTY) -> int:
+        """Run a waiting call in slices of at most SLICE_MS. ``call(step_ms)`` returns a status;
+        ``again`` (EMPTY, or EFULL for dispatch) means "not yet"."""
         deadline = None if ms < 0 else _monotonic() + ms / 1000.0
         while True:
             step = SLICE_MS
@@ -194,36 +280,86 @@ class Channel:
                 left = deadline - _monotonic()
                 step = 0 if left <= 0 else min(SLICE_MS, math.ceil(left * 1000))
             rc = call(step)
-            if rc != EMPTY or step == 0:
+            if rc != again or step == 0:
                 return rc
             if deadline is not None and _monotonic() >= deadline:
-                return EMPTY
+                return again
 
-
-    def _take(self, now: Callable[..., int], waiting: Callable[..., int], pre: tuple, post: tuple,
-              timeout: float | None) -> bytes | None:
+    def _take(self, kind: int, now: Callable[..., int], waiting: Callable[..., int],
+              pre: tuple[Any, ...], post: tuple[Any, ...], timeout: float | None) -> bytes | None:
         """The shape of poll, poll_batch and next_completion: one try that cannot wait (``now``,
         keeps the GIL), then, if nothing was there and ``timeout`` allows, waits through the
         GIL-releasing binding ``waiting`` (sliced, see _wait). Arguments are ``*pre, timeout_ms,
         *post``; the document lands in the thread's out-variables, is copied and freed here.
-        Returns None for EMPTY and raises for every other non-OK status."""
-        rc = now(*pre, 0, *post)
-        if rc == EMPTY and timeout != 0:
-            ms = _ms(timeout)
-            if 0 < ms <= SLICE_MS:
-                rc = waiting(*pre, ms, *post)
-            elif ms != 0:
-                rc = self._wait(lambda step: waiting(*pre, step, *post), ms)
-        if rc == OK:
-            o = _outs
-            addr = o.p.value
-            try:
-                return _string_at(addr, o.n.value)
-            finally:
+        Returns None for EMPTY and raises for every other non-OK status.
+
+        The returned bytes stay in ``_outs.held`` until the public method clears it just before
+        it returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle,
+        so nothing taken from the library is ever dropped."""
+        o = _outs
+        if o.held is not None or o.p.value:
+            _settle(o)  # left behind by an interrupted take on this thread
+        if self._unfailed:
+            self._fail_unfailed()
+        ms = _ms(timeout)  # a bad timeout raises before anything is taken
+        if kind == _COMPLETION and self._kept:
+            data = self._pop_kept(o)
+            if data is not None:
+                return data
+        o.owner = self
+        o.kind = kind
+        try:
+            rc = now(*pre, 0, *post)
+            if rc == EMPTY and ms != 0:
+                if 0 < ms <= SLICE_MS:
+                    rc = waiting(*pre, ms, *post)
+                else:
+                    rc = self._wait(lambda step: waiting(*pre, step, *post), ms)
+            if rc == OK:
+                addr = o.p.value or 0
+                data = _string_at(addr, o.n.value)
+                o.held = data
+                o.p.value = None
                 self._lib.free(addr)
+                return data
+        except BaseException:
+            try:
+                _settle(o)
+            except BaseException:  # noqa: BLE001 - a second interrupt: the next take settles it
+                pass
+            raise
         if rc == EMPTY:
             return None
         raise self._error(rc)
+
+    def _pop_kept(self, o: _native.Outs) -> bytes | None:
+        """The oldest completion kept from an interrupted call, now held for this caller."""
+        with self._kept_lock:
+            k = next(iter(self._kept), None)
+            if k is None:
+                return None
+            data = self._kept[k]
+            del self._kept[k]
+            o.owner = self
+            o.kind = _COMPLETION
+            o.held = data
+            return data
+
+    def _fail_unfailed(self) -> None:
+        """Fail the events that interrupted calls took (error_type "interrupted", retryable)."""
+        lib = self._lib
+        for k in list(self._unfailed):
+            data = self._unfailed.get(k)
+            if data is None:
+                continue
+            try:
+                docs = _loads(data)
+                for doc in docs if isinstance(docs, list) else [docs]:
+                    eid = str(doc["event_id"]).encode()
+                    if not self._closed and not _native._forked:
+                        lib.complete(self._h, eid, _INTERRUPTED_RESULT, len(_INTERRUPTED_RESULT))
+            finally:
+                self._unfailed.pop(k, None)
 
     # ---- producing ----
 
@@ -269,27 +405,35 @@ class Channel:
         if payload_json is None:
             if payload is not None:
                 doc["payload"] = payload
-            data = _encode(doc).encode()
+            data = _json(doc, "payload")
         else:
             if payload is not None:
                 raise TypeError("dispatch: give payload or payload_json, not both")
-            if type(payload_json) is str:
-                payload_json = payload_json.encode()
-            data = _encode(doc).encode()[:-1] + b',"payload":' + bytes(payload_json) + b"}"
+            pj = payload_json.encode() if isinstance(payload_json, str) else bytes(payload_json)
+            data = _json(doc, "event")[:-1] + b',"payload":' + pj + b"}"
         return self.dispatch_raw(data, wait)
 
     def dispatch_raw(self, event_json: bytes | str, wait: float | None = 0.0) -> str:
         """Queue one step event given as a complete dispatch document (JSON, see ABI.md) and return
-        its event id. The fast path: no encoding work beyond what you did."""
+        its event id. The fast path: no encoding work beyond what you did. ``wait`` as for
+        dispatch; waits are made of SLICE_MS slices (each slice that ends with the queue still
+        full counts once in the ``rejected_full`` stat), so Ctrl-C acts within one slice."""
         if type(event_json) is not bytes:
             event_json = event_json.encode() if isinstance(event_json, str) else bytes(event_json)
         idbuf = _outs.idbuf
         lib = self._lib
+        h = self._h
+        n = len(event_json)
         if wait == 0:
-            rc = lib.dispatch_now(self._h, event_json, len(event_json), 0, idbuf)
+            rc = lib.dispatch_now(h, event_json, n, 0, idbuf)
         else:
-            ms = _ms(wait)
-            rc = (lib.dispatch_now if ms == 0 else lib.dispatch)(self._h, event_json, len(event_json), ms, idbuf)
+            ms = _ms(wait, "wait")
+            if ms == 0:
+                rc = lib.dispatch_now(h, event_json, n, 0, idbuf)
+            elif 0 < ms <= SLICE_MS:
+                rc = lib.dispatch(h, event_json, n, ms, idbuf)
+            else:
+                rc = self._wait(lambda step: lib.dispatch(h, event_json, n, step, idbuf), ms, EFULL)
         if rc != OK:
             raise self._error(rc)
         return idbuf.value.decode()
@@ -302,32 +446,52 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
         o = _outs
         lib = self._lib
-        return self._take(lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return raw
 
     def poll(self, timeout: float | None = 0.0) -> StepEvent | None:
         """Take one event (it becomes pending and its timeout clock starts); None when nothing
         arrived within ``timeout`` seconds (None: wait until an event or shutdown). Raises
         ``ChannelClosed`` once the channel is shut down and drained."""
-        raw = self.poll_raw(timeout)
-        return None if raw is None else StepEvent.from_dict(_loads(raw))
+        o = _outs
+        lib = self._lib
+        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        ev = None if raw is None else StepEvent.from_dict(_loads(raw))
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return ev
+
+    def _check_max(self, max_events: int) -> None:
+        if type(max_events) is not int or not 0 < max_events <= 0xFFFFFFFF:
+            raise InvalidArgument(f"max_events must be an integer between 1 and 2**32-1, not {max_events!r}", EINVAL)
 
     def poll_batch_raw(self, max_events: int, timeout: float | None = 0.0) -> bytes | None:
         """Take up to ``max_events`` events as one JSON array (bytes), waiting only for the first;
         None when nothing arrived. Raises ``ChannelClosed`` as poll does."""
-        if not 0 < max_events <= 0xFFFFFFFF:
-            raise InvalidArgument(f"max_events must be between 1 and 2**32-1, not {max_events}", EINVAL)
+        self._check_max(max_events)
         o = _outs
         lib = self._lib
-        return self._take(lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount), timeout)
+        raw = self._take(_EVENT, lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount),
+                         timeout)
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return raw
 
     def poll_batch(self, max_events: int, timeout: float | None = 0.0) -> list[StepEvent]:
         """Take up to ``max_events`` events, waiting up to ``timeout`` seconds only for the first;
         [] when nothing arrived."""
-        raw = self.poll_batch_raw(max_events, timeout)
-        if raw is None:
-            return []
+        self._check_max(max_events)
+        o = _outs
+        lib = self._lib
+        raw = self._take(_EVENT, lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount),
+                         timeout)
         from_dict = StepEvent.from_dict
-        return [from_dict(d) for d in _loads(raw)]
+        events = [] if raw is None else [from_dict(d) for d in _loads(raw)]
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return events
 
     def complete_raw(self, event_id: str | bytes | uuid.UUID, result_json: bytes | str) -> None:
         """End a pending event with a complete result document (JSON bytes, see ABI.md:
@@ -348,11 +512,11 @@ class Channel:
         """End a pending event successfully with ``result`` (any JSON-serialisable value).
         Raises ``EventNotPending`` if it already ended (e.g. it timed out meanwhile)."""
         if metadata is None:
-            doc = _OK_NULL if result is None else b'{"success":true,"result":' + _encode(result).encode() + b"}"
+            doc = _OK_NULL if result is None else b'{"success":true,"result":' + _json(result, "result") + b"}"
         else:
             doc = (
-                b'{"success":true,"result":' + _encode(result).encode()
-                + b',"metadata":' + _encode(metadata).encode() + b"}"
+                b'{"success":true,"result":' + _json(result, "result")
+                + b',"metadata":' + _json(metadata, "metadata") + b"}"
             )
         self.complete_raw(event_id, doc)
 
@@ -372,7 +536,7 @@ class Channel:
         }
         if metadata is not None:
             doc["metadata"] = metadata
-        self.complete_raw(event_id, _encode(doc).encode())
+        self.complete_raw(event_id, _json(doc, "metadata"))
 
     def cleanup_timeouts(self) -> int:
         """End every pending event past its deadline as a timeout; returns how many. Optional:
@@ -390,19 +554,38 @@ class Channel:
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
         o = _outs
         lib = self._lib
-        return self._take(lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+                         timeout)
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return raw
 
     def next_completion(self, timeout: float | None = 0.0) -> Completion | None:
         """Take the next completion; None when nothing arrived within ``timeout`` seconds (None:
         wait until one arrives or the channel is closed). Raises ``ChannelClosed`` once every
-        event has ended and the stream is empty."""
-        raw = self.next_completion_raw(timeout)
-        return None if raw is None else Completion.from_dict(_loads(raw))
+        event has ended and the stream is empty. A completion taken by a call that was
+        interrupted (Ctrl-C) before it could return is handed out by the next call."""
+        o = _outs
+        lib = self._lib
+        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+                         timeout)
+        c = None if raw is None else Completion.from_dict(_loads(raw))
+        o.held = None
+        o.owner = None  # no reference to this channel stays behind in the thread
+        return c
 
-    def completions(self, timeout: float | None = None) -> Iterator[Completion]:
+    def completions(self, timeout: float | None = None, limit: int | None = None) -> Iterator[Completion]:
         """Iterate over completions until the channel is shut down and drained (or closed).
-        With a ``timeout`` (seconds), iteration also ends when none arrives within it."""
-        while True:
+        With a ``timeout`` (seconds), iteration also ends when none arrives within it; with a
+        ``limit``, after that many. Every item is a Completion (never None)::
+
+            done = {c.event_id: c for c in channel.completions(timeout=5.0, limit=len(ids))}
+        """
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidArgument(f"limit must be an integer >= 0 or None, not {limit!r}", EINVAL)
+        _ms(timeout)  # a bad timeout raises now, not at the first next()
+        n = 0
+        while limit is None or n < limit:
             try:
                 raw = self.next_completion_raw(timeout)
             except ChannelClosed:
@@ -413,6 +596,7 @@ class Channel:
                 raise
             if raw is None:
                 return
+            n += 1
             yield Completion.from_dict(_loads(raw))
 
     # ---- shutdown and observation ----
@@ -420,23 +604,49 @@ class Channel:
     def shutdown(self, drain: float | None = 0.0) -> None:
         """Stop intake (dispatch raises ShutdownError from now on), let workers drain queued and
         pending events for ``drain`` seconds (None: until all have ended), then cancel the rest.
-        Returns once every event has ended. Idempotent; completions stay in the stream."""
-        rc = self._lib.shutdown(self._h, _ms(drain))
-        if rc != OK:
-            raise self._error(rc)
+        Returns once every event has ended. Idempotent; completions stay in the stream.
+
+        On the main thread a draining shutdown runs the library call on a helper thread and waits
+        for it interruptibly: Ctrl-C raises KeyboardInterrupt at once while the drain goes on
+        (intake is already stopped; ``close()`` cancels what is left)."""
+        ms = _ms(drain, "drain")
+        if ms == 0 or threading.current_thread() is not threading.main_thread():
+            rc = self._lib.shutdown(self._h, ms)
+            if rc != OK:
+                raise self._error(rc)
+            return
+        box: list[TaskerError | None] = []
+        done = threading.Event()
+
+        def drain_in_background() -> None:
+            try:
+                rc = self._lib.shutdown(self._h, ms)
+                box.append(None if rc == OK else self._error(rc))  # last error is per thread: read it here
+            finally:
+                done.set()
+
+        threading.Thread(target=drain_in_background, name="tasker-shutdown", daemon=True).start()
+        done.wait()
+        err = box[0] if box else None
+        if err is not None:
+            raise err
 
     def stats_raw(self) -> bytes:
         """The library's stats document as JSON bytes."""
-        p, n, bp, bn = _outs.pn
+        o = _outs
+        if o.held is not None or o.p.value:
+            _settle(o)
+        o.owner = None  # a stats document left by an interrupt is only freed
+        p, n, bp, bn = o.pn
         lib = self._lib
         rc = lib.stats(self._h, bp, bn)
         if rc != OK:
             raise self._error(rc)
-        addr = p.value
-        try:
-            return _string_at(addr, n.value)
-        finally:
-            lib.free(addr)
+        addr = p.value or 0
+        data = _string_at(addr, n.value)  # interrupted here: the next take frees it (_settle)
+        p.value = None
+        lib.free(addr)
+        return data
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges (one consistent snapshot): dispatched, polled, completed, failed,

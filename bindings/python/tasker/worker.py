@@ -1,46 +1,121 @@
-"""tasker.Worker: a pool of threads that poll a Channel and run Python handlers."""
+"""tasker.Worker: a pool of threads that poll a Channel and run Python handlers.
+
+The behaviour is the one of bindings/SPEC.md, shared with the Ruby binding: the same counters,
+error types, failure metadata and stop rules.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Callable, Mapping
 
-from ._errors import BadHandle, ChannelClosed, EventNotPending
-from .channel import Channel
+from . import _native
+from ._errors import (
+    EFORKED,
+    FORK_ADVICE,
+    BadHandle,
+    ChannelClosed,
+    EventNotPending,
+    ForkedError,
+    InvalidArgument,
+    TooLarge,
+)
+from .channel import Channel, _describe_exc, _json, _loads
 from .events import StepEvent
 
-__all__ = ["Worker", "Handler"]
+__all__ = ["Worker", "Handler", "COUNTERS", "BACKTRACE_LINES"]
 
 Handler = Callable[[StepEvent], Any]
 
-from .channel import _loads  # noqa: E402  (bytes -> str -> the shared C decoder)
-_COUNTERS = ("polled", "completed", "failed", "not_found", "late", "result_errors")
+COUNTERS = ("polled", "completed", "failed", "late", "not_found", "result_errors", "errors")
+"""The names of Worker.counts, in the order of bindings/SPEC.md."""
+
+BACKTRACE_LINES = 30
+"""Frames of a handler exception's traceback kept in the failure's metadata["backtrace"]."""
 
 
 class _Counts:
-    __slots__ = _COUNTERS
+    """One thread's counters (only that thread writes them; counts adds them up)."""
+
+    __slots__ = COUNTERS
 
     def __init__(self) -> None:
-        for name in _COUNTERS:
-            setattr(self, name, 0)
+        self.polled = 0
+        self.completed = 0
+        self.failed = 0
+        self.late = 0
+        self.not_found = 0
+        self.result_errors = 0
+        self.errors = 0
+
+
+def _utf8(text: str) -> str:
+    """``text`` made encodable as UTF-8 (lone surrogates escaped), so the library accepts it."""
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str, bool, dict[str, Any]]:
+    """(message, error_type, retryable, metadata) of a handler's exception, as bindings/SPEC.md
+    says: error_type is the exception's ``error_type`` attribute when it is a non-empty string,
+    else its class's ``__qualname__``; message its ``str()``; retryable its ``retryable``
+    attribute (default True); metadata ``{"exception": "module.QualName", "backtrace": [...]}``.
+    Never raises, whatever the exception's own methods do."""
+    cls = type(exc)
+    name = cls.__qualname__.rsplit("<locals>.", 1)[-1]  # a class made in a function: its own name
+    error_type = name
+    try:
+        custom = getattr(exc, "error_type", None)
+        if isinstance(custom, str) and custom:
+            error_type = custom
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        message = str(exc)
+    except Exception as e2:  # noqa: BLE001
+        message = f"<{name}: its message could not be read ({_describe_exc(e2)})>"
+    retryable = True
+    try:
+        r = getattr(exc, "retryable", True)
+        retryable = bool(r() if callable(r) else r)
+    except Exception:  # noqa: BLE001
+        retryable = True
+    backtrace: list[str] = []
+    try:
+        frames = traceback.extract_tb(exc.__traceback__)
+        backtrace = [f"{f.filename}:{f.lineno}:in {f.name}" for f in reversed(frames)][:BACKTRACE_LINES]
+    except Exception:  # noqa: BLE001
+        pass
+    metadata = {"exception": f"{cls.__module__}.{name}", "backtrace": [_utf8(b) for b in backtrace]}
+    return _utf8(message or name), _utf8(error_type), retryable, metadata
 
 
 class Worker:
     """Runs ``handlers`` (event handler name -> ``callable(event) -> result``) on ``threads``
-    threads that poll ``channel``.
+    threads that poll ``channel``. The rules are those of bindings/SPEC.md:
 
-    A handler's return value (JSON-serialisable) completes the event. An exception fails it:
-    ``error_type`` is the exception's class name, ``message`` its text, the traceback goes into
-    ``metadata``, and ``retryable`` is the exception's ``retryable`` attribute when it has one, else
-    True. An event whose handler name is unknown fails with ``handler_not_found``, not retryable.
-    A complete that finds the event no longer pending (it timed out meanwhile) is counted in
-    ``counts["late"]``, not raised.
+    - A handler's return value (JSON-serialisable) completes the event. Any exception (even
+      SystemExit or KeyboardInterrupt raised by the handler) fails it: error_type is the
+      exception's class name (or its ``error_type`` attribute), message its text, metadata
+      ``{"exception", "backtrace"}``, retryable its ``retryable`` attribute (default True); the
+      thread goes on with the next event.
+    - An unknown handler name fails with ``handler_not_found`` (not retryable); a result that is
+      not JSON fails with ``result_not_json``, one larger than max_payload_bytes with
+      ``result_too_large`` (neither retryable).
+    - A complete/fail that finds the event already ended (timed out, cancelled) counts in
+      ``counts["late"]``. An error of the worker loop itself (not of one event) counts in
+      ``counts["errors"]``, is kept in ``last_error``, and the thread goes on after
+      ``poll_interval``.
 
-    Threads wait in slices of ``poll_interval`` seconds (never holding the GIL while they wait),
-    so ``stop()`` and Ctrl-C act within a fraction of a second; an event already being handled is
-    finished first. ``batch`` > 1 takes up to that many events per poll.
+    Threads wait in slices of ``poll_interval`` seconds (never holding the GIL while they wait).
+    ``stop()`` lets every running handler finish; leaving the ``with`` block (and Ctrl-C in
+    ``run()``) waits at most ``stop_timeout`` seconds for them.
     """
 
     def __init__(
@@ -51,12 +126,17 @@ class Worker:
         threads: int = 4,
         batch: int = 1,
         poll_interval: float = 0.05,
+        stop_timeout: float = 30.0,
         name: str = "tasker-worker",
     ) -> None:
-        if threads < 1:
-            raise ValueError("threads must be >= 1")
-        if batch < 1:
-            raise ValueError("batch must be >= 1")
+        if type(threads) is not int or threads < 1:
+            raise ValueError(f"threads must be an integer >= 1, not {threads!r}")
+        if type(batch) is not int or batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, not {batch!r}")
+        if not isinstance(poll_interval, (int, float)) or not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, not {poll_interval!r}")
+        if not isinstance(stop_timeout, (int, float)) or not stop_timeout >= 0:
+            raise ValueError(f"stop_timeout must be >= 0 seconds, not {stop_timeout!r}")
         for key, fn in handlers.items():
             if not callable(fn):
                 raise TypeError(f"handler {key!r} is not callable")
@@ -65,32 +145,43 @@ class Worker:
         self.threads = threads
         self.batch = batch
         self.poll_interval = poll_interval
+        self.stop_timeout = stop_timeout
         self.name = name
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Set by each thread as it ends. Thread.join/is_alive are not used to tell whether a
+        # thread has ended: on Python 3.11, Ctrl-C during Thread.join can mark a running thread
+        # as stopped (gh-90882), and stop() would return while a handler still runs.
+        self._done: list[threading.Event] = []
         self._counts: list[_Counts] = []
-        self._error: BaseException | None = None
+        self._last_error: BaseException | None = None
         self._lock = threading.Lock()
 
     # ---- control ----
 
     def start(self) -> Worker:
-        """Start the threads (once)."""
+        """Start the threads (once). Raises ForkedError in a child forked after the library was
+        loaded (the channel belongs to the parent), RuntimeError if already started."""
+        if _native.is_forked():
+            raise ForkedError(FORK_ADVICE, EFORKED)
         with self._lock:
             if self._threads:
                 raise RuntimeError("Worker already started")
             for i in range(self.threads):
                 counts = _Counts()
+                done = threading.Event()
                 self._counts.append(counts)
-                t = threading.Thread(target=self._loop, args=(counts,), name=f"{self.name}-{i}", daemon=True)
+                self._done.append(done)
+                t = threading.Thread(target=self._loop, args=(counts, done), name=f"{self.name}-{i}", daemon=True)
                 self._threads.append(t)
             for t in self._threads:
                 t.start()
         return self
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Ask the threads to stop and wait up to ``timeout`` seconds (None: until they have).
-        Returns True when every thread has ended."""
+        """Ask the threads to stop after the event each is handling, and wait up to ``timeout``
+        seconds (None: until they have). Returns True when every thread has ended. Events not yet
+        polled stay queued."""
         self._stop.set()
         return self.join(timeout)
 
@@ -98,48 +189,51 @@ class Worker:
         """Wait up to ``timeout`` seconds for the threads to end; True when all have."""
         deadline = None if timeout is None else time.monotonic() + timeout
         me = threading.current_thread()
-        for t in self._threads:
+        for t, done in zip(self._threads, self._done):
             if t is me:  # stop() called from a handler: this thread ends after the handler returns
                 continue
-            while t.is_alive():
+            while not done.is_set():
                 if deadline is None:
-                    t.join(0.1)  # short slices: Ctrl-C in the main thread is not delayed
+                    done.wait(0.1)  # short slices: Ctrl-C in the main thread is not delayed
                 else:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
-                    t.join(min(0.1, left))
+                    done.wait(min(0.1, left))
         return True
 
     def run(self) -> None:
         """Start (if needed) and block until the channel is closed and drained, or ``stop()`` is
-        called. Ctrl-C stops the threads and re-raises KeyboardInterrupt. An unexpected error in a
-        worker thread stops the others and is re-raised here."""
+        called. Ctrl-C stops the threads, waits up to ``stop_timeout`` for running handlers to
+        finish, and re-raises KeyboardInterrupt."""
         if not self._threads:
             self.start()
         try:
             self.join()
         except KeyboardInterrupt:
-            self.stop()
+            self._stop_bounded()
             raise
-        if self._error is not None:
-            raise self._error
 
     @property
     def running(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        """True while any thread has not ended."""
+        return any(not done.is_set() for done in self._done)
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last unexpected error of the worker loop itself (counted in counts["errors"])."""
+        return self._last_error
 
     @property
     def error(self) -> BaseException | None:
-        """The unexpected error that stopped the threads, if any."""
-        return self._error
+        """Old name of last_error."""
+        return self._last_error
 
     @property
     def counts(self) -> dict[str, int]:
-        """Totals over all threads: polled, completed, failed (handler raised), not_found,
-        late (complete/fail found the event no longer pending), result_errors (a result the
-        library refused, e.g. not JSON-serialisable or too large; the event was failed instead)."""
-        return {name: sum(getattr(c, name) for c in self._counts) for name in _COUNTERS}
+        """Totals over all threads (bindings/SPEC.md, "Worker counters"): polled, completed,
+        failed, late, not_found, result_errors, errors."""
+        return {name: sum(getattr(c, name) for c in self._counts) for name in COUNTERS}
 
     def __enter__(self) -> Worker:
         if not self._threads:
@@ -147,11 +241,22 @@ class Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._stop_bounded()
+
+    def _stop_bounded(self) -> None:
+        if not self.stop(self.stop_timeout):
+            left = sum(1 for done in self._done if not done.is_set())
+            warnings.warn(
+                f"tasker.Worker: {left} thread(s) still running a handler {self.stop_timeout} s after stop; "
+                "they are left running (daemon threads): their events end at their timeout (or are "
+                "cancelled when the channel closes) and a result they return later counts as late",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     # ---- the threads ----
 
-    def _loop(self, counts: _Counts) -> None:
+    def _loop(self, counts: _Counts, done: threading.Event) -> None:
         ch = self.channel
         stop = self._stop
         interval = self.poll_interval
@@ -160,78 +265,107 @@ class Worker:
         from_dict = StepEvent.from_dict
         try:
             while not stop.is_set():
-                if batch == 1:
-                    raw = ch.poll_raw(interval)
-                    if raw is None:
-                        continue
-                    counts.polled += 1
-                    handle(from_dict(_loads(raw)), counts)
-                else:
-                    raw = ch.poll_batch_raw(batch, interval)
-                    if raw is None:
-                        continue
-                    docs = _loads(raw)
-                    counts.polled += len(docs)
-                    for d in docs:  # finish the whole batch even when stopping: they are pending
-                        handle(from_dict(d), counts)
-        except ChannelClosed:
-            pass
-        except BadHandle as exc:
-            if not ch.closed:  # closed by us: the channel is gone, which ends the worker
-                self._fatal(exc)
-        except BaseException as exc:  # noqa: BLE001 - recorded and re-raised by run()
-            self._fatal(exc)
+                try:
+                    if batch == 1:
+                        raw = ch.poll_raw(interval)
+                        if raw is None:
+                            continue
+                        counts.polled += 1
+                        handle(from_dict(_loads(raw)), counts)
+                    else:
+                        raw = ch.poll_batch_raw(batch, interval)
+                        if raw is None:
+                            continue
+                        docs = _loads(raw)
+                        counts.polled += len(docs)
+                        for d in docs:  # finish the whole batch even when stopping: they are pending
+                            handle(from_dict(d), counts)
+                except (ChannelClosed, ForkedError):
+                    return
+                except BadHandle as exc:
+                    if not ch.closed:  # not closed by close(): say why the worker ended
+                        self._record(exc, counts)
+                    return
+                except Exception as exc:  # noqa: BLE001 - counted, kept, and the thread goes on
+                    self._record(exc, counts)
+                    stop.wait(interval)
+        finally:
+            done.set()
 
-    def _fatal(self, exc: BaseException | None) -> None:
-        with self._lock:
-            if self._error is None and exc is not None:
-                self._error = exc
-        self._stop.set()
+    def _record(self, exc: BaseException, counts: _Counts) -> None:
+        counts.errors += 1
+        self._last_error = exc
 
     def _handle(self, ev: StepEvent, counts: _Counts) -> None:
+        """Run one event's handler and end the event, whatever the handler does. Never raises."""
         fn = self.handlers.get(ev.handler)
         if fn is None:
-            counts.not_found += 1
-            self._fail(ev, f"no handler registered for {ev.handler!r}", "handler_not_found", False, None, counts)
+            self._fail(ev, f"no handler registered for {ev.handler!r}", "handler_not_found", False, None, counts,
+                       "not_found")
             return
         try:
             result = fn(ev)
-        except BaseException as exc:
-            counts.failed += 1
-            retryable = getattr(exc, "retryable", True)
-            metadata = {
-                "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "traceback": traceback.format_exc(),
-            }
-            self._fail(ev, str(exc) or type(exc).__name__, type(exc).__name__, bool(retryable), metadata, counts)
-            if not isinstance(exc, Exception):
-                raise  # SystemExit and the like end this thread (after failing the event)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: fails this event, the thread goes on
+            message, error_type, retryable, metadata = describe_exception(exc)
+            self._fail(ev, message, error_type, retryable, metadata, counts)
             return
         try:
-            self.channel.complete(ev.event_id, result)
+            doc = b'{"success":true,"result":' + _json(result, "result") + b"}"
+        except Exception as exc:  # noqa: BLE001 - RecursionError, TypeError, a container that raises...
+            self._fail(ev, f"handler {ev.handler!r} returned a result that is not JSON: {_describe_exc(exc)}",
+                       "result_not_json", False, None, counts, "result_errors")
+            return
+        try:
+            self.channel.complete_raw(ev.event_id, doc)
         except EventNotPending:
             counts.late += 1
             return
-        except (TypeError, ValueError) as exc:  # not JSON-serialisable, TooLarge, InvalidArgument
-            counts.result_errors += 1
-            self._fail(ev, f"handler {ev.handler!r} returned a result that cannot be sent: {exc}",
-                       type(exc).__name__, False, None, counts)
+        except TooLarge as exc:
+            self._fail(ev, f"handler {ev.handler!r} returned a result larger than max_payload_bytes: {exc.message}",
+                       "result_too_large", False, None, counts, "result_errors")
+            return
+        except InvalidArgument as exc:
+            self._fail(ev, f"handler {ev.handler!r} returned a result the library refused: {exc.message}",
+                       "result_not_json", False, None, counts, "result_errors")
+            return
+        except BadHandle as exc:
+            if self.channel.closed:
+                counts.late += 1  # closed meanwhile: the event was cancelled
+            else:
+                self._record(exc, counts)
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._record(exc, counts)
             return
         counts.completed += 1
 
     def _fail(self, ev: StepEvent, message: str, error_type: str, retryable: bool,
-              metadata: dict[str, Any] | None, counts: _Counts) -> None:
+              metadata: dict[str, Any] | None, counts: _Counts, reason: str | None = None) -> None:
         """Fail ``ev``; if the library refuses the document (too large for max_payload_bytes),
-        retry with less, so that the event still ends now rather than at its timeout."""
-        attempts = ((message, metadata), (message[:200], None), (error_type or "error", None))
+        retry with less, so that the event still ends now rather than at its timeout. ``reason``
+        names the counter ("not_found", "result_errors") that also counts this failure."""
+        attempts = ((message, metadata), (message[:200], None), (error_type[:64] or "error", None))
         for msg, md in attempts:
             try:
-                self.channel.fail(ev.event_id, msg, error_type=error_type, retryable=retryable, metadata=md)
-                return
+                self.channel.fail(ev.event_id, msg, error_type=error_type[:200], retryable=retryable, metadata=md)
             except EventNotPending:
                 counts.late += 1
                 return
-            except (TypeError, ValueError):  # TooLarge, InvalidArgument, unserialisable metadata
+            except BadHandle as exc:
+                if self.channel.closed:
+                    counts.late += 1
+                else:
+                    self._record(exc, counts)
+                return
+            except Exception:  # noqa: BLE001 - TooLarge, unserialisable metadata: try with less
                 continue
-        # Nothing could be sent: the event stays pending and will end as a timeout.
-
+            counts.failed += 1
+            if reason == "not_found":
+                counts.not_found += 1
+            elif reason == "result_errors":
+                counts.result_errors += 1
+            return
+        # Nothing could be sent (max_payload_bytes below the smallest failure): the event ends at
+        # its timeout.
+        self._record(TooLarge(f"could not fail event {ev.event_id}: even the shortest failure is too large", -6),
+                     counts)

@@ -66,8 +66,8 @@ class WorkerTest(unittest.TestCase):
             assert c.error is not None
             self.assertEqual((c.status, c.error.error_type, c.error.retryable), ("failed", "ValueError", True))
             self.assertEqual(c.error.message, f"bad input {i}")
-            self.assertIn("Traceback", c.metadata["traceback"])
-            self.assertIn("ValueError", c.metadata["traceback"])
+            self.assertEqual(c.metadata["exception"], "builtins.ValueError")
+            self.assertTrue(any("in boom" in line for line in c.metadata["backtrace"]), c.metadata)
         c = got[nn]
         assert c.error is not None
         self.assertEqual((c.error.error_type, c.error.retryable), ("NotNow", False))
@@ -78,13 +78,14 @@ class WorkerTest(unittest.TestCase):
             self.assertIn("nobody_home", c.error.message)
         c = got[unser]
         assert c.error is not None
-        self.assertEqual((c.status, c.error.error_type, c.error.retryable), ("failed", "TypeError", False))
+        self.assertEqual((c.status, c.error.error_type, c.error.retryable), ("failed", "result_not_json", False))
         counts = w.counts
         self.assertEqual(counts["polled"], len(ids))
         self.assertEqual(counts["completed"], 20)
-        self.assertEqual(counts["failed"], 6)
+        self.assertEqual(counts["failed"], 10)  # 5 boom + not_now + 3 not found + 1 result error
         self.assertEqual(counts["not_found"], 3)
         self.assertEqual(counts["result_errors"], 1)
+        self.assertEqual((counts["late"], counts["errors"]), (0, 0))
 
     def test_succeeding_raising_and_unknown_handlers(self) -> None:
         self.run_mix(threads=3)

@@ -197,7 +197,7 @@ def main
           [name, fmt.call(pct(v, 0.5)), fmt.call(pct(v, 0.99)), fmt.call(v.max || Float::NAN)]
         end)
 
-  table("Worker", %w[counter value], worker.stats.map { |k, v| [k.to_s, commas(v)] })
+  table("Worker", %w[counter value], worker.counts.map { |k, v| [k.to_s, commas(v)] })
 
   keys = %i[dispatched polled completed failed timed_out cancelled late_completions rejected_full queued pending
             undelivered delivered discarded oldest_pending_age_ms starvation_detected starving_event_count state

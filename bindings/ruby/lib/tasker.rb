@@ -15,6 +15,13 @@ require_relative "tasker/channel"
 require_relative "tasker/worker"
 
 module Tasker
+  # At exit, shut down (drain 0) the channels this process left open, before
+  # Ruby kills the remaining threads: a thread blocked inside the library
+  # then returns at once instead of keeping the process from exiting.
+  # Registered at require time, so it runs after the application's own
+  # at_exit hooks (which may still drain their channels).
+  at_exit { Tasker::Channel.shutdown_all_at_exit }
+
   # The loaded library's version string, e.g. "libtasker 0.1.0 (abi 1)".
   # Loads the library (see Native.load!).
   def self.library_version

@@ -40,7 +40,7 @@ class RegressionTest < Minitest::Test
     if File.file?(expected)
       assert_equal expected, out.strip
     else
-      assert_equal "tasker", out.strip
+      assert_equal Tasker::Native::SONAME, out.strip
     end
   end
 

@@ -53,25 +53,69 @@ module Tasker
 
     # ==== Locating the library ==============================================
 
-    # The repository's build output, relative to this file
-    # (bindings/ruby/lib/tasker/native.rb -> build/libtasker.so).
-    REPO_LIBRARY = File.expand_path("../../../../build/libtasker.so", __dir__)
+    # The library's SONAME: the name the dynamic linker knows it by (the ABI
+    # major is in the name).
+    SONAME = "libtasker.so.#{ABI_VERSION}"
 
-    # The library this process will load (or has loaded): $TASKER_LIBRARY if
-    # set, else the repository's build/libtasker.so if it exists, else
-    # "tasker" (the system's libtasker.so, found by the dynamic loader).
+    # The library a platform gem carries (and a source gem builds at install
+    # time): lib/tasker/libtasker.so.1, next to this file.
+    BUNDLED_LIBRARY = File.expand_path(SONAME, __dir__)
+
+    # The root of the libtasker checkout this file sits in
+    # (bindings/ruby/lib/tasker/native.rb), if it does.
+    REPO_ROOT = File.expand_path("../../../..", __dir__)
+
+    # The repository's build output (the dev symlink to build/libtasker.so.1).
+    REPO_LIBRARY = File.join(REPO_ROOT, "build", "libtasker.so")
+
+    # How to get a library, for the errors of Native.load!.
+    INSTALL_ADVICE =
+      "To fix it, install the platform gem that carries the library " \
+      "(`gem install tasker-<version>-x86_64-linux.gem`; `make gem` in a libtasker checkout builds it " \
+      "into dist/), or the source gem with Go on PATH (it builds the library at install time), or " \
+      "install libtasker system-wide (`sudo make install` in a checkout, which runs ldconfig), or " \
+      "set TASKER_LIBRARY to the path of a #{SONAME}."
+
+    # The library this process will load (or has loaded), the first of: the
+    # one bundled in the gem (BUNDLED_LIBRARY), $TASKER_LIBRARY, the
+    # repository's build/libtasker.so when running from a checkout, else
+    # SONAME, which the dynamic linker looks up (LD_LIBRARY_PATH, the
+    # ldconfig cache, /lib, /usr/lib).
     def self.library_path
       return @library_path if @library_path
 
       env = ENV["TASKER_LIBRARY"]
-      if env && !env.empty?
+      if File.file?(BUNDLED_LIBRARY)
+        BUNDLED_LIBRARY
+      elsif env && !env.empty?
         env
-      elsif File.file?(REPO_LIBRARY)
+      elsif in_checkout? && File.file?(REPO_LIBRARY)
         REPO_LIBRARY
       else
-        "tasker"
+        SONAME
       end
     end
+
+    def self.in_checkout?
+      File.file?(File.join(REPO_ROOT, "include", "tasker.h"))
+    end
+    private_class_method :in_checkout?
+
+    # Every place library_path looked before settling on +path+, with what
+    # it found there, for an error message.
+    def self.places_looked(path, error)
+      places = ["#{BUNDLED_LIBRARY} (the library a platform gem carries): no such file"]
+      env = ENV["TASKER_LIBRARY"]
+      if env && !env.empty?
+        places << "TASKER_LIBRARY=#{env.inspect}: #{error.message}"
+        return places
+      end
+      places << "$TASKER_LIBRARY: not set"
+      places << "#{REPO_LIBRARY} (this checkout's build): no such file; `make` in #{REPO_ROOT} builds it" if in_checkout?
+      places << "#{path} through the dynamic linker (LD_LIBRARY_PATH, the ldconfig cache, /lib, /usr/lib): #{error.message}"
+      places
+    end
+    private_class_method :places_looked
 
     # ==== Loading (lazy, once per process) ==================================
 
@@ -118,7 +162,7 @@ module Tasker
         attach_function :tasker_abi_version, [], :uint32
         check_abi!(tasker_abi_version, path)
         attach_all
-        @library_path = path
+        @library_path = path == SONAME ? loaded_file(path) : path
         @loaded_pid = Process.pid
         @loaded = true
       end
@@ -137,18 +181,38 @@ module Tasker
     end
 
     def self.load_failure_message(path, error)
+      missing = path == SONAME || (path == ENV["TASKER_LIBRARY"] && !File.exist?(path))
+      if missing
+        lines = places_looked(path, error).each_with_index.map { |place, i| "  #{i + 1}. #{place}" }
+        return "cannot load libtasker from #{path.inspect} (ABI #{ABI_VERSION}). Looked in, in this order:\n" \
+               "#{lines.join("\n")}\n#{INSTALL_ADVICE}"
+      end
       msg = +"cannot load libtasker from #{path.inspect}: #{error.message}"
       if error.message.include?("static TLS")
         msg << " -- the library needs more static TLS than glibc reserves for dlopen() " \
                "(a libtasker build problem: its thread-local data is too large). " \
                "Workaround until it is fixed: start Ruby with " \
                "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384"
-      elsif path == "tasker"
-        msg << " -- set TASKER_LIBRARY to the path of libtasker.so, or run `make build` in the repository"
+      elsif error.message.include?("GLIBC_")
+        msg << " -- this libtasker was built against a newer glibc than this system has; install the " \
+               "source gem (it builds the library here with Go) or `make install` in a libtasker checkout"
       end
       msg
     end
     private_class_method :load_failure_message
+
+    # The file the dynamic linker loaded for +name+ (from /proc/self/maps),
+    # else +name+.
+    def self.loaded_file(name)
+      File.foreach("/proc/self/maps") do |line|
+        file = line.split(" ", 6)[5]&.strip
+        return file if file&.start_with?("/") && File.basename(file) == name
+      end
+      name
+    rescue SystemCallError
+      name
+    end
+    private_class_method :loaded_file
 
     # ==== Functions =========================================================
     #

@@ -13,38 +13,56 @@ module Tasker
   #   ...
   #   worker.stop(5)
   #
-  # A handler's return value (any JSON-encodable value) becomes the event's
-  # result. An exception becomes a failure: error_type is the exception's
-  # class name, message its message, metadata {"backtrace" => [...]};
-  # retryable is the exception's #retryable? when it responds to it, else
-  # true. An event whose handler is not registered fails with error_type
-  # "handler_not_found", not retryable.
+  # The rules are those of bindings/SPEC.md, shared with the Python binding:
+  #
+  # - A handler's return value (JSON: Hash, Array, String, Symbol, Integer,
+  #   finite Float, true, false, nil) completes the event. Any exception
+  #   (SystemExit and Interrupt included) fails it: error_type is the
+  #   exception's #error_type when it has a non-empty one, else its class
+  #   name; message its message; metadata {"exception" => class name,
+  #   "backtrace" => [...]}; retryable its #retryable? (default true). The
+  #   thread goes on with the next event.
+  # - An unregistered handler name fails with "handler_not_found"; a result
+  #   that is not JSON with "result_not_json", one larger than
+  #   max_payload_bytes with "result_too_large" (none retryable). A thread
+  #   killed while a handler runs fails its event(s) with "worker_killed".
+  # - A result that arrives after its event ended (EventNotPending) counts in
+  #   counts[:late]; an error of the worker loop itself in counts[:errors]
+  #   (kept in #last_error), and the thread goes on after +poll_interval+.
   #
   # Threads wait for events in short slices (+poll_interval+, 50 ms by
   # default), so #stop, Thread#kill and Ctrl-C act within a fraction of a
   # second. A worker thread ends when the channel is shut down and drained,
-  # or closed. A result that arrives after its event timed out
-  # (EventNotPending) is counted in stats[:late], not fatal.
+  # or closed.
   class Worker
     DEFAULT_POLL_INTERVAL = 0.05
-    # Lines of an exception's backtrace kept in the failure's metadata.
+    # Seconds #run waits for running handlers after Ctrl-C (stop_timeout:).
+    DEFAULT_STOP_TIMEOUT = 30
+    # Frames of an exception's backtrace kept in the failure's metadata.
     BACKTRACE_LINES = 30
 
-    # Per-thread counters; #stats adds them up.
-    Counters = Struct.new(:processed, :succeeded, :failed, :late, :errors) do
+    # The counters of #counts, in the order of bindings/SPEC.md.
+    COUNTERS = %i[polled completed failed late not_found result_errors errors].freeze
+
+    # Per-thread counters (only their thread writes them); #counts adds them up.
+    Counters = Struct.new(*COUNTERS) do
       def self.zero
-        new(0, 0, 0, 0, 0)
+        new(*Array.new(COUNTERS.size, 0))
       end
     end
 
-    attr_reader :channel, :handlers, :thread_count, :batch
+    attr_reader :channel, :handlers, :thread_count, :batch, :stop_timeout
 
     # +handlers+: a Hash of handler name (String or Symbol) => callable.
     # +threads+: worker threads; +batch+: events taken per poll (1 uses
-    # tasker_poll, more uses tasker_poll_batch).
-    def initialize(channel, handlers, threads: 4, batch: 1, poll_interval: DEFAULT_POLL_INTERVAL)
-      raise ArgumentError, "threads must be >= 1" unless threads.is_a?(Integer) && threads >= 1
-      raise ArgumentError, "batch must be >= 1" unless batch.is_a?(Integer) && batch >= 1
+    # tasker_poll, more uses tasker_poll_batch); +stop_timeout+: seconds #run
+    # waits for running handlers after Ctrl-C.
+    def initialize(channel, handlers, threads: 4, batch: 1, poll_interval: DEFAULT_POLL_INTERVAL,
+                   stop_timeout: DEFAULT_STOP_TIMEOUT)
+      raise ArgumentError, "threads must be an Integer >= 1" unless threads.is_a?(Integer) && threads >= 1
+      raise ArgumentError, "batch must be an Integer >= 1" unless batch.is_a?(Integer) && batch >= 1
+      raise ArgumentError, "poll_interval must be > 0" unless poll_interval.is_a?(Numeric) && poll_interval.positive?
+      raise ArgumentError, "stop_timeout must be >= 0" unless stop_timeout.is_a?(Numeric) && stop_timeout >= 0
 
       @channel = channel
       @handlers = handlers.each_with_object({}) do |(name, callable), h|
@@ -55,6 +73,7 @@ module Tasker
       @thread_count = threads
       @batch = batch
       @poll_interval = poll_interval
+      @stop_timeout = stop_timeout
       @threads = []
       @counters = []
       @running = false
@@ -62,7 +81,8 @@ module Tasker
       @last_error = nil
     end
 
-    # Starts the worker threads; returns self. Raises if already running.
+    # Starts the worker threads; returns self. Raises ForkedError in a child
+    # forked after the library was loaded, Tasker::Error if already running.
     def start
       raise ForkedError if Native.forked?
 
@@ -89,6 +109,8 @@ module Tasker
       @running = false
       deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
       @threads.all? do |t|
+        next true if t == Thread.current # stop from a handler: ends after it returns
+
         left = deadline && [deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max
         !t.join(left).nil?
       end
@@ -96,14 +118,14 @@ module Tasker
 
     # Starts the threads (unless running) and waits until they end: when the
     # channel is shut down and drained or closed, or #stop is called from
-    # another thread. On Ctrl-C (Interrupt) it stops the threads and
-    # re-raises. Returns self.
+    # another thread. On Ctrl-C (Interrupt) it stops the threads, waits up to
+    # +stop_timeout+ seconds for running handlers, and re-raises. Returns self.
     def run
       start unless @running
       @threads.each(&:join)
       self
     rescue Interrupt
-      stop(5)
+      stop(@stop_timeout)
       raise
     ensure
       @running = false
@@ -114,23 +136,58 @@ module Tasker
       @running && @threads.any?(&:alive?)
     end
 
-    # {processed:, succeeded:, failed:, late:, errors:}: events handled,
-    # ended as success, ended as failure, results that came too late
-    # (EventNotPending), and unexpected errors of the worker loop itself.
-    def stats
+    # {polled:, completed:, failed:, late:, not_found:, result_errors:,
+    # errors:} summed over the threads (bindings/SPEC.md, "Worker counters").
+    def counts
       totals = Counters.zero
       @counters.each do |c|
-        totals.processed += c.processed
-        totals.succeeded += c.succeeded
-        totals.failed += c.failed
-        totals.late += c.late
-        totals.errors += c.errors
+        COUNTERS.each { |k| totals[k] += c[k] }
       end
       totals.to_h
     end
 
-    # The last unexpected error of a worker thread, or nil.
+    # Old name of #counts.
+    alias stats counts
+
+    # The last unexpected error of a worker thread's loop (counted in
+    # counts[:errors]), or nil.
     attr_reader :last_error
+
+    # (message, error_type, retryable, metadata) for a handler's exception,
+    # as bindings/SPEC.md says. Never raises, whatever the exception's own
+    # methods (#message, #retryable?, #error_type) do.
+    def self.describe_exception(error)
+      name = begin
+        error.class.name
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+      name ||= "handler_error" # an anonymous exception class
+      error_type = name
+      begin
+        custom = error.respond_to?(:error_type) ? error.error_type : nil
+        error_type = custom if custom.is_a?(String) && !custom.empty?
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+      message = begin
+        error.message.to_s
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        "<#{name}: its message could not be read (#{e.class})>"
+      end
+      retryable = begin
+        error.respond_to?(:retryable?) ? (error.retryable? ? true : false) : true
+      rescue Exception # rubocop:disable Lint/RescueException
+        true
+      end
+      backtrace = begin
+        (error.backtrace || []).first(BACKTRACE_LINES).map { |l| utf8(l) }
+      rescue Exception # rubocop:disable Lint/RescueException
+        []
+      end
+      message = name if message.empty?
+      [utf8(message), utf8(error_type), retryable, { "exception" => utf8(name), "backtrace" => backtrace }]
+    end
 
     private
 
@@ -141,24 +198,36 @@ module Tasker
       while @running
         begin
           if batch == 1
-            event = channel.poll(timeout: interval)
-            process(event, counters) if event
+            json = channel.poll_raw(timeout: interval)
+            next unless json
+
+            counters.polled += 1
+            process(StepEvent.from_hash(JSON.parse(json, freeze: true)), counters)
           else
-            process_batch(channel.poll_batch(batch, timeout: interval), counters)
+            events = channel.poll_batch(batch, timeout: interval)
+            counters.polled += events.size
+            process_batch(events, counters)
           end
-        rescue ChannelClosed, BadHandle, ForkedError
+        rescue ChannelClosed, ForkedError
+          break
+        rescue BadHandle => e
+          record(e, counters) unless channel.closed?
           break
         rescue StandardError => e
-          counters.errors += 1
-          @last_error = e
+          record(e, counters)
           sleep(interval)
         end
       end
     end
 
-    # Runs a batch's events in order. If the thread is killed (or a
-    # non-StandardError escapes a handler), the events not yet started are
-    # ended as failed at once instead of waiting for their timeout.
+    def record(error, counters)
+      counters.errors += 1
+      @last_error = error
+    end
+
+    # Runs a batch's events in order. If the thread is killed, the events
+    # not yet started are ended as failed at once instead of waiting for
+    # their timeout.
     def process_batch(events, counters)
       done = 0
       events.each do |ev|
@@ -175,40 +244,33 @@ module Tasker
       end
     end
 
-    # Runs one event's handler and ends the event, whatever happens: an
-    # exception that is not a StandardError (or a Thread#kill) still ends
-    # the event, as a failure, before the thread goes.
+    # Runs one event's handler and ends the event, whatever happens: every
+    # exception fails it (the thread goes on); a Thread#kill still ends it,
+    # as "worker_killed", before the thread goes.
     def process(event, counters)
-      counters.processed += 1
       ended = false
       handler = @handlers[event.handler]
       if handler.nil?
         ended = true
         finish_failure(event, "no handler registered for #{event.handler.inspect}",
-                       "handler_not_found", false, nil, counters)
+                       "handler_not_found", false, nil, counters, :not_found)
         return
       end
       begin
         value = handler.call(event)
-      rescue StandardError => e
+      rescue Exception => e # rubocop:disable Lint/RescueException -- SystemExit too: fails this event only
         ended = true
-        finish_exception(event, e, counters)
+        message, error_type, retryable, metadata = Worker.describe_exception(e)
+        finish_failure(event, message, error_type, retryable, metadata, counters)
         return
       end
       ended = true
       finish_success(event, value, counters)
     ensure
       unless ended
-        # Thread#kill, or an Exception that is not a StandardError (Interrupt,
-        # SystemExit, NoMemoryError...) left the handler.
-        e = $!
         begin
-          if e.is_a?(Exception)
-            finish_exception(event, e, counters)
-          else
-            finish_failure(event, "worker thread was killed while the handler ran", "worker_killed", true, nil,
-                           counters)
-          end
+          finish_failure(event, "worker thread was killed while the handler ran", "worker_killed", true, nil,
+                         counters)
         rescue StandardError
           nil # the event times out instead; never mask what is ending the thread
         end
@@ -217,39 +279,62 @@ module Tasker
 
     def finish_success(event, value, counters)
       json = begin
-        "{\"success\":true,\"result\":#{JSON.generate(value)}}"
-      rescue JSON::GeneratorError, JSON::NestingError, Encoding::UndefinedConversionError => e
-        return finish_failure(event, "handler result is not JSON-encodable: #{e.message}",
-                              "result_not_json", false, nil, counters)
+        "{\"success\":true,\"result\":#{Channel.encode(value, 'result')}}"
+      rescue StandardError, SystemStackError => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a result that is not JSON: " \
+                                     "#{Worker.describe_exception(e)[0]}",
+                              "result_not_json", false, nil, counters, :result_errors)
       end
-      @channel.complete_raw(event.event_id, json)
-      counters.succeeded += 1
-    rescue EventNotPending
-      counters.late += 1
-    rescue TooLarge => e
-      finish_failure(event, "handler result is too large: #{e.message}", "result_too_large", false, nil, counters)
-    end
-
-    def finish_exception(event, error, counters)
-      retryable = error.respond_to?(:retryable?) ? (error.retryable? ? true : false) : true
-      backtrace = error.backtrace ? error.backtrace.first(BACKTRACE_LINES).map { |l| Worker.utf8(l) } : []
-      finish_failure(event, error.message, error.class.name || "handler_error", retryable,
-                     { "backtrace" => backtrace }, counters)
-    end
-
-    def finish_failure(event, message, error_type, retryable, metadata, counters)
-      message = Worker.utf8(message.to_s)
-      message = error_type if message.empty?
       begin
-        @channel.fail(event.event_id, message, error_type: Worker.utf8(error_type), retryable: retryable,
-                                               metadata: metadata)
-      rescue TooLarge
-        # message or backtrace too large for max_payload_bytes: send it short
-        @channel.fail(event.event_id, message[0, 200], error_type: Worker.utf8(error_type), retryable: retryable)
+        @channel.complete_raw(event.event_id, json)
+      rescue EventNotPending
+        counters.late += 1
+        return
+      rescue TooLarge => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a result larger than " \
+                                     "max_payload_bytes: #{e.message}",
+                              "result_too_large", false, nil, counters, :result_errors)
+      rescue InvalidArgument => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a result the library refused: " \
+                                     "#{e.message}", "result_not_json", false, nil, counters, :result_errors)
+      rescue BadHandle => e
+        @channel.closed? ? counters.late += 1 : record(e, counters)
+        return
+      rescue StandardError => e
+        record(e, counters)
+        return
       end
-      counters.failed += 1
-    rescue EventNotPending
-      counters.late += 1
+      counters.completed += 1
+    end
+
+    # Fails +event+; if the library refuses the document (too large for
+    # max_payload_bytes), retries with less, so that the event still ends now
+    # rather than at its timeout. +reason+ names the counter (:not_found,
+    # :result_errors) that also counts this failure.
+    def finish_failure(event, message, error_type, retryable, metadata, counters, reason = nil)
+      message = Worker.utf8(message.to_s)
+      error_type = Worker.utf8(error_type.to_s)[0, 200]
+      message = error_type if message.empty?
+      attempts = [[message, metadata], [message[0, 200], nil], [error_type[0, 64], nil]]
+      attempts.each do |msg, md|
+        begin
+          @channel.fail(event.event_id, msg, error_type: error_type, retryable: retryable, metadata: md)
+        rescue EventNotPending
+          counters.late += 1
+          return
+        rescue BadHandle => e
+          @channel.closed? ? counters.late += 1 : record(e, counters)
+          return
+        rescue StandardError
+          next # TooLarge, metadata that is not JSON: try with less
+        end
+        counters.failed += 1
+        counters[reason] += 1 if reason
+        return
+      end
+      # Nothing could be sent (max_payload_bytes below the smallest failure):
+      # the event ends at its timeout.
+      record(TooLarge.new("could not fail event #{event.event_id}: even the shortest failure is too large"), counters)
     end
 
     # A UTF-8 copy of +str+ with invalid bytes replaced (exception messages
