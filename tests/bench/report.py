@@ -188,6 +188,13 @@ def main() -> None:
                 ["work floor: 4 crossings + Go JSON work",
                  f(4 * ir("c_crossing") + go_json) if ir("c_crossing") and go_json else "n/a"],
                 ["C mutex+condvar queue round trip (the peer)", f(ir("c_peer"))]]
+        for lang, name in (("py", "Python"), ("rb", "Ruby")):
+            ra, rb_ = cgs.get(f"{lang}_raw_a"), cgs.get(f"{lang}_raw_b")
+            if ra and rb_ and rb_["events"] > ra["events"]:
+                per = (rb_["ir"] - ra["ir"]) / ((rb_["events"] - ra["events"]) * 1.1)
+                body.append([f"{name} raw round trip through the binding (whole process, difference of two runs)",
+                             f(per)])
+                summary.setdefault("binding_instructions", {})[lang] = per
         table("2d. Instructions per event (valgrind --tool=callgrind, C)", ["what", "instructions"], body)
         if ir("c_all") and ir("c_crossing") and go_json:
             fl = 4 * ir("c_crossing") + go_json

@@ -90,6 +90,17 @@ if command -v valgrind >/dev/null; then
   # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
   cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
   cg go_json_b "$((N_CG * 3))" --collect-atstart=yes "$B/gofloor" -n "$((N_CG * 3))"
+  if (( ! QUICK )); then
+    # the raw round trip through each binding, the same way (difference of two runs)
+    PYBIN=$("$PY" -c 'import sys; print(sys.executable)')   # not a pyenv shim: valgrind must see python itself
+    cg py_raw_a 2000 --collect-atstart=yes "$PYBIN" tests/bench/bench.py roundtrip 2000 raw 1
+    cg py_raw_b 6000 --collect-atstart=yes "$PYBIN" tests/bench/bench.py roundtrip 6000 raw 1
+    if (( HAVE_RUBY )); then
+      RBBIN=$(readlink -f "$(command -v "$RB")")
+      cg rb_raw_a 2000 --collect-atstart=yes "$RBBIN" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip 2000 raw 1
+      cg rb_raw_b 6000 --collect-atstart=yes "$RBBIN" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip 6000 raw 1
+    fi
+  fi
 else
   echo "valgrind not found: instruction counts skipped (make deps-bench installs it)" >&2
 fi
