@@ -219,44 +219,59 @@ def breakdown(n: int) -> None:
             if r:
                 add("dispatch_raw", t1 - t); add("poll_raw", t2 - t1); add("complete_raw", t3 - t2)
                 add("next_completion_raw", t4 - t3)
-            # the same four steps as bare ctypes calls, then the extras one at a time
+            # the same four steps as bare ctypes calls (as the binding makes them: the single
+            # documents into the thread's buffer), then the ingredients one at a time
+            buf, cap, binn, mv = o.buf, o.cap, o.binn, o.mv
             t = pc()
             for _ in range(K):
                 lib.dispatch_now(h, EVENT, evl, 0, idbuf)
             t1 = pc()
             for _ in range(K):
-                lib.poll_now(h, 0, bp, bn)
-                ids.append(string_at(o.p.value, o.n.value)[13:49])
-                free(o.p.value)
+                lib.poll_into_now(h, 0, buf, cap, binn)
+                ids.append(mv[:o.inn.value].tobytes()[13:49])
             t2 = pc()
             for i in ids:
                 lib.complete(h, i, RESULT, rl)
             t3 = pc()
+            for _ in range(K):
+                lib.next_completion_into_now(h, 0, buf, cap, binn)
+                mv[:o.inn.value].tobytes()
+            t4 = pc()
+            # what the malloc'ing calls add instead: string_at and tasker_free per document
+            for _ in range(K):
+                lib.dispatch_now(h, EVENT, evl, 0, idbuf)
+                lib.poll_now(h, 0, bp, bn)
+                lib.complete(h, string_at(o.p.value, o.n.value)[13:49], RESULT, rl)
+                free(o.p.value)
             addrs = []
             for _ in range(K):
                 lib.next_completion_now(h, 0, bp, bn)
                 addrs.append((o.p.value, o.n.value))
-            t4 = pc()
-            docs = [string_at(a, m) for a, m in addrs]
             t5 = pc()
+            docs = [string_at(a, m) for a, m in addrs]
+            t6 = pc()
             for a, _ in addrs:
                 free(a)
-            t6 = pc()
-            for _ in range(K):
-                idbuf.value.decode()
             t7 = pc()
             for _ in range(K):
-                lib.poll_now(h, 0, bp, bn)  # EMPTY: a crossing with almost no Go work
+                mv[:300].tobytes()
             t8 = pc()
             for _ in range(K):
-                lib.last_error(o.errbuf, 4096)  # what every failing call adds
+                idbuf.value.decode()
             t9 = pc()
+            for _ in range(K):
+                lib.poll_now(h, 0, bp, bn)  # EMPTY: a crossing with almost no Go work
+            t10 = pc()
+            for _ in range(K):
+                lib.last_error(o.errbuf, 4096)  # what every failing call adds
+            t11 = pc()
             del docs
             if r:
-                add("ctypes dispatch", t1 - t); add("ctypes poll + string_at + free", t2 - t1)
-                add("ctypes complete", t3 - t2); add("ctypes next_completion", t4 - t3)
-                add("string_at (copy out)", t5 - t4); add("tasker_free", t6 - t5)
-                add("id decode", t7 - t6); add("ctypes poll, EMPTY", t8 - t7); add("tasker_last_error", t9 - t8)
+                add("ctypes dispatch", t1 - t); add("ctypes poll_into + copy out", t2 - t1)
+                add("ctypes complete", t3 - t2); add("ctypes next_completion_into + copy out", t4 - t3)
+                add("string_at (copy out of a library buffer)", t6 - t5); add("tasker_free", t7 - t6)
+                add("memoryview copy out (into-buffer)", t8 - t7)
+                add("id decode", t9 - t8); add("ctypes poll, EMPTY", t10 - t9); add("tasker_last_error", t11 - t10)
     events = rounds * K
     emit(bench="py_breakdown", events=events, ns={k: round(v / events, 1) for k, v in acc.items()})
 

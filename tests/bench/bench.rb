@@ -199,15 +199,27 @@ def breakdown(n)
       t = pc.call
       k.times { nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id) }
       t1 = pc.call
+      buf = sc.buf
       k.times do
-        nat.tasker_poll(h, 0, out, len)
-        ptr = out.read_pointer
-        ids << ptr.read_bytes(len.read_ulong).byteslice(13, 36)
-        nat.tasker_free(ptr)
+        nat.tasker_poll_into(h, 0, buf, buf.size, len)
+        ids << buf.read_bytes(len.read_ulong).byteslice(13, 36)
       end
       t2 = pc.call
       ids.each { |i| nat.tasker_complete(h, i, RESULT, RESULT.bytesize) }
       t3 = pc.call
+      k.times do
+        nat.tasker_next_completion_into(h, 0, buf, buf.size, len)
+        buf.read_bytes(len.read_ulong)
+      end
+      t3b = pc.call
+      # what the malloc'ing calls add instead: read_pointer, read_bytes and tasker_free
+      k.times do
+        nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id)
+        nat.tasker_poll(h, 0, out, len)
+        ptr = out.read_pointer
+        nat.tasker_complete(h, ptr.read_bytes(len.read_ulong).byteslice(13, 36), RESULT, RESULT.bytesize)
+        nat.tasker_free(ptr)
+      end
       ptrs = Array.new(k) do
         nat.tasker_next_completion(h, 0, out, len)
         [out.read_pointer, len.read_ulong]
@@ -225,9 +237,9 @@ def breakdown(n)
       t9 = pc.call
       next unless r.positive?
 
-      acc["ffi dispatch"] += t1 - t; acc["ffi poll + read_bytes + free"] += t2 - t1
-      acc["ffi complete"] += t3 - t2; acc["ffi next_completion (+ read_pointer)"] += t4 - t3
-      acc["read_bytes (copy out)"] += t5 - t4; acc["tasker_free"] += t6 - t5
+      acc["ffi dispatch"] += t1 - t; acc["ffi poll_into + read_bytes"] += t2 - t1
+      acc["ffi complete"] += t3 - t2; acc["ffi next_completion_into + read_bytes"] += t3b - t3
+      acc["read_bytes (copy out of a library buffer)"] += t5 - t4; acc["tasker_free"] += t6 - t5
       acc["id read_bytes"] += t7 - t6; acc["ffi poll, EMPTY"] += t8 - t7; acc["last_error"] += t9 - t8
     end
   end

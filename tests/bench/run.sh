@@ -14,14 +14,15 @@ RB=${RUBY:-ruby}
 export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
-  N_FLOOR=300000 N_RT=50000 N_LAT=2000 N_LAT_SLEEP=100 N_MEM=200000 N_SCALE=50000 N_LANG=20000 N_GOJSON=200000 GOBENCH=0.3s
-  N_CG=1000 N_PP=20000
+  N_FLOOR=200000 N_RT=50000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
+  N_CG=300 N_PP=10000
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
   N_CG=5000 N_PP=200000
 fi
 
-step() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+T0=$SECONDS
+step() { printf '\033[1m== [%ss] %s\033[0m\n' "$((SECONDS - T0))" "$*" >&2; }
 run() { "$@" | tee -a "$OUT" >&2; }
 
 step "building benchmark programs"
@@ -82,15 +83,15 @@ cg() { # label events valgrind-option command...
 }
 if command -v valgrind >/dev/null; then
   CG_WHAT="all into dispatch poll complete next peer"
-  (( QUICK )) && CG_WHAT="all into peer"   # the split by call only in the full run
+  (( QUICK )) && CG_WHAT="all"   # the split by call only in the full run
   for what in $CG_WHAT; do
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
   done
   cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
   # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
-  cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
-  cg go_json_b "$((N_CG * 3))" --collect-atstart=yes "$B/gofloor" -n "$((N_CG * 3))"
   if (( ! QUICK )); then
+    cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
+    cg go_json_b "$((N_CG * 3))" --collect-atstart=yes "$B/gofloor" -n "$((N_CG * 3))"
     # the raw round trip through each binding, the same way (difference of two runs)
     PYBIN=$("$PY" -c 'import sys; print(sys.executable)')   # not a pyenv shim: valgrind must see python itself
     cg py_raw_a 2000 --collect-atstart=yes "$PYBIN" tests/bench/bench.py roundtrip 2000 raw 1
