@@ -263,6 +263,39 @@ def main() -> None:
     data["go_bench"] = [l.rstrip() for l in gob]
     data["summary"] = summary
 
+    # the targets of issue 14, from this run
+    tgt = []
+    for r in summary.get("latency", []):
+        name = {"c": "C", "py": "Python", "rb": "Ruby"}[r["lang"]]
+        for q in ("p50", "p99"):
+            ratio = r[f"ratio_{q}"]
+            tgt.append([f"idle-worker latency {q}, {name}: <= 1.5x own queue",
+                        f"{r[f'{q}_us']:.1f} / {r[f'peer_{q}_us']:.1f} µs = {ratio:.2f}x" if ratio else "n/a",
+                        "met" if ratio is not None and ratio <= 1.5 else "not met"])
+    for r in summary.get("roundtrip", []):
+        if "decoded" in r["case"]:
+            continue
+        ratio = r["ratio"]
+        tgt.append([f"round trip {r['case']}: >= 0.6x work floor", f"{ratio:.2f}" if ratio else "n/a",
+                    "met" if ratio and ratio >= 0.6 else "not met"])
+    c1 = find("c_roundtrip", batch=1)
+    if c1:
+        tgt.append(["C single thread >= 200,000 events/s", f"{c1['events_per_s']:,.0f}/s",
+                    "met" if c1["events_per_s"] >= 200000 else "not met (see the notes: machine load)"])
+    ins = summary.get("instructions", {})
+    if ins.get("c_all") and ins.get("c_crossing") and ins.get("go_json"):
+        fl = 4 * ins["c_crossing"] + ins["go_json"]
+        tgt.append(["C round trip vs work floor, in instructions (load-independent)",
+                    f"{fl:,.0f} / {ins['c_all']:,.0f} = {fl / ins['c_all']:.2f}",
+                    "met" if fl / ins["c_all"] >= 0.6 else "not met"])
+    out.insert(0, "")
+    out.insert(0, "\n".join(["### Targets of issue 14 in this run", "", "| target | measured | |", "|---|---|---|"]
+                             + [f"| {a} | {b} | {c} |" for a, b, c in tgt]) + "\n")
+
+    notes = os.path.join(os.path.dirname(__file__), "NOTES.md")
+    if os.path.exists(notes) and not a.markdown.endswith("-quick.md"):
+        out.append(open(notes).read())
+
     text = "\n".join(out)
     print("\n" + text)
     mc = data["machine"]
