@@ -99,7 +99,16 @@ type Channel struct {
 	// is used; it never changes after.
 	hook func(*Completion)
 
+	// waker, when set, hears after each unlock which kind of zero-timeout
+	// call would now return something (see SetWaker). SetWaker sets it
+	// before the Channel is used; it never changes after.
+	waker func(events, completions, all bool)
+
 	mu sync.Mutex // guards every field below
+
+	// wakes collects, for waker, what the kicks of the current critical
+	// section found (wake* bits); unlock hands them over and clears them.
+	wakes uint8
 
 	// Events. A queued or pending event is in live (by EventID) and in
 	// exactly one of queues[kind] (queued) or the pending list (pending);

@@ -118,7 +118,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 		status = StatusFailed
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	e := c.live[id]
 	if e == nil || e.state != statePending || e.kind != KindFFI {
 		return c.notPendingLocked(id, e)
@@ -132,7 +132,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 // ffi_timeout result and returns how many it ended. Never waits.
 func (c *Channel) CleanupTimeouts() int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	wall := time.Now()
 	now := wall.Sub(c.epoch)
 	n := 0
@@ -192,7 +192,7 @@ func (c *Channel) NextCompletion(ctx context.Context, timeout time.Duration) (Co
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		if c.stream.len() > 0 {
 			comp := c.stream.pop()

@@ -63,7 +63,7 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		if c.closing {
 			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: dispatch after shutdown began", ErrShutdown))
@@ -101,5 +101,5 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 func (c *Channel) RecordRejected() {
 	c.mu.Lock()
 	c.st.RejectedInvalid++
-	c.mu.Unlock()
+	c.unlock()
 }

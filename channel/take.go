@@ -14,7 +14,7 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		q := &c.queues[k]
 		if q.len() > 0 {
@@ -128,7 +128,7 @@ func (c *Channel) TakeGo(ctx context.Context, timeout time.Duration) (*GoTask, e
 // second result is discarded). It reports whether this call ended the event.
 func (c *Channel) FinishGo(t *GoTask, status CompletionStatus, r Result, returned bool) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	e := t.e
 	ended := false
 	if e.state == statePending {

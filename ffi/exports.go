@@ -209,7 +209,12 @@ func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 	if err != nil {
 		return fail(fn, err)
 	}
-	*out = C.uint64_t(handles.add(d))
+	// The park slot is attached before the handle exists for anyone: the
+	// first poll that waits already finds its waker installed.
+	h := handles.reserve()
+	d.SetWaker(attachPark(h))
+	handles.publish(h, d)
+	*out = C.uint64_t(h)
 	return 0
 }
 
@@ -224,6 +229,7 @@ func tgo_destroy(h C.uint64_t) (st C.int) {
 		return fail(fn, badHandle(h))
 	}
 	d.Close()
+	detachPark(uint64(h)) // after Close: its kicks woke every thread parked on h
 	return 0
 }
 

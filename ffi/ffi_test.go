@@ -197,3 +197,10 @@ func TestRejectedInvalid_CountsTooBig(t *testing.T) {
 	require.Equal(t, -1, r.status)
 	assert.Equal(t, 2.0, rejected(), "a bad timeout argument")
 }
+
+// The Go mirror of shim.c's park slot (park.go) has the C layout: Go bumps
+// and reads the very words C threads sleep on.
+func TestParkSlotLayout(t *testing.T) {
+	c, g := parkLayout()
+	require.Equal(t, c, g, "sizeof and offsets of struct park_slot (C) vs parkSlot (Go)")
+}

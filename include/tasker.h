@@ -73,6 +73,12 @@
  * The last error is per thread: tasker_last_error describes the most recent
  * call on the calling thread that returned a negative status.
  *
+ * How poll, poll_batch and next_completion wait: they try once without
+ * waiting (one call into the Go runtime), and if nothing is there they
+ * park the calling thread on a futex outside the Go runtime until the
+ * library signals that a try may succeed (or the timeout passes), then try
+ * again. A waiting thread uses no CPU.
+ *
  * ==== Memory ====
  *
  * Inputs are exactly `len` bytes (no NUL needed; bytes past len are never
@@ -260,7 +266,7 @@ typedef uint64_t tasker_t;
 #define TASKER_ENOENT    (-3) /**< complete/checkpoint: event not pending (never polled, already ended, expired) */
 #define TASKER_EFULL     (-4) /**< dispatch: queue stayed full for timeout_ms; nothing was queued */
 #define TASKER_ESHUTDOWN (-5) /**< dispatch after shutdown began */
-#define TASKER_ETOOBIG   (-6) /**< input larger than max_payload_bytes */
+#define TASKER_ETOOBIG   (-6) /**< input larger than max_payload_bytes; or (the *_into calls) the caller's buffer is too small */
 #define TASKER_EFORKED   (-7) /**< called in a child process after fork(); see Fork */
 #define TASKER_EINTERNAL (-8) /**< a bug: an internal panic was recovered; see tasker_last_error */
 
@@ -383,6 +389,28 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
                       uint32_t *count);
 
 /**
+ * As tasker_poll, but copies the event into the caller's buffer: no
+ * allocation to free, so a worker can reuse one buffer for every event.
+ * On TASKER_OK buf holds the event document and a NUL, and *len is its
+ * length without the NUL (so cap must be at least *len + 1).
+ * Too small a buffer loses nothing: when the event (already taken, so
+ * pending, its deadline running) does not fit, the call returns
+ * TASKER_ETOOBIG with *len set to the document's length, writes only
+ * buf[0] = '\0', and the library keeps the event: the next tasker_poll,
+ * tasker_poll_batch (as a one-element array) or tasker_poll_into on this
+ * handle, from any thread, hands it out before any other. Call again with
+ * a buffer of at least *len + 1 bytes. A kept event that is never taken
+ * again times out like any pending event; destroy frees it. buf may be
+ * NULL only with cap 0 (which always answers TASKER_ETOOBIG once an event
+ * is there, and keeps it: a way to learn its size).
+ * Ownership: buf (cap bytes) and len are the caller's, written during the
+ * call only. Thread-safe; use one buffer per thread.
+ * Returns: as tasker_poll; TASKER_ETOOBIG (buffer too small, see above);
+ * TASKER_EINVAL also for a NULL len, or a NULL buf with cap > 0.
+ */
+int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len);
+
+/**
  * Ends a pending event with the caller's result (see Result above): status
  * "completed" when success is true, "failed" otherwise. Never waits. An
  * invalid result changes nothing: the event stays pending, and a corrected
@@ -439,6 +467,22 @@ int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired);
  * bad timeout_ms); TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
  */
 int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_json, size_t *len);
+
+/**
+ * As tasker_next_completion, but copies the completion into the caller's
+ * buffer (see tasker_poll_into for the buffer rules). A completion that
+ * does not fit is not lost: the call returns TASKER_ETOOBIG with *len set
+ * to its length, and the library keeps it and hands it out first to the
+ * next tasker_next_completion or tasker_next_completion_into on this
+ * handle, from any thread (it is counted as delivered in the stats from
+ * the moment it left the stream). destroy frees a kept completion with the
+ * other completions not yet taken.
+ * Ownership: buf (cap bytes) and len are the caller's, written during the
+ * call only. Thread-safe; use one buffer per thread.
+ * Returns: as tasker_next_completion; TASKER_ETOOBIG; TASKER_EINVAL also for
+ * a NULL len, or a NULL buf with cap > 0.
+ */
+int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len);
 
 /* ==== Shutdown and observation ==== */
 

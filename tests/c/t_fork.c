@@ -107,6 +107,16 @@ static int child(tasker_t h, const char *event_id, char *parent_buf) {
         p = (char *)1, len = 1;
         CHILD_EFORKED(tasker_next_completion(h, -1, &p, &len));
         CHILD_CHECK(p == NULL && len == 0);
+        {
+            char ibuf[64] = "x";
+            len = 1;
+            CHILD_EFORKED(tasker_poll_into(h, -1, ibuf, sizeof ibuf, &len));
+            CHILD_CHECK(len == 0 && ibuf[0] == 0);
+            len = 1;
+            CHILD_EFORKED(tasker_next_completion_into(h, -1, ibuf, sizeof ibuf, &len));
+            CHILD_CHECK(len == 0);
+            CHILD_EFORKED(tasker_poll_into(h, 0, NULL, 0, NULL));
+        }
         CHILD_EFORKED(tasker_shutdown(h, -1));
         p = (char *)1, len = 1;
         CHILD_EFORKED(tasker_stats(h, &p, &len));
@@ -261,7 +271,7 @@ static void fork_raw_Fork(void) {
         struct {
             const char *what;
             int st;
-        } r[11];
+        } r[16];
         int k = 0;
         /* the first call of each kind, in an order that puts the calls which
          * would enter Go before tasker_new (whose getpid() check would mark
@@ -282,6 +292,11 @@ static void fork_raw_Fork(void) {
         RAW_CALL("tasker_poll_batch(h, 0)", tasker_poll_batch(h, 4, 0, &p, &len, &cnt));
         RAW_CALL("tasker_cleanup_timeouts(h)", tasker_cleanup_timeouts(h, &exp));
         RAW_CALL("tasker_next_completion(h, 0)", tasker_next_completion(h, 0, &p, &len));
+        {
+            char ibuf[64];
+            RAW_CALL("tasker_poll_into(h, 0)", tasker_poll_into(h, 0, ibuf, sizeof ibuf, &len));
+            RAW_CALL("tasker_next_completion_into(h, 0)", tasker_next_completion_into(h, 0, ibuf, sizeof ibuf, &len));
+        }
         RAW_CALL("tasker_shutdown(h, 0)", tasker_shutdown(h, 0));
         RAW_CALL("tasker_destroy(h)", tasker_destroy(h));
         tasker_t h2 = 0;

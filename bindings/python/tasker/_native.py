@@ -24,6 +24,7 @@ CHECKPOINT_MINOR = 1
 """The ABI minor version that added tasker_checkpoint (and tasker_abi_minor)."""
 
 ERRBUF_SIZE = 4096  # tasker_last_error messages are at most 4095 bytes
+INTO_BUF_SIZE = 16384  # first size of each thread's tasker_*_into buffer; grows to the largest document seen
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 SONAME = f"libtasker.so.{ABI_VERSION}"
@@ -57,6 +58,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tasker_complete": (c_int, [c_uint64, c_char_p, c_char_p, c_size_t]),
     "tasker_cleanup_timeouts": (c_int, [c_uint64, POINTER(c_uint32)]),
     "tasker_next_completion": (c_int, [c_uint64, c_int32, _charpp, POINTER(c_size_t)]),
+    "tasker_poll_into": (c_int, [c_uint64, c_int32, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "tasker_next_completion_into": (c_int, [c_uint64, c_int32, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
     "tasker_shutdown": (c_int, [c_uint64, c_int32]),
     "tasker_stats": (c_int, [c_uint64, _charpp, POINTER(c_size_t)]),
     "tasker_abi_minor": (c_uint32, []),
@@ -92,6 +95,10 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
     "cleanup_timeouts": ("tasker_cleanup_timeouts", True),  # never waits (ABI rule 2)
     "next_completion": ("tasker_next_completion", False),
     "next_completion_now": ("tasker_next_completion", True),
+    "poll_into": ("tasker_poll_into", False),
+    "poll_into_now": ("tasker_poll_into", True),
+    "next_completion_into": ("tasker_next_completion_into", False),
+    "next_completion_into_now": ("tasker_next_completion_into", True),
     "shutdown": ("tasker_shutdown", False),
     "stats": ("tasker_stats", True),
     "abi_minor": ("tasker_abi_minor", True),
@@ -152,6 +159,10 @@ class Lib:
     cleanup_timeouts: Callable[..., int]
     next_completion: Callable[..., int]
     next_completion_now: Callable[..., int]
+    poll_into: Callable[..., int]
+    poll_into_now: Callable[..., int]
+    next_completion_into: Callable[..., int]
+    next_completion_into_now: Callable[..., int]
     shutdown: Callable[[int, int], int]
     stats: Callable[..., int]
 
@@ -343,6 +354,9 @@ class Outs(threading.local):
     owner: Any
     kind: int
     held: bytes | None
+    cap: int
+    buf: Any
+    mv: memoryview
 
     def __init__(self) -> None:
         self.owner = None
@@ -359,6 +373,19 @@ class Outs(threading.local):
         self.pn = (self.p, self.n, self.bp, self.bn)  # one thread-local lookup on the hot path
         self.idbuf = ctypes.create_string_buffer(37)
         self.errbuf = ctypes.create_string_buffer(ERRBUF_SIZE)
+        # The buffer poll and next_completion take single documents into (tasker_*_into): no
+        # tasker_free and no string_at call per document. ``inn`` is the length the library wrote;
+        # while it is non-zero and the buffer starts with "{", the buffer holds a document not yet
+        # copied out (Channel._settle keeps it if an exception strikes before the copy).
+        self.grow(INTO_BUF_SIZE)
+        self.inn = c_size_t()
+        self.binn = ctypes.byref(self.inn)
+
+    def grow(self, cap: int) -> None:
+        """Replace the into-buffer by one of at least ``cap`` bytes."""
+        self.cap = cap
+        self.buf = ctypes.create_string_buffer(cap)
+        self.mv = memoryview(self.buf).cast("B")
 
 
 outs = Outs()

@@ -18,6 +18,7 @@ from ._errors import (
     EFULL,
     EINVAL,
     EMPTY,
+    ETOOBIG,
     FORK_ADVICE,
     OK,
     BadHandle,
@@ -134,6 +135,10 @@ def _settle(o: _native.Outs) -> None:
     ``o.held`` until it is stored in the channel's ``_kept`` (plain stores, which Python never
     interrupts)."""
     owner = o.owner
+    if o.inn.value:  # a document in the into-buffer, not yet copied out
+        if o.buf[0] == b"{":
+            o.held = o.mv[:o.inn.value].tobytes()
+        o.inn.value = 0
     addr = o.p.value
     if addr:
         data = _string_at(addr, o.n.value)
@@ -297,7 +302,7 @@ class Channel:
         it returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle,
         so nothing taken from the library is ever dropped."""
         o = _outs
-        if o.held is not None or o.p.value:
+        if o.held is not None or o.p.value or o.inn.value:
             _settle(o)  # left behind by an interrupted take on this thread
         if self._unfailed:
             self._fail_unfailed()
@@ -308,14 +313,36 @@ class Channel:
                 return data
         o.owner = self
         o.kind = kind
+        into = not post  # single documents go into the thread's reused buffer
         try:
-            rc = now(*pre, 0, *post)
+            if into:
+                rc = now(*pre, 0, o.buf, o.cap, o.binn)
+            else:
+                rc = now(*pre, 0, *post)
             if rc == EMPTY and ms != 0:
-                if 0 < ms <= SLICE_MS:
-                    rc = waiting(*pre, ms, *post)
+                if into:
+                    def call(step: int) -> int:
+                        return waiting(*pre, step, o.buf, o.cap, o.binn)
                 else:
-                    rc = self._wait(lambda step: waiting(*pre, step, *post), ms)
+                    def call(step: int) -> int:
+                        return waiting(*pre, step, *post)
+                if 0 < ms <= SLICE_MS:
+                    rc = call(ms)
+                else:
+                    rc = self._wait(call, ms)
+            while rc == ETOOBIG and into:
+                # larger than the buffer: the library keeps it and hands it out first to the
+                # next take on this channel, which is this one with a buffer that fits
+                need = o.inn.value + 1
+                o.inn.value = 0
+                o.grow(max(need, 2 * o.cap))
+                rc = now(*pre, 0, o.buf, o.cap, o.binn)
             if rc == OK:
+                if into:
+                    data = o.mv[:o.inn.value].tobytes()
+                    o.held = data
+                    o.inn.value = 0
+                    return data
                 addr = o.p.value or 0
                 data = _string_at(addr, o.n.value)
                 o.held = data
@@ -446,7 +473,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
         return raw
@@ -457,7 +484,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and drained."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
         ev = None if raw is None else StepEvent.from_dict(_loads(raw))
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
@@ -590,7 +617,7 @@ class Channel:
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
                          timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
@@ -603,7 +630,7 @@ class Channel:
         interrupted (Ctrl-C) before it could return is handed out by the next call."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
                          timeout)
         c = None if raw is None else Completion.from_dict(_loads(raw))
         o.held = None
@@ -670,7 +697,7 @@ class Channel:
     def stats_raw(self) -> bytes:
         """The library's stats document as JSON bytes."""
         o = _outs
-        if o.held is not None or o.p.value:
+        if o.held is not None or o.p.value or o.inn.value:
             _settle(o)
         o.owner = None  # a stats document left by an interrupt is only freed
         p, n, bp, bn = o.pn

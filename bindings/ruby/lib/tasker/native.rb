@@ -281,6 +281,14 @@ module Tasker
       attach_function :tasker_next_completion_blocking, :tasker_next_completion,
                       [:uint64, :int32, :pointer, :pointer], :int, blocking: true
 
+      # -- single documents into the caller's buffer (Scratch#buf) --
+      attach_function :tasker_poll_into, [:uint64, :int32, :pointer, :size_t, :pointer], :int
+      attach_function :tasker_poll_into_blocking, :tasker_poll_into,
+                      [:uint64, :int32, :pointer, :size_t, :pointer], :int, blocking: true
+      attach_function :tasker_next_completion_into, [:uint64, :int32, :pointer, :size_t, :pointer], :int
+      attach_function :tasker_next_completion_into_blocking, :tasker_next_completion_into,
+                      [:uint64, :int32, :pointer, :size_t, :pointer], :int, blocking: true
+
       # -- shutdown and observation --
       attach_function :tasker_shutdown, [:uint64, :int32], :int
       attach_function :tasker_shutdown_blocking, :tasker_shutdown, [:uint64, :int32], :int, blocking: true
@@ -313,14 +321,29 @@ module Tasker
     # scratch for one library call at a time and reads it before making
     # another call.
     class Scratch
-      attr_reader :out, :len, :count, :id
+      attr_reader :out, :len, :count, :id, :buf
+
+      # First size of the buffer poll and next_completion take single
+      # documents into (tasker_*_into); it grows to the largest one seen.
+      INTO_BUF_SIZE = 16_384
 
       def initialize
         @out = FFI::MemoryPointer.new(:pointer)
         @len = FFI::MemoryPointer.new(:size_t)
         @count = FFI::MemoryPointer.new(:uint32)
         @id = FFI::MemoryPointer.new(:char, EVENT_ID_BYTES)
+        @buf = FFI::MemoryPointer.new(:char, INTO_BUF_SIZE, false)
         @input = nil
+      end
+
+      # Replaces the into-buffer by one of at least +cap+ bytes.
+      def grow(cap)
+        @buf = FFI::MemoryPointer.new(:char, [cap, @buf.size * 2].max, false)
+      end
+
+      # The document a tasker_*_into call wrote: one copy, no tasker_free.
+      def read_into
+        @buf.read_bytes(@len.read_ulong).force_encoding(Encoding::UTF_8)
       end
 
       # A copy of +str+ in native memory. Used for inputs of calls that
