@@ -112,7 +112,7 @@ DEB_RUBY_FFI      := ruby-ffi
 DEB_RUBY_MINITEST := ruby-minitest
 DEB_RUBY_ASYNC    := ruby-async
 
-deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv)
+deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv, valgrind)
 	@missing=""; \
 	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing $(DEB_PYTHON)"; \
 	if ! command -v $(RUBY) >/dev/null 2>&1; then \
@@ -125,6 +125,7 @@ deps: ## Install from Debian what tests, demos and benches need when missing (py
 	command -v $(MYPY) >/dev/null 2>&1 || missing="$$missing mypy"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
+	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

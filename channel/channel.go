@@ -37,6 +37,7 @@ import (
 //	enqueue.go   dispatch: Enqueue, EnqueueJSON
 //	take.go      starting events: Poll, PollBatch, TakeGo, FinishGo
 //	end.go       ending events: Complete, CleanupTimeouts, NextCompletion
+//	checkpoint.go  sending a pending event back to its queue: Checkpoint
 //	shutdown.go  Shutdown, cancellation at the drain deadline, Discard
 //	wait.go      parking callers and waking them (kickLocked)
 //	ids.go       UUIDv7 event and correlation ids
@@ -70,6 +71,13 @@ type entry struct {
 	overdue  bool          // a Go handler still running after its event ended (see Channel.overdueGo)
 	deadline time.Duration // since Channel.epoch; FFI pending only
 	heapIdx  int
+	// queuedAt is when the event last entered its queue: its dispatch, or
+	// its last checkpoint (so a queue's entries are in queuedAt order).
+	queuedAt time.Time
+	// startedAt is its first poll (zero until then); ev.PolledAt is the
+	// current run's. checkpoints counts its checkpoints.
+	startedAt   time.Time
+	checkpoints int
 	// pending list links, in start order
 	prev, next *entry
 }
@@ -91,7 +99,16 @@ type Channel struct {
 	// is used; it never changes after.
 	hook func(*Completion)
 
+	// waker, when set, hears after each unlock which kind of zero-timeout
+	// call would now return something (see SetWaker). SetWaker sets it
+	// before the Channel is used; it never changes after.
+	waker func(events, completions, all bool)
+
 	mu sync.Mutex // guards every field below
+
+	// wakes collects, for waker, what the kicks of the current critical
+	// section found (wake* bits); unlock hands them over and clears them.
+	wakes uint8
 
 	// Events. A queued or pending event is in live (by EventID) and in
 	// exactly one of queues[kind] (queued) or the pending list (pending);

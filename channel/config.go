@@ -27,6 +27,13 @@ type Config struct {
 	MaxPayloadBytes int `json:"max_payload_bytes"`
 	// WorkerID names this worker in Stats; free text.
 	WorkerID string `json:"worker_id"`
+	// MaxCheckpoints bounds the checkpoints of one event: the one that
+	// would exceed it ends the event as failed (too_many_checkpoints).
+	MaxCheckpoints int `json:"max_checkpoints"`
+	// CompletionTimeoutMs is the default timeout of events polled over FFI
+	// (tasker-core's ffi_dispatch completion_timeout_ms); 0 means
+	// HandlerTimeoutMs. Go handlers always default to HandlerTimeoutMs.
+	CompletionTimeoutMs int `json:"completion_timeout_ms"`
 }
 
 // Upper bounds that keep a typo from allocating gigabytes.
@@ -47,6 +54,7 @@ func DefaultConfig() Config {
 		HandlerTimeoutMs:             30000,
 		StarvationWarningThresholdMs: 10000,
 		MaxPayloadBytes:              1 << 20,
+		MaxCheckpoints:               100000,
 	}
 }
 
@@ -65,6 +73,8 @@ func (c Config) Validate() error {
 		check("handler_timeout_ms", c.HandlerTimeoutMs, 1, MaxTimeoutMs),
 		check("starvation_warning_threshold_ms", c.StarvationWarningThresholdMs, 0, MaxTimeoutMs),
 		check("max_payload_bytes", c.MaxPayloadBytes, 1, maxPayloadSize),
+		check("max_checkpoints", c.MaxCheckpoints, 0, MaxTimeoutMs),
+		check("completion_timeout_ms", c.CompletionTimeoutMs, 0, MaxTimeoutMs),
 	} {
 		if e != nil {
 			return e

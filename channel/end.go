@@ -25,12 +25,7 @@ func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byRetur
 func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byReturn bool, now time.Time) {
 	switch e.state {
 	case statePending:
-		e.prev.next, e.next.prev = e.next, e.prev
-		e.prev, e.next = nil, nil
-		c.pendingN[e.kind]--
-		if e.heapIdx >= 0 {
-			c.timeouts.remove(e)
-		}
+		c.unlinkPendingLocked(e)
 		if e.kind == KindGo && !byReturn {
 			e.overdue = true
 			c.overdueGo++
@@ -55,8 +50,9 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		Error:         r.Error,
 		Metadata:      r.Metadata,
 		DispatchedAt:  e.ev.DispatchedAt,
-		PolledAt:      e.ev.PolledAt,
+		PolledAt:      e.startedAt,
 		CompletedAt:   now,
+		Checkpoints:   e.checkpoints,
 	})
 	switch status {
 	case StatusCompleted:
@@ -71,6 +67,23 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 	if c.hook != nil {
 		c.hook(c.stream.back())
 	}
+}
+
+// notPendingLocked counts a late complete or checkpoint for id (entry e,
+// nil when unknown) in late_completions and says why it is late.
+func (c *Channel) notPendingLocked(id uuid.UUID, e *entry) error {
+	c.st.LateCompletions++
+	why := "unknown or already ended"
+	switch {
+	case e == nil:
+	case e.state == stateQueued && e.checkpoints > 0:
+		why = "queued again after a checkpoint, waiting for its next poll"
+	case e.state == stateQueued:
+		why = "queued, never polled"
+	default:
+		why = "run by a Go handler"
+	}
+	return fmt.Errorf("%w: event %s is not pending (%s)", ErrNotPending, id, why)
 }
 
 // Complete ends a pending FFI event with the worker's result: completed when
@@ -107,17 +120,10 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 		status = StatusFailed
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	e := c.live[id]
 	if e == nil || e.state != statePending || e.kind != KindFFI {
-		c.st.LateCompletions++
-		why := "unknown or already ended"
-		if e != nil && e.state == stateQueued {
-			why = "queued, never polled"
-		} else if e != nil {
-			why = "run by a Go handler"
-		}
-		return fmt.Errorf("%w: event %s is not pending (%s)", ErrNotPending, id, why)
+		return c.notPendingLocked(id, e)
 	}
 	c.endLocked(e, status, r, true)
 	c.kickLocked()
@@ -128,7 +134,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 // ffi_timeout result and returns how many it ended. Never waits.
 func (c *Channel) CleanupTimeouts() int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	wall := time.Now()
 	now := wall.Sub(c.epoch)
 	n := 0
@@ -188,7 +194,7 @@ func (c *Channel) NextCompletion(ctx context.Context, timeout time.Duration) (Co
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		if c.stream.len() > 0 {
 			comp := c.stream.pop()

@@ -10,7 +10,8 @@ import (
 
 // Enqueue queues ev for a worker of the given kind. EventID and
 // CorrelationID are generated when zero, TimeoutMs defaults to
-// handler_timeout_ms, DispatchedAt is set. It waits up to timeout for room
+// handler_timeout_ms (completion_timeout_ms for KindFFI when that is set),
+// DispatchedAt is set. It waits up to timeout for room
 // in the dispatch queue; then ErrFull, with nothing queued. After shutdown
 // began: ErrShutdown. A bad event is ErrInvalid or ErrTooBig and changes
 // nothing. An explicit EventID that is queued or pending is ErrInvalid.
@@ -53,13 +54,16 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	}
 	if ev.TimeoutMs == 0 {
 		ev.TimeoutMs = c.cfg.HandlerTimeoutMs
+		if kind == KindFFI && c.cfg.CompletionTimeoutMs > 0 {
+			ev.TimeoutMs = c.cfg.CompletionTimeoutMs
+		}
 	}
 	ev.PolledAt = time.Time{}
 	e := &entry{ev: ev, kind: kind, heapIdx: -1}
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		if c.closing {
 			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: dispatch after shutdown began", ErrShutdown))
@@ -82,6 +86,7 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 		now = time.Now() // it waited for room: dispatched now
 	}
 	e.ev.DispatchedAt = now
+	e.queuedAt = now
 	c.queues[kind].push(e)
 	c.live[ev.EventID] = e
 	c.st.Dispatched++
@@ -96,5 +101,5 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 func (c *Channel) RecordRejected() {
 	c.mu.Lock()
 	c.st.RejectedInvalid++
-	c.mu.Unlock()
+	c.unlock()
 }

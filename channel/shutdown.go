@@ -13,7 +13,7 @@ import (
 // to call from several goroutines.
 func (c *Channel) Shutdown(drain time.Duration) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	now := time.Now()
 	switch {
 	case !c.closing:
@@ -72,7 +72,7 @@ func (c *Channel) cancelAllLocked() {
 // Closing reports whether shutdown has begun.
 func (c *Channel) Closing() bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	return c.closing
 }
 
@@ -80,7 +80,7 @@ func (c *Channel) Closing() bool {
 // shutdown). Later NextCompletion calls return ErrClosed.
 func (c *Channel) Discard() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	c.st.Discarded += uint64(c.stream.len())
 	c.stream.clear()
 	c.kickLocked()

@@ -23,6 +23,9 @@ type Stats struct {
 	// RejectedInvalid counts dispatches refused for their event or document:
 	// ErrInvalid (bad JSON, unknown key, a live event_id...) and ErrTooBig.
 	RejectedInvalid uint64 `json:"rejected_invalid"`
+	// Checkpoints counts the checkpoints accepted (events sent back to the
+	// queue by Checkpoint).
+	Checkpoints uint64 `json:"checkpoints"`
 
 	Queued        int `json:"queued"`
 	QueuedFFI     int `json:"queued_ffi"`
@@ -78,8 +81,8 @@ func (c *Channel) Stats() Stats {
 		if q.len() == 0 {
 			continue
 		}
-		s.OldestQueuedAgeMs = max(s.OldestQueuedAgeMs, now.Sub((*q.front()).ev.DispatchedAt).Milliseconds())
-		for i := 0; i < q.len() && now.Sub((*q.at(i)).ev.DispatchedAt) > thr; i++ {
+		s.OldestQueuedAgeMs = max(s.OldestQueuedAgeMs, now.Sub((*q.front()).queuedAt).Milliseconds())
+		for i := 0; i < q.len() && now.Sub((*q.at(i)).queuedAt) > thr; i++ {
 			s.StarvingEventCount++
 		}
 	}

@@ -14,7 +14,7 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	for {
 		q := &c.queues[k]
 		if q.len() > 0 {
@@ -25,10 +25,10 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 					e := q.pop()
 					e.state = statePending
 					e.ev.PolledAt = now
-					// append to the pending list (start order)
-					e.prev, e.next = c.pendList.prev, &c.pendList
-					e.prev.next, c.pendList.prev = e, e
-					c.pendingN[k]++
+					if e.startedAt.IsZero() {
+						e.startedAt = now
+					}
+					c.linkPendingLocked(e)
 					if k == KindFFI {
 						e.deadline = since + time.Duration(e.ev.TimeoutMs)*time.Millisecond
 						c.timeouts.push(e)
@@ -52,6 +52,23 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 			return nil, c.fail(&w, ErrEmpty)
 		}
 		c.park(&c.waitTake[k], &w)
+	}
+}
+
+// linkPendingLocked appends e to the pending list (start order).
+func (c *Channel) linkPendingLocked(e *entry) {
+	e.prev, e.next = c.pendList.prev, &c.pendList
+	e.prev.next, c.pendList.prev = e, e
+	c.pendingN[e.kind]++
+}
+
+// unlinkPendingLocked takes e off the pending list and the deadline heap.
+func (c *Channel) unlinkPendingLocked(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	c.pendingN[e.kind]--
+	if e.heapIdx >= 0 {
+		c.timeouts.remove(e)
 	}
 }
 
@@ -111,7 +128,7 @@ func (c *Channel) TakeGo(ctx context.Context, timeout time.Duration) (*GoTask, e
 // second result is discarded). It reports whether this call ended the event.
 func (c *Channel) FinishGo(t *GoTask, status CompletionStatus, r Result, returned bool) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	e := t.e
 	ended := false
 	if e.state == statePending {

@@ -27,6 +27,24 @@ type Event struct {
 	SpanID       *string
 	DispatchedAt time.Time
 	PolledAt     time.Time
+	// Checkpoint is the progress saved by the event's last checkpoint, or
+	// nil on its first run (see Channel.Checkpoint).
+	Checkpoint *Checkpoint
+}
+
+// Checkpoint is the progress a handler hands back when it yields
+// (tasker_checkpoint): its event goes back to the queue and runs again
+// later, from Cursor.
+type Checkpoint struct {
+	// Cursor is any JSON value (null included), carried as written.
+	Cursor json.RawMessage
+	// ItemsProcessed is the handler's count of items done; >= 0.
+	ItemsProcessed int64
+	// AccumulatedResults is any JSON value, or nil (null).
+	AccumulatedResults json.RawMessage
+	// Count is the number of checkpoints of the event so far, this one
+	// included. Set by the channel; ignored on input.
+	Count int
 }
 
 // Result is a handler's outcome, as tasker_complete takes it (tasker-core's
@@ -67,6 +85,9 @@ const (
 	ErrorTypeHandlerError    = "handler_error"
 	ErrorTypeHandlerNotFound = "handler_not_found"
 	ErrorTypeShutdown        = "shutdown"
+	// ErrorTypeTooManyCheckpoints ends a step whose checkpoint would exceed
+	// max_checkpoints. Not retryable: a rerun would do the same.
+	ErrorTypeTooManyCheckpoints = "too_many_checkpoints"
 )
 
 // Completion is one entry of the completion stream: exactly one per
@@ -88,9 +109,12 @@ type Completion struct {
 	Error        *ErrorInfo
 	Metadata     json.RawMessage
 	DispatchedAt time.Time
-	// PolledAt is zero when the event was never started.
+	// PolledAt is the event's first start (its first poll), zero when it
+	// was never started: with checkpoints, the execution time spans every run.
 	PolledAt    time.Time
 	CompletedAt time.Time
+	// Checkpoints is the number of checkpoints the event took before it ended.
+	Checkpoints int
 }
 
 // ExecutionTime is CompletedAt - PolledAt; ok is false when never polled.

@@ -43,6 +43,30 @@ func validateEvent(ev *Event, maxBytes int) error {
 	return nil
 }
 
+// ValidateCheckpoint checks a Checkpoint built in Go by the rules
+// wire.ParseCheckpoint applies to a document (items_processed >= 0, cursor
+// and accumulated_results valid JSON, their sum within maxBytes). A nil
+// Cursor means null and is set to it.
+func ValidateCheckpoint(cp *Checkpoint, maxBytes int) error {
+	const doc = "checkpoint"
+	if cp.ItemsProcessed < 0 {
+		return invalidf("%s: items_processed = %d must be >= 0", doc, cp.ItemsProcessed)
+	}
+	if maxBytes > 0 && len(cp.Cursor)+len(cp.AccumulatedResults) > maxBytes {
+		return &SizeError{Doc: doc, N: len(cp.Cursor) + len(cp.AccumulatedResults), Max: maxBytes}
+	}
+	if cp.Cursor != nil && !strictjson.Valid(cp.Cursor) {
+		return invalidf("%s: cursor is not one valid JSON value", doc)
+	}
+	if cp.AccumulatedResults != nil && !strictjson.Valid(cp.AccumulatedResults) {
+		return invalidf("%s: accumulated_results is not one valid JSON value", doc)
+	}
+	if cp.Cursor == nil {
+		cp.Cursor = json.RawMessage("null")
+	}
+	return nil
+}
+
 // ValidateResult checks a Result built in Go: the rules ParseResult applies
 // to a document (valid JSON and UTF-8, a failure with a message, no error
 // on a success), and fills in the same default (error_type handler_error).

@@ -47,7 +47,7 @@ func (c *Channel) park(q *waitq, w *waitState) {
 	wt := waiterPool.Get().(*waiter)
 	q.add(wt)
 	w.parked = true
-	c.mu.Unlock()
+	c.unlock()
 	woken := false
 	select {
 	case <-wt.ch:
@@ -112,4 +112,49 @@ func (c *Channel) kickLocked() {
 		c.waitIdle.broadcast()
 	}
 	c.notifyReadyLocked() // readiness watchers (ready.go)
+	if c.waker != nil {
+		q := c.queues[KindFFI].len()
+		if (q > 0 && c.budgetLocked() > 0) || (q == 0 && c.closing) {
+			c.wakes |= wakeEvents
+		}
+		if c.stream.len() > 0 || (c.closing && c.allEndedLocked()) {
+			c.wakes |= wakeCompletions
+		}
+		if c.closing {
+			c.wakes |= wakeAll
+		}
+	}
+}
+
+// The bits of Channel.wakes.
+const (
+	wakeEvents      = 1 << iota // a Poll(ctx, 0) would return an event or ErrClosed
+	wakeCompletions             // a NextCompletion(ctx, 0) would return a completion or ErrClosed
+	wakeAll                     // shutdown began: every waiter has a new answer
+)
+
+// SetWaker installs fn for waiters that are not goroutines: the C shim
+// (package ffi) parks threads on a futex outside Go and needs to hear when
+// a try may succeed. After every critical section whose kicks found that a
+// zero-timeout Poll (events) or NextCompletion (completions) would now
+// return something, fn is called once, after the lock is released (a
+// thread it wakes must not find the lock still held by the waker); all is
+// true once shutdown began, when every waiter, not one, has a new answer.
+// fn must not block; it may run concurrently with itself and with any
+// method. Call before the Channel is used.
+func (c *Channel) SetWaker(fn func(events, completions, all bool)) {
+	c.mu.Lock()
+	c.waker = fn
+	c.mu.Unlock()
+}
+
+// unlock releases mu and then tells the waker what this critical section's
+// kicks found. Every method that changes state under mu releases it here.
+func (c *Channel) unlock() {
+	w := c.wakes
+	c.wakes = 0
+	c.mu.Unlock()
+	if w != 0 {
+		c.waker(w&wakeEvents != 0, w&wakeCompletions != 0, w&wakeAll != 0)
+	}
 }

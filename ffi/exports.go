@@ -176,6 +176,20 @@ func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 // ---- exports (called only by shim.c, which has already checked for fork
 // and reset the out-pointers) ----
 
+// getenv reads an environment variable with C's getenv: Go's os.Getenv
+// sees a copy of the environment made when the library was loaded, and the
+// caller (Python's os.environ, Ruby's ENV, C's setenv) may have changed it
+// since. For tasker_config (TASKER_CONFIG_*, ${VAR}).
+func getenv(name string) (string, bool) {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	v := C.getenv(cs)
+	if v == nil {
+		return "", false
+	}
+	return C.GoString(v), true
+}
+
 //export tgo_new
 func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 	const fn = "tasker_new"
@@ -187,15 +201,20 @@ func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 	if configJSON != nil {
 		doc = unsafe.Slice((*byte)(unsafe.Pointer(configJSON)), int(C.strlen(configJSON)))
 	}
-	cfg, err := runtime.ParseConfig(doc)
+	cfg, sources, err := runtime.ParseConfigEnv(doc, getenv)
 	if err != nil {
 		return fail(fn, err)
 	}
-	d, err := runtime.New(cfg)
+	d, err := runtime.New(cfg, runtime.WithConfigSources(sources))
 	if err != nil {
 		return fail(fn, err)
 	}
-	*out = C.uint64_t(handles.add(d))
+	// The park slot is attached before the handle exists for anyone: the
+	// first poll that waits already finds its waker installed.
+	h := handles.reserve()
+	d.SetWaker(attachPark(h))
+	handles.publish(h, d)
+	*out = C.uint64_t(h)
 	return 0
 }
 
@@ -210,6 +229,7 @@ func tgo_destroy(h C.uint64_t) (st C.int) {
 		return fail(fn, badHandle(h))
 	}
 	d.Close()
+	detachPark(uint64(h)) // after Close: its kicks woke every thread parked on h
 	return 0
 }
 
@@ -298,32 +318,60 @@ func tgo_poll_batch(h C.uint64_t, max C.uint32_t, timeoutMs C.int32_t, out **C.c
 	return st
 }
 
+// pendingEvent resolves the handle and the event id of complete and
+// checkpoint: a NUL-terminated 36-character UUID, of which at most 64
+// bytes are read.
+func pendingEvent(h C.uint64_t, eventID *C.char) (*runtime.Dispatcher, uuid.UUID, error) {
+	if eventID == nil {
+		return nil, uuid.Nil, fmt.Errorf("%w: event_id is NULL", channel.ErrInvalid)
+	}
+	d, err := lookup(h)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	idLen := int(C.strnlen(eventID, 64))
+	idBytes := unsafe.Slice((*byte)(unsafe.Pointer(eventID)), idLen)
+	if idLen != 36 || !utf8.Valid(idBytes) {
+		return nil, uuid.Nil, fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid)
+	}
+	id, err := uuid.ParseBytes(idBytes)
+	if err != nil {
+		return nil, uuid.Nil, fmt.Errorf("%w: event_id %q is not a UUID: %v", channel.ErrInvalid, idBytes, err)
+	}
+	return d, id, nil
+}
+
 //export tgo_complete
 func tgo_complete(h C.uint64_t, eventID *C.char, resultJSON *C.char, n C.size_t) (st C.int) {
 	const fn = "tasker_complete"
 	defer guard(fn, &st, nil)
-	if eventID == nil {
-		return fail(fn, fmt.Errorf("%w: event_id is NULL", channel.ErrInvalid))
-	}
-	d, err := lookup(h)
+	d, id, err := pendingEvent(h, eventID)
 	if err != nil {
 		return fail(fn, err)
-	}
-	// read at most 64 bytes of the id: it must be a NUL-terminated UUID
-	idLen := int(C.strnlen(eventID, 64))
-	idBytes := unsafe.Slice((*byte)(unsafe.Pointer(eventID)), idLen)
-	if idLen != 36 || !utf8.Valid(idBytes) {
-		return fail(fn, fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid))
-	}
-	id, err := uuid.ParseBytes(idBytes)
-	if err != nil {
-		return fail(fn, fmt.Errorf("%w: event_id %q is not a UUID: %v", channel.ErrInvalid, idBytes, err))
 	}
 	doc, err := input("result_json", resultJSON, n, d.Config().MaxPayloadBytes)
 	if err != nil {
 		return fail(fn, err)
 	}
 	if err := d.CompleteJSON(id, doc); err != nil {
+		return fail(fn, err)
+	}
+	return 0
+}
+
+//export tgo_checkpoint
+func tgo_checkpoint(h C.uint64_t, eventID *C.char, checkpointJSON *C.char, n C.size_t) (st C.int) {
+	const fn = "tasker_checkpoint"
+	defer guard(fn, &st, nil)
+	d, id, err := pendingEvent(h, eventID)
+	if err != nil {
+		return fail(fn, err)
+	}
+	doc, err := input("checkpoint_json", checkpointJSON, n, d.Config().MaxPayloadBytes)
+	if err != nil {
+		return fail(fn, err)
+	}
+	if err := d.CheckpointJSON(id, doc); err != nil {
 		return fail(fn, err)
 	}
 	return 0

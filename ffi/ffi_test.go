@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	goruntime "runtime"
 	"sync"
 	"testing"
 
@@ -10,12 +11,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// lockThread keeps the test's goroutine on one OS thread: tasker_last_error
+// is per OS thread, and a goroutine that moved between a failing call and
+// the read of its message (or between two calls whose messages it compares)
+// would read another thread's.
+func lockThread(t *testing.T) {
+	goruntime.LockOSThread()
+	t.Cleanup(goruntime.UnlockOSThread)
+}
+
 const evDoc = `{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"h","payload":{"n":1}}`
 
 // Rule 12: a panic inside any export is recovered and becomes
 // TASKER_EINTERNAL with a message; out-pointers stay NULL/0. A zero
 // dispatcher in the registry makes every method panic (nil dereference).
 func TestRule12_EveryExportRecoversPanics(t *testing.T) {
+	lockThread(t)
 	h := registerBroken()
 	const einternal = -8
 	calls := map[string]func() callResult{
@@ -28,6 +39,9 @@ func TestRule12_EveryExportRecoversPanics(t *testing.T) {
 		},
 		"complete": func() callResult {
 			return callComplete(h, "0190a0a0-0000-7000-8000-000000000009", `{"success":true}`)
+		},
+		"checkpoint": func() callResult {
+			return callCheckpoint(h, "0190a0a0-0000-7000-8000-000000000009", `{"cursor":1,"items_processed":1}`)
 		},
 		"cleanup_timeouts": func() callResult { _, r := callCleanup(h); return r },
 		"next_completion":  func() callResult { return callNext(h, 0) },
@@ -54,6 +68,7 @@ func TestRule12_EveryExportRecoversPanics(t *testing.T) {
 
 // Rule 5: handles are never reused, 0 is never valid, destroyed handles are EBADF.
 func TestRule5_HandlesNeverReused(t *testing.T) {
+	lockThread(t)
 	seen := map[uint64]bool{}
 	for range 50 {
 		h, r := callNew(`{"cleanup_interval_ms":0}`)
@@ -71,6 +86,7 @@ func TestRule5_HandlesNeverReused(t *testing.T) {
 
 // Concurrent destroys of one handle: exactly one wins.
 func TestRule5_ConcurrentDestroyOneWins(t *testing.T) {
+	lockThread(t)
 	for range 20 {
 		h, r := callNew("")
 		require.Equal(t, 0, r.status)
@@ -95,6 +111,7 @@ func TestRule5_ConcurrentDestroyOneWins(t *testing.T) {
 
 // Timeouts: -1 waits, < -1 is EINVAL with a message.
 func TestTimeoutArgument(t *testing.T) {
+	lockThread(t)
 	h, _ := callNew("")
 	defer callDestroy(h)
 	r := callPoll(h, -2)
@@ -109,6 +126,7 @@ func TestTimeoutArgument(t *testing.T) {
 // The export layer is a thin conversion: a round trip through it yields the
 // documents of ABI.md.
 func TestRoundTripThroughExports(t *testing.T) {
+	lockThread(t)
 	h, r := callNew(`{"max_concurrent_handlers":4,"completion_buffer_size":8}`)
 	require.Equal(t, 0, r.status, r.lastErr)
 	defer callDestroy(h)
@@ -142,6 +160,7 @@ func TestRoundTripThroughExports(t *testing.T) {
 
 // EMPTY and CLOSED are not failures: they leave the thread's last error alone.
 func TestLastErrorOnlySetByFailures(t *testing.T) {
+	lockThread(t)
 	h, _ := callNew("")
 	defer callDestroy(h)
 	r := callComplete(h, "not-a-uuid", `{}`)
@@ -177,4 +196,11 @@ func TestRejectedInvalid_CountsTooBig(t *testing.T) {
 	_, r = callDispatch(h, evDoc, -2)
 	require.Equal(t, -1, r.status)
 	assert.Equal(t, 2.0, rejected(), "a bad timeout argument")
+}
+
+// The Go mirror of shim.c's park slot (park.go) has the C layout: Go bumps
+// and reads the very words C threads sleep on.
+func TestParkSlotLayout(t *testing.T) {
+	c, g := parkLayout()
+	require.Equal(t, c, g, "sizeof and offsets of struct park_slot (C) vs parkSlot (Go)")
 }

@@ -76,6 +76,15 @@ func (r *registry) get(h uint64) (*runtime.Dispatcher, bool) {
 // add registers d under a new handle. d must not be nil (a nil slot means
 // "no such handle").
 func (r *registry) add(d *runtime.Dispatcher) uint64 {
+	h := r.reserve()
+	r.publish(h, d)
+	return h
+}
+
+// reserve issues the next handle without making it resolvable (its slot
+// stays nil, so get and remove see "no such handle"): a handle is never
+// reused, so it belongs to the caller until publish.
+func (r *registry) reserve() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next++
@@ -90,16 +99,21 @@ func (r *registry) add(d *runtime.Dispatcher) uint64 {
 		dir = grown
 		r.dir.Store(&grown)
 	}
-	c := dir[i].Load()
-	if c == nil {
-		c = new(chunk)
+	if dir[i].Load() == nil {
+		c := new(chunk)
 		if i == 0 {
 			c.removed = 1 // handle 0 is never issued
 		}
 		dir[i].Store(c)
 	}
-	c.slots[h%chunkSize].Store(d)
 	return h
+}
+
+// publish makes a reserved handle resolve to d (not nil). Its chunk cannot
+// have been dropped: a chunk is dropped only once all of its handles were
+// removed, and a reserved, unpublished handle cannot be removed.
+func (r *registry) publish(h uint64, d *runtime.Dispatcher) {
+	r.slot(h).Store(d)
 }
 
 // remove takes h out of the registry and returns what it held; only one of

@@ -4,8 +4,15 @@
  * Go (version, strerror, last_error, free) live entirely here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,6 +122,8 @@ static inline int in_child(void) {
 
 uint32_t tasker_abi_version(void) { return TASKER_ABI_VERSION; }
 
+uint32_t tasker_abi_minor(void) { return TASKER_ABI_MINOR; }
+
 const char *tasker_version(void) { return TASKER_VERSION_STRING; }
 
 const char *tasker_strerror(int status) {
@@ -127,7 +136,7 @@ const char *tasker_strerror(int status) {
     case TASKER_ENOENT: return "TASKER_ENOENT: event not pending (never polled, already ended, or expired)";
     case TASKER_EFULL: return "TASKER_EFULL: dispatch queue stayed full for the whole timeout; nothing was queued";
     case TASKER_ESHUTDOWN: return "TASKER_ESHUTDOWN: the channel is shutting down";
-    case TASKER_ETOOBIG: return "TASKER_ETOOBIG: input larger than max_payload_bytes";
+    case TASKER_ETOOBIG: return "TASKER_ETOOBIG: input larger than max_payload_bytes, or the caller's buffer is too small";
     case TASKER_EFORKED: return "TASKER_EFORKED: called in a child process after fork()";
     case TASKER_EINTERNAL: return "TASKER_EINTERNAL: internal error (a bug); see tasker_last_error";
     default: return "unknown tasker status code";
@@ -147,6 +156,242 @@ size_t tasker_last_error(char *buf, size_t cap) {
 
 void tasker_free(void *p) { free(p); }
 
+
+/* ---- waiting outside Go ----
+ *
+ * A call that waits (poll, poll_batch, next_completion with a timeout) does
+ * not wait inside Go. It tries once with no wait (one crossing: the fast
+ * path when work is there), and if that finds nothing it parks the calling
+ * thread here, on a futex, until the Go side says that a try may now
+ * succeed; then it crosses once more. Waiting inside Go instead parks a
+ * goroutine locked to this C thread: every wakeup then goes through the Go
+ * scheduler twice (a P for the waker's wakeup, a P handed to the locked
+ * thread), which is most of the idle-worker latency.
+ *
+ * One eventcount per stream (events, completions) per handle slot: seq is
+ * the futex word. After every state change that lets a try succeed, Go
+ * (ffi/park.go, told by the channel once its lock is released) bumps seq
+ * if somebody waits, and makes the wake-up system call only if somebody
+ * sleeps, so a channel nobody waits on pays one atomic load per change. A
+ * waiter counts itself in waiters before its first try, reads seq before
+ * each try and sleeps only while seq is unchanged: a change between its try
+ * and its sleep is never missed. Go wakes one sleeper per change (the rule
+ * of the Go wait queues: whoever takes something causes the next change),
+ * and every sleeper after shutdown began or when two live handles share
+ * the slot.
+ *
+ * The wake-up is made after the channel's lock is released. Made under it
+ * (as a first attempt did), the woken thread entered Go while the waker
+ * still held the lock, its goroutine parked on the mutex, and the Go
+ * scheduler's hand-off to the locked thread came back on every event: the
+ * blocking ping-pong ran 3-6x slower than with the wait inside Go.
+ *
+ * Slots live in a static table indexed by handle, so a sleeper never
+ * touches freed memory, whatever destroy does meanwhile. */
+
+#define PARK_SLOTS 1024u
+#define PARK_SPINS 64 /* pause loops before sleeping: catches a quick answer without a system call */
+
+struct park_stream {
+    _Atomic uint32_t seq;      /* the futex word; Go bumps it */
+    _Atomic uint32_t waiters;  /* threads between their first try and their return */
+    _Atomic uint32_t sleepers; /* of those, threads inside futex_wait: only then does Go make a system call */
+};
+struct park_slot {
+    struct park_stream events;      /* poll, poll_batch */
+    struct park_stream completions; /* next_completion */
+    _Atomic uint32_t live;          /* live handles mapped to this slot (> 1: Go wakes every sleeper) */
+    char pad[64 - 2 * sizeof(struct park_stream) - sizeof(uint32_t)];
+};
+_Static_assert(sizeof(struct park_slot) == 64, "park_slot is one cache line");
+static struct park_slot park_slots[PARK_SLOTS] __attribute__((aligned(64)));
+
+static struct park_slot *park_slot_of(tasker_t h) { return &park_slots[h % PARK_SLOTS]; }
+
+void *tshim_park_attach(uint64_t h) {
+    struct park_slot *s = park_slot_of(h);
+    atomic_fetch_add(&s->live, 1);
+    return s;
+}
+
+void tshim_park_detach(uint64_t h) { atomic_fetch_sub(&park_slot_of(h)->live, 1); }
+
+size_t tshim_park_layout(int field) {
+    switch (field) {
+    case 0: return sizeof(struct park_slot);
+    case 1: return offsetof(struct park_slot, events.seq);
+    case 2: return offsetof(struct park_slot, events.waiters);
+    case 3: return offsetof(struct park_slot, events.sleepers);
+    case 4: return offsetof(struct park_slot, completions.seq);
+    case 5: return offsetof(struct park_slot, live);
+    default: return (size_t)-1;
+    }
+}
+
+static double mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Sleeps while ps->seq == seen, at most ms milliseconds (ms < 0: no limit).
+ * Returns on a bump, a timeout, a signal or spuriously: the caller tries
+ * again either way. sleepers is raised before the futex reads seq, and Go
+ * bumps seq before it reads sleepers: either Go sees this sleeper and
+ * wakes it, or the futex sees the new seq and does not sleep. */
+static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
+    for (int i = 0; i < PARK_SPINS; i++) {
+        if (atomic_load_explicit(&ps->seq, memory_order_acquire) != seen) return;
+        __builtin_ia32_pause();
+    }
+    struct timespec ts, *tsp = NULL;
+    if (ms >= 0) {
+        ts.tv_sec = (time_t)(ms / 1e3);
+        ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1e3) * 1e6);
+        tsp = &ts;
+    }
+    atomic_fetch_add(&ps->sleepers, 1);
+    syscall(SYS_futex, (uint32_t *)&ps->seq, FUTEX_WAIT_PRIVATE, seen, tsp, NULL, 0);
+    atomic_fetch_sub(&ps->sleepers, 1);
+}
+
+/* The waiting shape shared by the calls below: try(timeout 0) until it
+ * returns something other than TASKER_EMPTY or timeout_ms has passed. The
+ * try resets the out-pointers itself. Timeouts other than 0, -1 and
+ * positive go straight to Go, which rejects them with the usual message. */
+#define PARKED_CALL(stream, timeout_ms, try0)                                             \
+    do {                                                                                  \
+        if ((timeout_ms) == 0 || (timeout_ms) < -1) return (try0);                        \
+        struct park_stream *ps_ = &park_slot_of(h)->stream;                               \
+        double deadline_ = (timeout_ms) > 0 ? mono_ms() + (double)(timeout_ms) : 0;       \
+        atomic_fetch_add(&ps_->waiters, 1);                                               \
+        int st_;                                                                          \
+        for (;;) {                                                                        \
+            uint32_t seen_ = atomic_load(&ps_->seq);                                      \
+            st_ = (try0);                                                                 \
+            if (st_ != TASKER_EMPTY) break;                                               \
+            double left_ = -1;                                                            \
+            if ((timeout_ms) > 0) {                                                       \
+                left_ = deadline_ - mono_ms();                                            \
+                if (left_ <= 0) break;                                                    \
+            }                                                                             \
+            park_wait(ps_, seen_, left_);                                                 \
+        }                                                                                 \
+        atomic_fetch_sub(&ps_->waiters, 1);                                               \
+        return st_;                                                                       \
+    } while (0)
+
+
+/* ---- documents kept for later: the *_into calls ----
+ *
+ * tasker_poll_into and tasker_next_completion_into copy a document into the
+ * caller's buffer. One that does not fit has already been taken from the
+ * channel (an event is pending, a completion has left the stream), so it is
+ * kept here, per handle, and handed out first by the next call of the same
+ * stream on that handle, from any thread (poll, poll_batch and poll_into
+ * for an event; next_completion and next_completion_into for a
+ * completion). Nothing is lost: a kept event's deadline runs as for any
+ * polled event, and destroy frees what is still kept, as it discards
+ * completions not yet taken. The list is almost always empty: one atomic
+ * load tells, before any lock. */
+
+enum { KEPT_EVENT = 0, KEPT_COMPLETION = 1 };
+struct kept {
+    struct kept *next;
+    tasker_t h;
+    int stream;
+    size_t len;
+    char *doc; /* malloc'd by Go's output(), NUL-terminated */
+};
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kept *kept_head; /* oldest first */
+static _Atomic size_t kept_n;
+
+static void kept_push(tasker_t h, int stream, char *doc, size_t len) {
+    struct kept *k = malloc(sizeof *k);
+    if (k == NULL) abort(); /* cannot keep the document and must not lose it */
+    *k = (struct kept){NULL, h, stream, len, doc};
+    pthread_mutex_lock(&kept_mu);
+    struct kept **pp = &kept_head;
+    while (*pp) pp = &(*pp)->next;
+    *pp = k;
+    atomic_fetch_add(&kept_n, 1);
+    pthread_mutex_unlock(&kept_mu);
+}
+
+/* The oldest kept document of (h, stream), taken out of the list when
+ * cap is (size_t)-1 or the document fits in cap bytes with its NUL; else
+ * left in place. Returns 1 and sets *doc and *len if one was found (*doc NULL
+ * when it was left in place), 0 if none is kept. */
+static int kept_take(tasker_t h, int stream, size_t cap, char **doc, size_t *len) {
+    if (atomic_load_explicit(&kept_n, memory_order_acquire) == 0) return 0;
+    int found = 0;
+    pthread_mutex_lock(&kept_mu);
+    for (struct kept **pp = &kept_head; *pp; pp = &(*pp)->next) {
+        struct kept *k = *pp;
+        if (k->h != h || k->stream != stream) continue;
+        found = 1;
+        *len = k->len;
+        *doc = NULL;
+        if (cap == (size_t)-1 || k->len < cap) {
+            *doc = k->doc;
+            *pp = k->next;
+            free(k);
+            atomic_fetch_sub(&kept_n, 1);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&kept_mu);
+    return found;
+}
+
+static void kept_drop_handle(tasker_t h) {
+    if (atomic_load(&kept_n) == 0) return;
+    pthread_mutex_lock(&kept_mu);
+    for (struct kept **pp = &kept_head; *pp;) {
+        struct kept *k = *pp;
+        if (k->h == h) {
+            *pp = k->next;
+            free(k->doc);
+            free(k);
+            atomic_fetch_sub(&kept_n, 1);
+        } else {
+            pp = &k->next;
+        }
+    }
+    pthread_mutex_unlock(&kept_mu);
+}
+
+static int too_small(const char *fn, const char *what, size_t len, size_t cap) {
+    char msg[320];
+    int n = snprintf(msg, sizeof msg,
+                     "%s: the %s is %zu bytes and needs a buffer of %zu (with its NUL); cap is %zu. It is kept, "
+                     "and the next call for this handle hands it out first: call again with a buffer of at least %zu",
+                     fn, what, len, len + 1, cap, len + 1);
+    tshim_set_error(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    return TASKER_ETOOBIG;
+}
+
+static int null_arg(const char *fn, const char *what) {
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "%s: %s", fn, what);
+    tshim_set_error(msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    return TASKER_EINVAL;
+}
+
+/* Copies doc into buf when it fits, else keeps it; frees it when copied. */
+static int deliver_into(const char *fn, const char *what, tasker_t h, int stream, char *doc, size_t n, char *buf,
+                        size_t cap, size_t *len) {
+    *len = n;
+    if (n < cap) {
+        memcpy(buf, doc, n + 1);
+        free(doc);
+        return TASKER_OK;
+    }
+    kept_push(h, stream, doc, n);
+    return too_small(fn, what, n, cap);
+}
+
 /* ---- functions that enter Go ---- */
 
 int tasker_new(const char *config_json, tasker_t *out) {
@@ -157,7 +402,9 @@ int tasker_new(const char *config_json, tasker_t *out) {
 
 int tasker_destroy(tasker_t h) {
     CHECK_FORK();
-    return tgo_destroy(h);
+    int st = tgo_destroy(h);
+    if (st == TASKER_OK) kept_drop_handle(h);
+    return st;
 }
 
 int tasker_dispatch(tasker_t h, const char *event_json, size_t len, int32_t timeout_ms, char event_id_out[37]) {
@@ -170,7 +417,9 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     if (event_json != NULL) *event_json = NULL;
     if (len != NULL) *len = 0;
     CHECK_FORK();
-    return tgo_poll(h, timeout_ms, event_json, len);
+    if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
+        return TASKER_OK;
+    PARKED_CALL(events, timeout_ms, tgo_poll(h, timeout_ms < -1 ? timeout_ms : 0, event_json, len));
 }
 
 int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
@@ -178,12 +427,38 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
     if (len != NULL) *len = 0;
     if (count != NULL) *count = 0;
     CHECK_FORK();
-    return tgo_poll_batch(h, max, timeout_ms, events_json, len, count);
+    char *kdoc;
+    size_t klen;
+    if (events_json != NULL && len != NULL && count != NULL && max > 0 && timeout_ms >= -1 &&
+        kept_take(h, KEPT_EVENT, (size_t)-1, &kdoc, &klen)) {
+        /* a kept event goes out alone, as a one-element array */
+        char *arr = malloc(klen + 3);
+        if (arr == NULL) {
+            kept_push(h, KEPT_EVENT, kdoc, klen); /* the oldest goes to the back: rare, and still not lost */
+            return null_arg("tasker_poll_batch", "out of memory");
+        }
+        arr[0] = '[';
+        memcpy(arr + 1, kdoc, klen);
+        arr[klen + 1] = ']';
+        arr[klen + 2] = 0;
+        free(kdoc);
+        *events_json = arr;
+        *len = klen + 2;
+        *count = 1;
+        return TASKER_OK;
+    }
+    PARKED_CALL(events, timeout_ms,
+                tgo_poll_batch(h, max, timeout_ms < -1 ? timeout_ms : 0, events_json, len, count));
 }
 
 int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len) {
     CHECK_FORK();
     return tgo_complete(h, (char *)event_id, (char *)result_json, len);
+}
+
+int tasker_checkpoint(tasker_t h, const char *event_id, const char *checkpoint_json, size_t len) {
+    CHECK_FORK();
+    return tgo_checkpoint(h, (char *)event_id, (char *)checkpoint_json, len);
 }
 
 int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired) {
@@ -196,7 +471,11 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (completion_json != NULL) *completion_json = NULL;
     if (len != NULL) *len = 0;
     CHECK_FORK();
-    return tgo_next_completion(h, timeout_ms, completion_json, len);
+    if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
+        kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
+        return TASKER_OK;
+    PARKED_CALL(completions, timeout_ms,
+                tgo_next_completion(h, timeout_ms < -1 ? timeout_ms : 0, completion_json, len));
 }
 
 int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {
@@ -209,6 +488,37 @@ int tasker_stats(tasker_t h, char **stats_json, size_t *len) {
     if (len != NULL) *len = 0;
     CHECK_FORK();
     return tgo_stats(h, stats_json, len);
+}
+
+/* ---- into caller-owned buffers ---- */
+
+static int take_into(const char *fn, const char *what, tasker_t h, int stream, int32_t timeout_ms, char *buf,
+                     size_t cap, size_t *len) {
+    if (len != NULL) *len = 0;
+    if (buf != NULL && cap > 0) buf[0] = '\0';
+    CHECK_FORK();
+    if (len == NULL) return null_arg(fn, "len must not be NULL");
+    if (buf == NULL && cap > 0) return null_arg(fn, "buf is NULL but cap > 0 (buf may be NULL only with cap 0)");
+    char *doc;
+    size_t n;
+    if (timeout_ms >= -1 && kept_take(h, stream, cap, &doc, &n)) {
+        if (doc == NULL) {
+            *len = n;
+            return too_small(fn, what, n, cap);
+        }
+        return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
+    }
+    int st = stream == KEPT_EVENT ? tasker_poll(h, timeout_ms, &doc, &n) : tasker_next_completion(h, timeout_ms, &doc, &n);
+    if (st != TASKER_OK) return st;
+    return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
+}
+
+int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
+    return take_into("tasker_poll_into", "event", h, KEPT_EVENT, timeout_ms, buf, cap, len);
+}
+
+int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
+    return take_into("tasker_next_completion_into", "completion", h, KEPT_COMPLETION, timeout_ms, buf, cap, len);
 }
 
 /* ---- readiness descriptors (issue 13): tasker_event_fd, tasker_completion_fd ----

@@ -9,4 +9,13 @@
  * thread's last error. Called by Go on every failing call. */
 void tshim_set_error(const char *msg, size_t len);
 
+/* Waiting outside Go (shim.c): the park slot of handle h, counted as used
+ * by one more live handle; Go bumps its futex words (park.go). A slot is
+ * never freed. detach undoes one attach, when the handle is destroyed. */
+void *tshim_park_attach(uint64_t h);
+void tshim_park_detach(uint64_t h);
+/* For a test: sizeof(struct park_slot) (field 0) and the offsets of
+ * events.seq, events.waiters, events.sleepers, completions.seq, live (1-5). */
+size_t tshim_park_layout(int field);
+
 #endif

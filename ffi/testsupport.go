@@ -7,6 +7,7 @@ package main
 /*
 #include <stdlib.h>
 #include "../include/tasker.h"
+#include "shim.h"
 */
 import "C"
 
@@ -44,6 +45,21 @@ func takeOut(r *callResult, p *C.char, n C.size_t) {
 // registry: every method of it panics (nil channel), which provokes the
 // recovery of rule 12.
 func registerBroken() uint64 { return handles.add(new(runtime.Dispatcher)) }
+
+// parkLayout returns shim.c's sizeof(struct park_slot) and the offsets of
+// events.seq, events.waiters, events.sleepers, completions.seq and live, and
+// the same numbers of the Go mirror (park.go).
+func parkLayout() (c, goside [6]uintptr) {
+	for i := range c {
+		c[i] = uintptr(C.tshim_park_layout(C.int(i)))
+	}
+	var p parkSlot
+	goside = [6]uintptr{unsafe.Sizeof(p), unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.seq),
+		unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.waiters),
+		unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.sleepers),
+		unsafe.Offsetof(p.completions) + unsafe.Offsetof(p.completions.seq), unsafe.Offsetof(p.live)}
+	return c, goside
+}
 
 func callNew(cfg string) (uint64, callResult) {
 	var h C.tasker_t
@@ -92,6 +108,15 @@ func callComplete(h uint64, id, doc string) callResult {
 	cd := C.CString(doc)
 	defer C.free(unsafe.Pointer(cd))
 	st := C.tasker_complete(C.tasker_t(h), ci, cd, C.size_t(len(doc)))
+	return callResult{status: int(st), lastErr: lastError()}
+}
+
+func callCheckpoint(h uint64, id, doc string) callResult {
+	ci := C.CString(id)
+	defer C.free(unsafe.Pointer(ci))
+	cd := C.CString(doc)
+	defer C.free(unsafe.Pointer(cd))
+	st := C.tasker_checkpoint(C.tasker_t(h), ci, cd, C.size_t(len(doc)))
 	return callResult{status: int(st), lastErr: lastError()}
 }
 

@@ -11,6 +11,7 @@
  *     producer --tasker_dispatch--> [dispatch queue]
  *     worker   <--tasker_poll------ [dispatch queue]    (event becomes pending)
  *     worker   --tasker_complete--> [pending] --> [completion stream]
+ *     worker   --tasker_checkpoint-> [pending] --> back to [dispatch queue]
  *     reaper / tasker_cleanup_timeouts: pending past deadline --> timeout completion
  *     consumer <--tasker_next_completion-- [completion stream]
  *
@@ -49,6 +50,16 @@
  * an invalid result leaves its event pending (fix the result and call again);
  * a rejected dispatch queues nothing. No input crashes the process.
  *
+ * Checkpoints (ABI minor 1). A long step may yield: tasker_checkpoint ends
+ * its current run without a completion and sends the event back to the end
+ * of the dispatch queue with its progress; the next poll hands it out again
+ * (same event_id) with a "checkpoint" object, and its timeout clock restarts
+ * at that poll. The event still ends exactly once, however many checkpoints
+ * it takes. A checkpoint never waits and never fails for lack of room: the
+ * event keeps its place, so the dispatch queue may hold up to
+ * max_concurrent_handlers events beyond dispatch_buffer_size (new dispatches
+ * still see the queue as full while it does).
+ *
  * ==== Threads ====
  *
  * Every function may be called from any thread, concurrently, on the same
@@ -61,6 +72,12 @@
  *
  * The last error is per thread: tasker_last_error describes the most recent
  * call on the calling thread that returned a negative status.
+ *
+ * How poll, poll_batch and next_completion wait: they try once without
+ * waiting (one call into the Go runtime), and if nothing is there they
+ * park the calling thread on a futex outside the Go runtime until the
+ * library signals that a try may succeed (or the timeout passes), then try
+ * again. A waiting thread uses no CPU.
  *
  * ==== Memory ====
  *
@@ -81,7 +98,8 @@
  * Any other negative value is TASKER_EINVAL.
  *
  * An event's deadline is its poll time plus its timeout_ms (default
- * handler_timeout_ms). A reaper thread inside the library ends overdue events
+ * completion_timeout_ms when set, else handler_timeout_ms); after a
+ * checkpoint, the time of the poll that hands it out again. A reaper thread inside the library ends overdue events
  * every cleanup_interval_ms; calling tasker_cleanup_timeouts yourself is
  * allowed, never required. A complete that arrives after the event ended
  * returns TASKER_ENOENT and counts in the late_completions stat.
@@ -106,13 +124,13 @@
  * Loading the library starts the Go runtime, and the Go runtime does not
  * survive fork(). In a child process forked after the library was loaded,
  * every function returns TASKER_EFORKED at once, without entering Go —
- * except tasker_abi_version, tasker_version, tasker_strerror,
- * tasker_last_error and tasker_free, which work anywhere. A second dlopen in
+ * except tasker_abi_version, tasker_abi_minor, tasker_version,
+ * tasker_strerror, tasker_last_error and tasker_free, which work anywhere. A second dlopen in
  * the child returns the same broken copy. So load the library after fork
  * (bindings load it lazily, when the first channel is made), or use
  * posix_spawn/exec for workers.
  *
- * ==== Readiness descriptors (event loops, fiber schedulers) ====
+ * ==== Readiness descriptors (event loops, fiber schedulers; ABI minor 2) ====
  *
  * A program that must not block a thread in tasker_poll or
  * tasker_next_completion (an asyncio loop, a Ruby fiber scheduler, an
@@ -174,8 +192,17 @@
  *
  * Polled event: every key above, filled in (trace_id/span_id null when not
  * given; timeout_ms the effective one), plus "dispatched_at" and
- * "polled_at" (RFC 3339, UTC, nanoseconds). tasker_poll_batch returns a JSON
- * array of these.
+ * "polled_at" (RFC 3339, UTC, nanoseconds; this run's poll). After a
+ * checkpoint it also has "checkpoint": {"cursor": <as given>,
+ * "items_processed": <as given>, "accumulated_results": <as given, or null>,
+ * "count": <checkpoints so far>}; on its first run there is no "checkpoint"
+ * key. tasker_poll_batch returns a JSON array of these.
+ *
+ * Checkpoint (tasker_checkpoint):
+ *   {"cursor": any JSON (required; null allowed),
+ *    "items_processed": integer >= 0 (required),
+ *    "accumulated_results": any JSON (optional, default null)}
+ *   cursor and accumulated_results are carried exactly as written.
  *
  * Result (tasker_complete):
  *   {"success": true, "result": any, "metadata": {object}}
@@ -193,11 +220,13 @@
  *   null when the event had none), handler,
  *   status ("completed" | "failed" | "timeout" | "cancelled"), success,
  *   result, error {message, error_type, retryable}, metadata,
- *   dispatched_at, polled_at (null if never polled), completed_at,
- *   execution_time_ms (completed_at - polled_at in milliseconds, with
- *   microsecond precision; null if never polled).
+ *   dispatched_at, polled_at (the first poll; null if never polled),
+ *   completed_at, execution_time_ms (completed_at - polled_at in
+ *   milliseconds, with microsecond precision; null if never polled),
+ *   checkpoints (how many checkpoints the event took; 0 without any).
  *   Error types the library produces: "ffi_timeout" (cleanup/reaper),
- *   "shutdown" (cancelled); Go handlers add "handler_timeout",
+ *   "shutdown" (cancelled), "too_many_checkpoints" (failed: a checkpoint
+ *   beyond max_checkpoints; not retryable); Go handlers add "handler_timeout",
  *   "handler_panic", "handler_error", "handler_not_found". All retryable
  *   except handler_panic and handler_not_found.
  *
@@ -208,7 +237,10 @@
  *   oldest_queued_age_ms, starvation_detected, starving_event_count (queued
  *   or pending events older than starvation_warning_threshold_ms).
  *   Also: delivered, discarded, rejected_invalid, in_flight, state
- *   ("running" | "draining" | "closed"), worker_id, buffer sizes.
+ *   ("running" | "draining" | "closed"), worker_id, buffer sizes,
+ *   checkpoints (checkpoints accepted), config_sources (an object: for every
+ *   config key, where its value came from: "default", "json", or
+ *   "<file>:<table>.<key>" for tasker-core TOML, see Config).
  *   rejected_invalid counts every tasker_dispatch refused for its document:
  *   TASKER_EINVAL (bad JSON, unknown key, an event_id already live...) and
  *   TASKER_ETOOBIG alike; a bad argument that is not the document (NULL
@@ -221,7 +253,30 @@
  *   max_concurrent_handlers), max_concurrent_handlers (10),
  *   handler_timeout_ms (30000), cleanup_interval_ms (1000; 0 turns the
  *   reaper off), starvation_warning_threshold_ms (10000), max_payload_bytes
- *   (1048576), worker_id (string).
+ *   (1048576), worker_id (string), max_checkpoints (100000: a checkpoint
+ *   beyond it ends the event as failed, too_many_checkpoints; 0 allows
+ *   none), completion_timeout_ms (0: the default timeout of polled events,
+ *   0 meaning handler_timeout_ms), tasker_config: see below.
+ *
+ * tasker-core TOML (tasker_config). Reads the handler-dispatch settings from
+ * tasker-core's own configuration files, so that its users need not
+ * translate them:
+ *   "tasker_config": {"path": "tasker.toml"}           one pre-merged file
+ *   "tasker_config": {"root": "config/tasker",         base/ and environments/
+ *                     "environment": "production"}     (default development)
+ *   "tasker_config": "env"   TASKER_CONFIG_PATH if set, else
+ *                            TASKER_CONFIG_ROOT with TASKER_ENV (development)
+ *   Keys read: [worker.mpsc_channels.handler_dispatch] (or the older
+ *   [mpsc_channels.worker.handler_dispatch]) dispatch_buffer_size,
+ *   completion_buffer_size, max_concurrent_handlers, handler_timeout_ms;
+ *   [worker.mpsc_channels.ffi_dispatch] starvation_warning_threshold_ms,
+ *   completion_timeout_ms. The root's base/NAME.toml files, then
+ *   environments/<env>/NAME.toml, are merged in name order (tables merge,
+ *   scalars and arrays are replaced). Every other table and key is ignored.
+ *   ${VAR} and ${VAR:-default} are substituted in the values read (read with
+ *   getenv() during tasker_new). Keys given in the JSON document win over
+ *   the TOML. Errors (missing file, TOML syntax, a wrong type, an unset
+ *   variable without default) are TASKER_EINVAL naming the file and key.
  */
 #ifndef TASKER_H
 #define TASKER_H
@@ -235,6 +290,13 @@ extern "C" {
 
 /** The ABI version this header describes. Compare with tasker_abi_version(). */
 #define TASKER_ABI_VERSION 1
+/**
+ * The minor version: additions to ABI version 1 that older code does not
+ * use. 1 adds tasker_checkpoint and tasker_abi_minor; 2 adds
+ * tasker_event_fd and tasker_completion_fd. A program that calls an
+ * addition checks tasker_abi_minor() >= the minor that added it.
+ */
+#define TASKER_ABI_MINOR 2
 /** The library version this header ships with. */
 #define TASKER_VERSION_STRING "libtasker 0.1.0 (abi 1)"
 
@@ -247,10 +309,10 @@ typedef uint64_t tasker_t;
 #define TASKER_CLOSED      2  /**< shut down and drained: nothing more will arrive; stop polling */
 #define TASKER_EINVAL    (-1) /**< bad argument: NULL where not allowed, bad JSON, bad UTF-8, bad config */
 #define TASKER_EBADF     (-2) /**< unknown or destroyed handle */
-#define TASKER_ENOENT    (-3) /**< complete: event not pending (never polled, already ended, expired) */
+#define TASKER_ENOENT    (-3) /**< complete/checkpoint: event not pending (never polled, already ended, expired) */
 #define TASKER_EFULL     (-4) /**< dispatch: queue stayed full for timeout_ms; nothing was queued */
 #define TASKER_ESHUTDOWN (-5) /**< dispatch after shutdown began */
-#define TASKER_ETOOBIG   (-6) /**< input larger than max_payload_bytes */
+#define TASKER_ETOOBIG   (-6) /**< input larger than max_payload_bytes; or (the *_into calls) the caller's buffer is too small */
 #define TASKER_EFORKED   (-7) /**< called in a child process after fork(); see Fork */
 #define TASKER_EINTERNAL (-8) /**< a bug: an internal panic was recovered; see tasker_last_error */
 
@@ -262,6 +324,14 @@ typedef uint64_t tasker_t;
  * Ownership: nothing to free. Thread-safe. Never enters Go.
  */
 uint32_t tasker_abi_version(void);
+
+/**
+ * Returns TASKER_ABI_MINOR of the loaded library (0 for a library older than
+ * this function: look the symbol up with dlsym first if you must run on
+ * one). Call tasker_checkpoint only when it returns >= 1.
+ * Ownership: nothing to free. Thread-safe. Never enters Go.
+ */
+uint32_t tasker_abi_minor(void);
 
 /**
  * Returns a static version string, e.g. "libtasker 0.1.0 (abi 1)"; never NULL.
@@ -365,6 +435,28 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
                       uint32_t *count);
 
 /**
+ * As tasker_poll, but copies the event into the caller's buffer: no
+ * allocation to free, so a worker can reuse one buffer for every event.
+ * On TASKER_OK buf holds the event document and a NUL, and *len is its
+ * length without the NUL (so cap must be at least *len + 1).
+ * Too small a buffer loses nothing: when the event (already taken, so
+ * pending, its deadline running) does not fit, the call returns
+ * TASKER_ETOOBIG with *len set to the document's length, writes only
+ * buf[0] = '\0', and the library keeps the event: the next tasker_poll,
+ * tasker_poll_batch (as a one-element array) or tasker_poll_into on this
+ * handle, from any thread, hands it out before any other. Call again with
+ * a buffer of at least *len + 1 bytes. A kept event that is never taken
+ * again times out like any pending event; destroy frees it. buf may be
+ * NULL only with cap 0 (which always answers TASKER_ETOOBIG once an event
+ * is there, and keeps it: a way to learn its size).
+ * Ownership: buf (cap bytes) and len are the caller's, written during the
+ * call only. Thread-safe; use one buffer per thread.
+ * Returns: as tasker_poll; TASKER_ETOOBIG (buffer too small, see above);
+ * TASKER_EINVAL also for a NULL len, or a NULL buf with cap > 0.
+ */
+int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len);
+
+/**
  * Ends a pending event with the caller's result (see Result above): status
  * "completed" when success is true, "failed" otherwise. Never waits. An
  * invalid result changes nothing: the event stays pending, and a corrected
@@ -378,6 +470,26 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
  * TASKER_ENOENT; TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
  */
 int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len);
+
+/**
+ * Ends the current run of a pending event without a completion (ABI minor
+ * 1; see Checkpoints above): the event goes back to the end of the dispatch
+ * queue with checkpoint_json (see Checkpoint above) and the next poll hands
+ * it out again with a "checkpoint" object, its deadline restarting at that
+ * poll. Never waits, and never fails for lack of room in the queue. An
+ * invalid document changes nothing: the event stays pending. A checkpoint
+ * that would exceed max_checkpoints ends the event instead, as "failed"
+ * (error_type "too_many_checkpoints", not retryable), and returns TASKER_OK:
+ * either way this run is over. A checkpoint for an event that is not
+ * pending (never polled, already ended, queued again after a checkpoint,
+ * unknown) returns TASKER_ENOENT and counts in late_completions.
+ * Ownership: event_id (a NUL-terminated 36-character UUID) and
+ * checkpoint_json (exactly len bytes) are borrowed for the call.
+ * Returns: TASKER_OK; TASKER_EINVAL (NULL pointer, bad event_id, bad JSON or
+ * checkpoint document — the message names the key); TASKER_ETOOBIG;
+ * TASKER_ENOENT; TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
+ */
+int tasker_checkpoint(tasker_t h, const char *event_id, const char *checkpoint_json, size_t len);
 
 /**
  * Ends every pending event past its deadline with a "timeout" completion
@@ -401,6 +513,22 @@ int tasker_cleanup_timeouts(tasker_t h, uint32_t *expired);
  * bad timeout_ms); TASKER_EBADF; TASKER_EFORKED; TASKER_EINTERNAL.
  */
 int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_json, size_t *len);
+
+/**
+ * As tasker_next_completion, but copies the completion into the caller's
+ * buffer (see tasker_poll_into for the buffer rules). A completion that
+ * does not fit is not lost: the call returns TASKER_ETOOBIG with *len set
+ * to its length, and the library keeps it and hands it out first to the
+ * next tasker_next_completion or tasker_next_completion_into on this
+ * handle, from any thread (it is counted as delivered in the stats from
+ * the moment it left the stream). destroy frees a kept completion with the
+ * other completions not yet taken.
+ * Ownership: buf (cap bytes) and len are the caller's, written during the
+ * call only. Thread-safe; use one buffer per thread.
+ * Returns: as tasker_next_completion; TASKER_ETOOBIG; TASKER_EINVAL also for
+ * a NULL len, or a NULL buf with cap > 0.
+ */
+int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len);
 
 /* ==== Shutdown and observation ==== */
 

@@ -2,10 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/tasker-systems/libtasker/channel"
-	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 // Config is a dispatcher's configuration: the channel's limits plus the
@@ -42,22 +42,6 @@ func (c Config) CleanupInterval() time.Duration {
 // duplicate keys and impossible values are channel.ErrInvalid with a message
 // naming the key; then the returned Config is zero.
 func ParseConfig(data []byte) (Config, error) {
-	cfg := DefaultConfig()
-	err := wire.ParseConfig(data, []wire.ConfigKey{
-		{Name: "dispatch_buffer_size", Int: &cfg.DispatchBufferSize},
-		{Name: "completion_buffer_size", Int: &cfg.CompletionBufferSize},
-		{Name: "max_concurrent_handlers", Int: &cfg.MaxConcurrentHandlers},
-		{Name: "handler_timeout_ms", Int: &cfg.HandlerTimeoutMs},
-		{Name: "cleanup_interval_ms", Int: &cfg.CleanupIntervalMs},
-		{Name: "starvation_warning_threshold_ms", Int: &cfg.StarvationWarningThresholdMs},
-		{Name: "max_payload_bytes", Int: &cfg.MaxPayloadBytes},
-		{Name: "worker_id", Str: &cfg.WorkerID},
-	})
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	cfg, _, err := ParseConfigEnv(data, os.LookupEnv)
+	return cfg, err
 }

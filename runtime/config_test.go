@@ -22,6 +22,7 @@ func TestParseConfig_Defaults(t *testing.T) {
 		HandlerTimeoutMs:             30000,
 		StarvationWarningThresholdMs: 10000,
 		MaxPayloadBytes:              1 << 20,
+		MaxCheckpoints:               100000,
 	}, CleanupIntervalMs: 1000}
 	assert.Equal(t, want, rt.DefaultConfig())
 	for _, doc := range []string{"", "{}", " { } ", "\n\t{}\r\n"} {
@@ -50,12 +51,13 @@ func TestParseConfig_WhitespaceOnlyIsInvalid(t *testing.T) {
 func TestParseConfig_AllKeys(t *testing.T) {
 	cfg, err := rt.ParseConfig([]byte(`{"dispatch_buffer_size":5,"completion_buffer_size":7,
 		"max_concurrent_handlers":7,"handler_timeout_ms":1,"cleanup_interval_ms":0,
-		"starvation_warning_threshold_ms":3,"max_payload_bytes":64,"worker_id":"w-\u00e9"}`))
+		"starvation_warning_threshold_ms":3,"max_payload_bytes":64,"worker_id":"w-\u00e9",
+		"max_checkpoints":0,"completion_timeout_ms":9}`))
 	require.NoError(t, err)
 	assert.Equal(t, rt.Config{Config: channel.Config{
 		DispatchBufferSize: 5, CompletionBufferSize: 7, MaxConcurrentHandlers: 7,
 		HandlerTimeoutMs: 1, StarvationWarningThresholdMs: 3,
-		MaxPayloadBytes: 64, WorkerID: "w-é",
+		MaxPayloadBytes: 64, WorkerID: "w-é", MaxCheckpoints: 0, CompletionTimeoutMs: 9,
 	}, CleanupIntervalMs: 0}, cfg)
 	// keys left out keep their defaults
 	cfg, err = rt.ParseConfig([]byte(`{"worker_id":null,"max_concurrent_handlers":1}`))
@@ -89,9 +91,12 @@ func TestParseConfig_BadInput(t *testing.T) {
 		{"zero handler timeout", `{"handler_timeout_ms":0}`, "handler_timeout_ms"},
 		{"zero max payload", `{"max_payload_bytes":0}`, "max_payload_bytes"},
 		{"trailing", `{} {}`, "trailing"},
+		{"string max_checkpoints", `{"max_checkpoints":"3"}`, `"max_checkpoints"`},
+		{"huge max_checkpoints", `{"max_checkpoints":3000000000}`, `"max_checkpoints"`},
 	}
 	for _, key := range []string{"dispatch_buffer_size", "completion_buffer_size", "max_concurrent_handlers",
-		"handler_timeout_ms", "cleanup_interval_ms", "starvation_warning_threshold_ms", "max_payload_bytes"} {
+		"handler_timeout_ms", "cleanup_interval_ms", "starvation_warning_threshold_ms", "max_payload_bytes",
+		"max_checkpoints", "completion_timeout_ms"} {
 		cases = append(cases,
 			struct{ name, doc, mention string }{"negative " + key, `{"` + key + `":-1}`, key},
 			struct{ name, doc, mention string }{"very negative " + key, `{"` + key + `":-9223372036854775808}`, key},

@@ -52,6 +52,7 @@ type options struct {
 	handlers  map[string]Handler
 	callbacks []Callback
 	grace     time.Duration
+	sources   map[string]string
 }
 
 // Option configures a Dispatcher.
@@ -86,6 +87,7 @@ type Dispatcher struct {
 	handlers  map[string]Handler
 	callbacks []Callback
 	grace     time.Duration
+	sources   map[string]string // config key -> where its value came from; read-only
 
 	root       context.Context
 	cancelRoot context.CancelFunc
@@ -130,6 +132,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		handlers:  o.handlers,
 		callbacks: o.callbacks,
 		grace:     o.grace,
+		sources:   o.sources,
 		stop:      make(chan struct{}),
 	}
 	d.root, d.cancelRoot = context.WithCancel(context.Background())
@@ -155,6 +158,13 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	}
 	return d, nil
 }
+
+// SetWaker installs fn on the dispatcher's channel (channel.Channel.SetWaker):
+// called after every state change that lets a zero-timeout Poll or
+// NextCompletion return something, outside the channel's lock. The C ABI
+// uses it to wake threads parked outside Go. Call before the dispatcher is
+// used.
+func (d *Dispatcher) SetWaker(fn func(events, completions, all bool)) { d.ch.SetWaker(fn) }
 
 // Config returns the dispatcher's config.
 func (d *Dispatcher) Config() Config { return d.cfg }
@@ -211,6 +221,19 @@ func (d *Dispatcher) CompleteJSON(id uuid.UUID, doc []byte) error {
 	return d.ch.CompleteJSON(id, doc, wire.ParseResult)
 }
 
+// Checkpoint ends the current run of a pending FFI event without a
+// completion and sends it back to the queue with cp (channel.Checkpoint).
+// Never waits.
+func (d *Dispatcher) Checkpoint(id uuid.UUID, cp channel.Checkpoint) error {
+	return d.ch.Checkpoint(id, cp)
+}
+
+// CheckpointJSON parses a checkpoint document (wire.ParseCheckpoint) and
+// applies it. A document that does not parse changes nothing.
+func (d *Dispatcher) CheckpointJSON(id uuid.UUID, doc []byte) error {
+	return d.ch.CheckpointJSON(id, doc, wire.ParseCheckpoint)
+}
+
 // CleanupTimeouts ends every pending FFI event past its deadline with an
 // ffi_timeout result; returns how many. Never waits.
 func (d *Dispatcher) CleanupTimeouts() int { return d.ch.CleanupTimeouts() }
@@ -228,6 +251,7 @@ func (d *Dispatcher) Stats() Stats {
 		CallbacksRun:      d.cbRun.Load(),
 		CallbacksPanicked: d.cbPanic.Load(),
 		CallbacksDropped:  d.cbDropped.Load(),
+		ConfigSources:     d.sources,
 	}
 }
 

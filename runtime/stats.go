@@ -12,4 +12,8 @@ type Stats struct {
 	CallbacksRun      uint64 `json:"callbacks_run"`
 	CallbacksPanicked uint64 `json:"callbacks_panicked"`
 	CallbacksDropped  uint64 `json:"callbacks_dropped"`
+	// ConfigSources says where each setting of the config came from (see
+	// ParseConfigEnv); absent when the dispatcher was made without
+	// WithConfigSources. Shared and read-only.
+	ConfigSources map[string]string `json:"config_sources,omitempty"`
 }

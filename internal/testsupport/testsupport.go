@@ -92,9 +92,10 @@ func SortedKeys(m map[string]any) []string {
 }
 
 // CompletionKeys and EventKeys are the keys of a completion and of a
-// polled-event document (ABI.md), sorted.
+// polled-event document (ABI.md), sorted. A polled event has "checkpoint"
+// too after a checkpoint (not listed: a first run has none).
 var (
-	CompletionKeys = []string{"completed_at", "correlation_id", "dispatched_at", "error", "event_id",
+	CompletionKeys = []string{"checkpoints", "completed_at", "correlation_id", "dispatched_at", "error", "event_id",
 		"execution_time_ms", "handler", "metadata", "polled_at", "result", "span_id", "status", "step_uuid", "success",
 		"task_uuid", "trace_id"}
 	EventKeys = []string{"correlation_id", "dispatched_at", "event_id", "handler", "payload", "polled_at",

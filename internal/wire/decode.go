@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"math"
 
 	"github.com/google/uuid"
 
@@ -152,6 +153,48 @@ func ParseResult(data []byte, maxBytes int) (channel.Result, error) {
 		return channel.Result{}, invalidf("%s: \"success\": false needs \"error\": {\"message\": ...}", doc)
 	}
 	return r, nil
+}
+
+// ParseCheckpoint decodes a checkpoint document (tasker_checkpoint):
+// {"cursor": any JSON (required, null allowed), "items_processed": integer
+// >= 0 (required), "accumulated_results": any JSON (optional)}. Strict like
+// every document: unknown or duplicate keys, wrong types and invalid UTF-8
+// are channel.ErrInvalid naming the key; more than maxBytes is
+// channel.ErrTooBig. The raw values are copied (the input is borrowed).
+func ParseCheckpoint(data []byte, maxBytes int) (channel.Checkpoint, error) {
+	const doc = "checkpoint"
+	var cp channel.Checkpoint
+	if maxBytes > 0 && len(data) > maxBytes {
+		return cp, &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
+	}
+	var haveCursor, haveItems bool
+	err := scanObject(data, doc, func(key string, raw []byte) error {
+		var err error
+		switch key {
+		case "cursor":
+			cp.Cursor = append(json.RawMessage(nil), raw...)
+			haveCursor = true
+		case "items_processed":
+			cp.ItemsProcessed, err = rawInt(doc, key, raw, 0, math.MaxInt64)
+			haveItems = true
+		case "accumulated_results":
+			if !isNull(raw) {
+				cp.AccumulatedResults = append(json.RawMessage(nil), raw...)
+			}
+		default:
+			err = invalidf("%s: unknown key %q (known: cursor, items_processed, accumulated_results)", doc, key)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return channel.Checkpoint{}, err
+	case !haveCursor:
+		return channel.Checkpoint{}, invalidf("%s: missing required key \"cursor\" (any JSON value, null included)", doc)
+	case !haveItems:
+		return channel.Checkpoint{}, invalidf("%s: missing required key \"items_processed\" (an integer >= 0)", doc)
+	}
+	return cp, nil
 }
 
 func parseErrorInfo(data []byte) (*channel.ErrorInfo, error) {

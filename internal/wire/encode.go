@@ -94,6 +94,17 @@ func AppendEventJSON(b []byte, ev *channel.Event) []byte {
 	b = appendTime(b, ev.DispatchedAt)
 	b = append(b, `,"polled_at":`...)
 	b = appendTime(b, ev.PolledAt)
+	if cp := ev.Checkpoint; cp != nil { // only after a checkpoint: older readers never see the key
+		b = append(b, `,"checkpoint":{"cursor":`...)
+		b = appendRaw(b, cp.Cursor)
+		b = append(b, `,"items_processed":`...)
+		b = strconv.AppendInt(b, cp.ItemsProcessed, 10)
+		b = append(b, `,"accumulated_results":`...)
+		b = appendRaw(b, cp.AccumulatedResults)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(cp.Count), 10)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
@@ -162,5 +173,7 @@ func AppendCompletionJSON(b []byte, c *channel.Completion) []byte {
 	} else {
 		b = append(b, "null"...)
 	}
+	b = append(b, `,"checkpoints":`...)
+	b = strconv.AppendInt(b, int64(c.Checkpoints), 10)
 	return append(b, '}')
 }

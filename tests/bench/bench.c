@@ -8,6 +8,20 @@
  *                                or sleep (poll 0, sleep 10 ms when empty)
  *   bench memory N               RSS before/after N round trips; peak with 100,000 pending
  *   bench cleanup N              time of tasker_cleanup_timeouts expiring N events
+ *   bench checkpoint N           one thread: N checkpoint round trips (poll + checkpoint: the
+ *                                event goes back to the queue) beside N complete round trips
+ *                                (dispatch + poll + complete + next_completion), same run
+ *   bench peer_roundtrip N       the same round trip through the queue a C user would
+ *                                otherwise write: mutex + condvar, documents copied
+ *   bench peer_latency N         dispatch -> pop-return latency of that queue, idle worker
+ *   bench roundtrip_into N       the round trip with tasker_poll_into and
+ *                                tasker_next_completion_into (one reused buffer)
+ *   bench pingpong N             two threads, both blocking: the producer dispatches and
+ *                                waits for the completion, the worker waits in poll
+ *   bench peer_pingpong N        the same through the mutex + condvar queue
+ *   bench callgrind N WHAT       N round trips between CALLGRIND_TOGGLE_COLLECT marks, for
+ *                                `valgrind --tool=callgrind --collect-atstart=no`; WHAT is
+ *                                all|into|dispatch|poll|complete|next|peer: which calls are counted
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +36,16 @@
 #include <unistd.h>
 
 #include "tasker.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#endif
+#endif
+#ifndef HAVE_CALLGRIND
+#define CALLGRIND_TOGGLE_COLLECT do { } while (0)
+#endif
 
 static const char *EVENT =
     "{\"task_uuid\":\"0190a0a0-0000-7000-8000-000000000001\","
@@ -71,7 +95,7 @@ static long rss_kb(const char *field) {
 
 /* ---- round trip ---- */
 
-static void one_round_trip(tasker_t h, size_t evl, size_t rl) {
+__attribute__((noinline)) static void one_round_trip(tasker_t h, size_t evl, size_t rl) {
     char id[37], *out;
     size_t n;
     OK(tasker_dispatch(h, EVENT, evl, 0, id));
@@ -80,6 +104,17 @@ static void one_round_trip(tasker_t h, size_t evl, size_t rl) {
     OK(tasker_complete(h, id, RESULT, rl));
     OK(tasker_next_completion(h, 0, &out, &n));
     tasker_free(out);
+}
+
+static char into_buf[65536];
+
+__attribute__((noinline)) static void into_round_trip(tasker_t h, size_t evl, size_t rl) {
+    char id[37];
+    size_t n;
+    OK(tasker_dispatch(h, EVENT, evl, 0, id));
+    OK(tasker_poll_into(h, 0, into_buf, sizeof into_buf, &n));
+    OK(tasker_complete(h, id, RESULT, rl));
+    OK(tasker_next_completion_into(h, 0, into_buf, sizeof into_buf, &n));
 }
 
 static void batch_round_trip(tasker_t h, size_t evl, size_t rl, uint32_t batch) {
@@ -117,6 +152,101 @@ static int mode_roundtrip(long N, uint32_t batch) {
     double dt = now() - t0;
     printf("{\"bench\":\"c_roundtrip\",\"batch\":%u,\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
            batch, N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- checkpoint vs complete ---- */
+
+static const char *CHECKPOINT =
+    "{\"cursor\":{\"table\":\"orders\",\"after_id\":123456},\"items_processed\":5000,"
+    "\"accumulated_results\":{\"sum\":98765.25,\"errors\":0}}";
+
+static int mode_checkpoint(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_checkpoints\":2147483647}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT), cl = strlen(CHECKPOINT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < N / 10; i++) one_round_trip(h, evl, rl); /* warm up */
+    double t0 = now();
+    for (long i = 0; i < N; i++) one_round_trip(h, evl, rl);
+    double complete_s = now() - t0;
+
+    OK(tasker_dispatch(h, EVENT, evl, 0, id));
+    for (long i = 0; i < N / 10; i++) { /* warm up */
+        OK(tasker_poll(h, 0, &out, &n));
+        tasker_free(out);
+        OK(tasker_checkpoint(h, id, CHECKPOINT, cl));
+    }
+    t0 = now();
+    for (long i = 0; i < N; i++) {
+        OK(tasker_poll(h, 0, &out, &n)); /* the event with its checkpoint object */
+        tasker_free(out);
+        OK(tasker_checkpoint(h, id, CHECKPOINT, cl));
+    }
+    double checkpoint_s = now() - t0;
+    OK(tasker_poll(h, 0, &out, &n));
+    tasker_free(out);
+    OK(tasker_complete(h, id, RESULT, rl));
+    OK(tasker_next_completion(h, 0, &out, &n));
+    tasker_free(out);
+    printf("{\"bench\":\"c_checkpoint\",\"events\":%ld,\"complete_round_trip_us\":%.3f,"
+           "\"checkpoint_round_trip_us\":%.3f,\"ratio\":%.3f}\n",
+           N, complete_s / (double)N * 1e6, checkpoint_s / (double)N * 1e6, checkpoint_s / complete_s);
+    tasker_destroy(h);
+    return 0;
+}
+
+static int mode_roundtrip_into(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_concurrent_handlers\":64,\"completion_buffer_size\":128}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < N / 10; i++) into_round_trip(h, evl, rl);
+    double t0 = now();
+    for (long i = 0; i < N; i++) into_round_trip(h, evl, rl);
+    double dt = now() - t0;
+    printf("{\"bench\":\"c_roundtrip_into\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
+    tasker_destroy(h);
+    return 0;
+}
+
+/* ---- blocking ping-pong: both sides wait in the library ---- */
+
+struct pp_arg { tasker_t h; long n; };
+
+static void *pp_worker(void *p) {
+    struct pp_arg *a = p;
+    size_t rl = strlen(RESULT);
+    char id[37], *out;
+    size_t n;
+    for (long i = 0; i < a->n; i++) {
+        OK(tasker_poll(a->h, -1, &out, &n));
+        event_id_of(out, id);
+        tasker_free(out);
+        OK(tasker_complete(a->h, id, RESULT, rl));
+    }
+    return NULL;
+}
+
+static int mode_pingpong(long N) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
+    struct pp_arg a = {h, N + N / 10};
+    pthread_t th;
+    pthread_create(&th, NULL, pp_worker, &a);
+    size_t evl = strlen(EVENT);
+    char *out;
+    size_t n;
+    double t0 = 0;
+    for (long i = 0; i < N + N / 10; i++) {
+        if (i == N / 10) t0 = now();
+        OK(tasker_dispatch(h, EVENT, evl, -1, NULL));
+        OK(tasker_next_completion(h, -1, &out, &n));
+        tasker_free(out);
+    }
+    double dt = now() - t0;
+    pthread_join(th, NULL);
+    printf("{\"bench\":\"c_pingpong\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
     tasker_destroy(h);
     return 0;
 }
@@ -291,6 +421,210 @@ static int mode_cleanup(long N) {
     return 0;
 }
 
+/* ---- the peer: a mutex + condvar queue, what a C user writes instead ----
+ * Each item is a malloc'd copy of its document (the library also copies a
+ * document in and hands a malloc'd one out), so the peer moves the same
+ * bytes through the same kind of ownership transfer; only the dispatch
+ * machinery (JSON parse/build, ids, bounds, timeouts) is absent. */
+
+struct pq_item { char *doc; size_t len; };
+struct pqueue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pq_item items[64];
+    unsigned head, n;
+};
+
+static void pq_init(struct pqueue *q) {
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->head = q->n = 0;
+}
+
+static void pq_push(struct pqueue *q, const char *doc, size_t len) {
+    char *copy = malloc(len + 1);
+    memcpy(copy, doc, len);
+    copy[len] = 0;
+    pthread_mutex_lock(&q->mu);
+    q->items[(q->head + q->n++) % 64] = (struct pq_item){copy, len};
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static struct pq_item pq_pop(struct pqueue *q) {
+    pthread_mutex_lock(&q->mu);
+    while (q->n == 0) pthread_cond_wait(&q->cv, &q->mu);
+    struct pq_item it = q->items[q->head];
+    q->head = (q->head + 1) % 64;
+    q->n--;
+    pthread_mutex_unlock(&q->mu);
+    return it;
+}
+
+__attribute__((noinline)) static void peer_round_trip(struct pqueue *work, struct pqueue *done, size_t evl, size_t rl) {
+    pq_push(work, EVENT, evl);
+    struct pq_item ev = pq_pop(work);
+    free(ev.doc);
+    pq_push(done, RESULT, rl);
+    struct pq_item c = pq_pop(done);
+    free(c.doc);
+}
+
+static int mode_peer_roundtrip(long N) {
+    static struct pqueue work, done;
+    pq_init(&work);
+    pq_init(&done);
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < N / 10; i++) peer_round_trip(&work, &done, evl, rl);
+    double t0 = now();
+    for (long i = 0; i < N; i++) peer_round_trip(&work, &done, evl, rl);
+    double dt = now() - t0;
+    printf("{\"bench\":\"c_peer_roundtrip\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
+    return 0;
+}
+
+struct peer_lat { struct pqueue work, done; long n; double *got; };
+
+static void *peer_lat_worker(void *p) {
+    struct peer_lat *a = p;
+    size_t rl = strlen(RESULT);
+    for (long i = 0; i < a->n; i++) {
+        struct pq_item ev = pq_pop(&a->work);
+        a->got[i] = now();
+        free(ev.doc);
+        pq_push(&a->done, RESULT, rl);
+    }
+    return NULL;
+}
+
+static void print_latency(const char *bench, const char *mode, long N, double *sent, double *got) {
+    double *lat = malloc(sizeof(double) * (size_t)N);
+    for (long i = 0; i < N; i++) lat[i] = (got[i] - sent[i]) * 1e6;
+    qsort(lat, (size_t)N, sizeof(double), cmp_double);
+    printf("{\"bench\":\"%s\",\"mode\":\"%s\",\"samples\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+           bench, mode, N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
+    free(lat);
+}
+
+static int mode_peer_latency(long N) {
+    static struct peer_lat a;
+    pq_init(&a.work);
+    pq_init(&a.done);
+    a.n = N;
+    a.got = calloc((size_t)N, sizeof(double));
+    double *sent = calloc((size_t)N, sizeof(double));
+    pthread_t th;
+    pthread_create(&th, NULL, peer_lat_worker, &a);
+    size_t evl = strlen(EVENT);
+    usleep(20000);
+    for (long i = 0; i < N; i++) {
+        sent[i] = now();
+        pq_push(&a.work, EVENT, evl);
+        struct pq_item c = pq_pop(&a.done);
+        free(c.doc);
+        usleep(50); /* as mode_latency: the worker is idle (parked) when the next one comes */
+    }
+    pthread_join(th, NULL);
+    print_latency("c_peer_latency", "blocking", N, sent, a.got);
+    free(sent); free(a.got);
+    return 0;
+}
+
+static void *peer_pp_worker(void *p) {
+    struct peer_lat *a = p;
+    size_t rl = strlen(RESULT);
+    for (long i = 0; i < a->n; i++) {
+        struct pq_item ev = pq_pop(&a->work);
+        free(ev.doc);
+        pq_push(&a->done, RESULT, rl);
+    }
+    return NULL;
+}
+
+static int mode_peer_pingpong(long N) {
+    static struct peer_lat a;
+    pq_init(&a.work);
+    pq_init(&a.done);
+    a.n = N + N / 10;
+    pthread_t th;
+    pthread_create(&th, NULL, peer_pp_worker, &a);
+    size_t evl = strlen(EVENT);
+    double t0 = 0;
+    for (long i = 0; i < N + N / 10; i++) {
+        if (i == N / 10) t0 = now();
+        pq_push(&a.work, EVENT, evl);
+        struct pq_item c = pq_pop(&a.done);
+        free(c.doc);
+    }
+    double dt = now() - t0;
+    pthread_join(th, NULL);
+    printf("{\"bench\":\"c_peer_pingpong\",\"events\":%ld,\"seconds\":%.4f,\"events_per_s\":%.0f,\"us_per_event\":%.3f}\n",
+           N, dt, (double)N / dt, dt / (double)N * 1e6);
+    return 0;
+}
+
+/* ---- instruction counts ----
+ * Run under `valgrind --tool=callgrind --collect-atstart=no`: only the
+ * instructions between the two toggles are counted, on every thread (the
+ * round trip has no waits, so it all runs on this thread). WHAT picks which
+ * calls are inside the marks, to split the round trip into its calls. */
+
+static int mode_callgrind(long N, const char *what) {
+    tasker_t h = open_channel("{\"cleanup_interval_ms\":0,\"max_concurrent_handlers\":64,\"completion_buffer_size\":128}");
+    size_t evl = strlen(EVENT), rl = strlen(RESULT);
+    for (long i = 0; i < 1000; i++) one_round_trip(h, evl, rl); /* warm up: pools, buffers, first-call paths */
+    int all = !strcmp(what, "all");
+    int sel = !strcmp(what, "dispatch") ? 1 : !strcmp(what, "poll") ? 2 : !strcmp(what, "complete") ? 3
+            : !strcmp(what, "next") ? 4 : 0;
+    if (!strcmp(what, "peer")) {
+        static struct pqueue work, done;
+        pq_init(&work);
+        pq_init(&done);
+        for (long i = 0; i < 1000; i++) peer_round_trip(&work, &done, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i++) peer_round_trip(&work, &done, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+    } else if (!strcmp(what, "into")) {
+        for (long i = 0; i < 1000; i++) into_round_trip(h, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i++) into_round_trip(h, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+    } else if (all) {
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i++) one_round_trip(h, evl, rl);
+        CALLGRIND_TOGGLE_COLLECT;
+    } else if (sel) {
+        char id[37], *out;
+        size_t n;
+        for (long i = 0; i < N; i++) {
+            if (sel == 1) CALLGRIND_TOGGLE_COLLECT;
+            OK(tasker_dispatch(h, EVENT, evl, 0, id));
+            if (sel == 1) CALLGRIND_TOGGLE_COLLECT;
+            if (sel == 2) CALLGRIND_TOGGLE_COLLECT;
+            OK(tasker_poll(h, 0, &out, &n));
+            tasker_free(out);
+            if (sel == 2) CALLGRIND_TOGGLE_COLLECT;
+            if (sel == 3) CALLGRIND_TOGGLE_COLLECT;
+            OK(tasker_complete(h, id, RESULT, rl));
+            if (sel == 3) CALLGRIND_TOGGLE_COLLECT;
+            if (sel == 4) CALLGRIND_TOGGLE_COLLECT;
+            OK(tasker_next_completion(h, 0, &out, &n));
+            tasker_free(out);
+            if (sel == 4) CALLGRIND_TOGGLE_COLLECT;
+        }
+    } else {
+        fprintf(stderr, "callgrind: unknown WHAT %s\n", what);
+        return 2;
+    }
+#ifndef HAVE_CALLGRIND
+    fprintf(stderr, "bench was built without valgrind/callgrind.h: nothing was counted\n");
+#endif
+    printf("{\"bench\":\"c_callgrind_run\",\"what\":\"%s\",\"events\":%ld}\n", what, N);
+    tasker_destroy(h);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: see the top of bench.c\n"); return 2; }
     const char *mode = argv[1];
@@ -301,6 +635,13 @@ int main(int argc, char **argv) {
         return mode_latency(N, argc <= 3 ? 0 : !strcmp(argv[3], "sleep") ? 1 : !strcmp(argv[3], "fd") ? 2 : 0);
     if (!strcmp(mode, "memory")) return mode_memory(N);
     if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
+    if (!strcmp(mode, "checkpoint")) return mode_checkpoint(N);
+    if (!strcmp(mode, "peer_roundtrip")) return mode_peer_roundtrip(N);
+    if (!strcmp(mode, "roundtrip_into")) return mode_roundtrip_into(N);
+    if (!strcmp(mode, "pingpong")) return mode_pingpong(N);
+    if (!strcmp(mode, "peer_pingpong")) return mode_peer_pingpong(N);
+    if (!strcmp(mode, "peer_latency")) return mode_peer_latency(N);
+    if (!strcmp(mode, "callgrind")) return mode_callgrind(N, argc > 3 ? argv[3] : "all");
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }

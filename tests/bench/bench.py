@@ -4,11 +4,18 @@
     bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
                                         | fd (an asyncio worker: AsyncChannel.poll on the readiness fd)
+    bench.py checkpoint N MODE          checkpoint round trip (poll + checkpoint) beside complete
+                                        round trip (dispatch + poll + complete + next_completion),
+                                        same run; MODE decoded (StepEvent, Checkpoint values) | raw
+    bench.py peer_roundtrip N           the same round trip through queue.Queue (the peer)
+    bench.py peer_latency N             dispatch -> get() returns through queue.Queue + a thread
+    bench.py breakdown N                where a raw round trip's time goes, call by call
 """
 from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -165,6 +172,192 @@ def latency(n: int, mode: str) -> None:
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
 
 
+CURSOR = {"table": "orders", "after_id": 123456}
+ACC = {"sum": 98765.25, "errors": 0}
+CHECKPOINT = json.dumps({"cursor": CURSOR, "items_processed": 5000, "accumulated_results": ACC},
+                        separators=(",", ":")).encode()
+
+
+def checkpoint(n: int, mode: str) -> None:
+    with tasker.Channel(cleanup_interval_ms=0, max_checkpoints=2**31 - 1) as ch:
+        def complete_decoded() -> None:
+            ch.dispatch("bench", PAYLOAD, task_uuid=TASK, step_uuid=STEP)
+            ev = ch.poll()
+            ch.complete(ev.event_id, RESULT_VALUE, metadata=META)
+            ch.next_completion()
+
+        def complete_raw() -> None:
+            ch.dispatch_raw(EVENT)
+            raw = ch.poll_raw()
+            ch.complete_raw(raw[13:49], RESULT)
+            ch.next_completion_raw()
+
+        def checkpoint_decoded() -> None:
+            ev = ch.poll()  # the event with its checkpoint (decoded into a tasker.Checkpoint)
+            ch.checkpoint(ev.event_id, CURSOR, 5000, ACC)
+
+        def checkpoint_raw() -> None:
+            raw = ch.poll_raw()
+            ch.checkpoint_raw(raw[13:49], CHECKPOINT)
+
+        comp, cp = (complete_decoded, checkpoint_decoded) if mode == "decoded" else (complete_raw, checkpoint_raw)
+
+        def timed(fn) -> float:
+            for _ in range(max(1, n // 10)):
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            return time.perf_counter() - t0
+
+        complete_s = timed(comp)
+        ch.dispatch_raw(EVENT)
+        checkpoint_s = timed(cp)
+    emit(bench="py_checkpoint", mode=mode, events=n, complete_round_trip_us=complete_s / n * 1e6,
+         checkpoint_round_trip_us=checkpoint_s / n * 1e6, ratio=checkpoint_s / complete_s)
+
+
+def peer_roundtrip(n: int) -> None:
+    # what a Python user writes instead for in-process dispatch between threads: queue.Queue,
+    # carrying the same documents (as bytes) both ways
+    work: queue.Queue[bytes] = queue.Queue()
+    done: queue.Queue[bytes] = queue.Queue()
+
+    def once() -> None:
+        work.put(EVENT)
+        work.get()
+        done.put(RESULT)
+        done.get()
+
+    for _ in range(max(1, n // 10)):
+        once()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        once()
+    dt = time.perf_counter() - t0
+    emit(bench="py_peer_roundtrip", events=n, seconds=round(dt, 4), events_per_s=n / dt, us_per_event=dt / n * 1e6)
+
+
+def peer_latency(n: int) -> None:
+    # the same protocol as latency(): one event at a time, the worker idle (blocked in get) when it comes
+    work: queue.Queue[bytes] = queue.Queue()
+    done: queue.Queue[bytes] = queue.Queue()
+    got = [0.0] * n
+
+    def worker() -> None:
+        for i in range(n):
+            work.get()
+            got[i] = time.perf_counter()
+            done.put(RESULT)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(0.05)
+    sent = [0.0] * n
+    for i in range(n):
+        time.sleep(0.0002)
+        sent[i] = time.perf_counter()
+        work.put(EVENT)
+        done.get()
+    t.join()
+    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
+    emit(bench="py_peer_latency", mode="blocking", samples=n,
+         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+
+
+def breakdown(n: int) -> None:
+    """Each raw method beside the bare ctypes call it makes, in phases of K events so that the
+    channel is in the same state for both: the difference is the binding's own work (argument
+    checks, tuple packing, the try-then-wait shape, copying the document out, tasker_free)."""
+    from tasker import _native
+
+    K = 1000
+    cfg = dict(cleanup_interval_ms=0, dispatch_buffer_size=K, max_concurrent_handlers=K, completion_buffer_size=K)
+    pc = time.perf_counter_ns
+    acc: dict[str, int] = {}
+
+    def add(k: str, dt: int) -> None:
+        acc[k] = acc.get(k, 0) + dt
+
+    with tasker.Channel(**cfg) as ch:
+        lib, h, o = ch._lib, ch.handle, _native.outs
+        bp, bn, idbuf, evl, rl = o.bp, o.bn, o.idbuf, len(EVENT), len(RESULT)
+        string_at, free = _native.string_at, lib.free
+        rounds = max(1, n // K)
+        for r in range(rounds + 1):  # round 0 warms up
+            ids: list[bytes] = []
+            t = pc()
+            for _ in range(K):
+                ch.dispatch_raw(EVENT)
+            t1 = pc()
+            evs = [ch.poll_raw() for _ in range(K)]
+            t2 = pc()
+            for ev in evs:
+                ch.complete_raw(ev[13:49], RESULT)
+            t3 = pc()
+            for _ in range(K):
+                ch.next_completion_raw()
+            t4 = pc()
+            if r:
+                add("dispatch_raw", t1 - t); add("poll_raw", t2 - t1); add("complete_raw", t3 - t2)
+                add("next_completion_raw", t4 - t3)
+            # the same four steps as bare ctypes calls (as the binding makes them: the single
+            # documents into the thread's buffer), then the ingredients one at a time
+            buf, cap, binn, mv = o.buf, o.cap, o.binn, o.mv
+            t = pc()
+            for _ in range(K):
+                lib.dispatch_now(h, EVENT, evl, 0, idbuf)
+            t1 = pc()
+            for _ in range(K):
+                lib.poll_into_now(h, 0, buf, cap, binn)
+                ids.append(mv[:o.inn.value].tobytes()[13:49])
+            t2 = pc()
+            for i in ids:
+                lib.complete(h, i, RESULT, rl)
+            t3 = pc()
+            for _ in range(K):
+                lib.next_completion_into_now(h, 0, buf, cap, binn)
+                mv[:o.inn.value].tobytes()
+            t4 = pc()
+            # what the malloc'ing calls add instead: string_at and tasker_free per document
+            for _ in range(K):
+                lib.dispatch_now(h, EVENT, evl, 0, idbuf)
+                lib.poll_now(h, 0, bp, bn)
+                lib.complete(h, string_at(o.p.value, o.n.value)[13:49], RESULT, rl)
+                free(o.p.value)
+            addrs = []
+            for _ in range(K):
+                lib.next_completion_now(h, 0, bp, bn)
+                addrs.append((o.p.value, o.n.value))
+            t5 = pc()
+            docs = [string_at(a, m) for a, m in addrs]
+            t6 = pc()
+            for a, _ in addrs:
+                free(a)
+            t7 = pc()
+            for _ in range(K):
+                mv[:300].tobytes()
+            t8 = pc()
+            for _ in range(K):
+                idbuf.value.decode()
+            t9 = pc()
+            for _ in range(K):
+                lib.poll_now(h, 0, bp, bn)  # EMPTY: a crossing with almost no Go work
+            t10 = pc()
+            for _ in range(K):
+                lib.last_error(o.errbuf, 4096)  # what every failing call adds
+            t11 = pc()
+            del docs
+            if r:
+                add("ctypes dispatch", t1 - t); add("ctypes poll_into + copy out", t2 - t1)
+                add("ctypes complete", t3 - t2); add("ctypes next_completion_into + copy out", t4 - t3)
+                add("string_at (copy out of a library buffer)", t6 - t5); add("tasker_free", t7 - t6)
+                add("memoryview copy out (into-buffer)", t8 - t7)
+                add("id decode", t9 - t8); add("ctypes poll, EMPTY", t10 - t9); add("tasker_last_error", t11 - t10)
+    events = rounds * K
+    emit(bench="py_breakdown", events=events, ns={k: round(v / events, 1) for k, v in acc.items()})
+
+
 if __name__ == "__main__":
     what, n = sys.argv[1], int(sys.argv[2])
     if what == "jsonfloor":
@@ -173,5 +366,13 @@ if __name__ == "__main__":
         roundtrip(n, sys.argv[3], int(sys.argv[4]))
     elif what == "latency":
         latency(n, sys.argv[3])
+    elif what == "checkpoint":
+        checkpoint(n, sys.argv[3])
+    elif what == "peer_roundtrip":
+        peer_roundtrip(n)
+    elif what == "peer_latency":
+        peer_latency(n)
+    elif what == "breakdown":
+        breakdown(n)
     else:
         sys.exit(f"unknown benchmark {what}")

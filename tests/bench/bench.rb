@@ -4,6 +4,9 @@
 #   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
 #                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
+#   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
+#   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
+#   bench.rb breakdown N               where a raw round trip's time goes, call by call
 require "json"
 require "tasker"
 require "async" if ARGV[0] == "latency" && ARGV[2] == "fd"
@@ -133,10 +136,137 @@ def latency(n, mode)
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
 end
 
+# What a Ruby user writes instead for in-process dispatch between threads:
+# Thread::Queue, carrying the same documents both ways.
+def peer_roundtrip(n)
+  work = Thread::Queue.new
+  done = Thread::Queue.new
+  once = lambda do
+    work.push(EVENT)
+    work.pop
+    done.push(RESULT)
+    done.pop
+  end
+  [1, n / 10].max.times { once.call }
+  t0 = now
+  n.times { once.call }
+  dt = now - t0
+  emit(bench: "rb_peer_roundtrip", events: n, seconds: dt.round(4), events_per_s: n / dt, us_per_event: dt / n * 1e6)
+end
+
+# The protocol of #latency: one event at a time, the worker idle (blocked in pop) when it comes.
+def peer_latency(n)
+  work = Thread::Queue.new
+  done = Thread::Queue.new
+  got = Array.new(n, 0.0)
+  sent = Array.new(n, 0.0)
+  worker = Thread.new do
+    n.times do |i|
+      work.pop
+      got[i] = now
+      done.push(RESULT)
+    end
+  end
+  sleep 0.05
+  n.times do |i|
+    sleep 0.0002
+    sent[i] = now
+    work.push(EVENT)
+    done.pop
+  end
+  worker.join
+  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
+  emit(bench: "rb_peer_latency", mode: "blocking", samples: n,
+       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
+end
+
+# Each raw method beside the bare FFI call it makes, in phases of K events
+# so that the channel is in the same state for both; the difference is the
+# binding's own work.
+def breakdown(n)
+  k = 1000
+  acc = Hash.new(0)
+  pc = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) }
+  cfg = { cleanup_interval_ms: 0, dispatch_buffer_size: k, max_concurrent_handlers: k, completion_buffer_size: k }
+  rounds = [1, n / k].max
+  Tasker::Channel.open(**cfg) do |ch|
+    h = ch.handle
+    nat = Tasker::Native
+    sc = nat.scratch
+    out, len, id = sc.out, sc.len, sc.id
+    (rounds + 1).times do |r|
+      t = pc.call
+      k.times { ch.dispatch_raw(EVENT) }
+      t1 = pc.call
+      evs = Array.new(k) { ch.poll_raw }
+      t2 = pc.call
+      evs.each { |ev| ch.complete_raw(ev.byteslice(13, 36), RESULT) }
+      t3 = pc.call
+      k.times { ch.next_completion_raw }
+      t4 = pc.call
+      if r.positive?
+        acc["dispatch_raw"] += t1 - t; acc["poll_raw"] += t2 - t1
+        acc["complete_raw"] += t3 - t2; acc["next_completion_raw"] += t4 - t3
+      end
+      ids = []
+      t = pc.call
+      k.times { nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id) }
+      t1 = pc.call
+      buf = sc.buf
+      k.times do
+        nat.tasker_poll_into(h, 0, buf, buf.size, len)
+        ids << buf.read_bytes(len.read_ulong).byteslice(13, 36)
+      end
+      t2 = pc.call
+      ids.each { |i| nat.tasker_complete(h, i, RESULT, RESULT.bytesize) }
+      t3 = pc.call
+      k.times do
+        nat.tasker_next_completion_into(h, 0, buf, buf.size, len)
+        buf.read_bytes(len.read_ulong)
+      end
+      t3b = pc.call
+      # what the malloc'ing calls add instead: read_pointer, read_bytes and tasker_free
+      k.times do
+        nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id)
+        nat.tasker_poll(h, 0, out, len)
+        ptr = out.read_pointer
+        nat.tasker_complete(h, ptr.read_bytes(len.read_ulong).byteslice(13, 36), RESULT, RESULT.bytesize)
+        nat.tasker_free(ptr)
+      end
+      ptrs = Array.new(k) do
+        nat.tasker_next_completion(h, 0, out, len)
+        [out.read_pointer, len.read_ulong]
+      end
+      t4 = pc.call
+      ptrs.each { |pt, m| pt.read_bytes(m) }
+      t5 = pc.call
+      ptrs.each { |pt, _| nat.tasker_free(pt) }
+      t6 = pc.call
+      k.times { id.read_bytes(36).force_encoding(Encoding::UTF_8) }
+      t7 = pc.call
+      k.times { nat.tasker_poll(h, 0, out, len) } # EMPTY: a crossing with almost no Go work
+      t8 = pc.call
+      k.times { nat.last_error }
+      t9 = pc.call
+      next unless r.positive?
+
+      acc["ffi dispatch"] += t1 - t; acc["ffi poll_into + read_bytes"] += t2 - t1
+      acc["ffi complete"] += t3 - t2; acc["ffi next_completion_into + read_bytes"] += t3b - t3
+      acc["read_bytes (copy out of a library buffer)"] += t5 - t4; acc["tasker_free"] += t6 - t5
+      acc["id read_bytes"] += t7 - t6; acc["ffi poll, EMPTY"] += t8 - t7; acc["last_error"] += t9 - t8
+    end
+  end
+  events = rounds * k
+  emit(bench: "rb_breakdown", events: events, ns: acc.transform_values { |v| (v.to_f / events).round(1) })
+end
+
 what, n = ARGV[0], ARGV[1].to_i
 case what
 when "jsonfloor" then jsonfloor(n)
 when "roundtrip" then roundtrip(n, ARGV[2], ARGV[3].to_i)
 when "latency" then latency(n, ARGV[2])
+when "peer_roundtrip" then peer_roundtrip(n)
+when "peer_latency" then peer_latency(n)
+when "breakdown" then breakdown(n)
 else abort "unknown benchmark #{what}"
 end

@@ -6,6 +6,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#endif
+#endif
+
 extern int bench_noop(void);
 extern int bench_noop_args(unsigned long long h, char *p, size_t n);
 
@@ -23,6 +30,16 @@ static int cmp(const void *a, const void *b) {
 int main(int argc, char **argv) {
     long N = argc > 1 ? atol(argv[1]) : 5000000;
     char buf[8] = "x";
+#ifdef HAVE_CALLGRIND
+    if (argc > 2 && argv[2][0] == 'c') { /* floor N callgrind: instructions of N crossings */
+        for (long i = 0; i < 1000; i++) bench_noop_args((unsigned long long)i, buf, 1);
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i++) bench_noop_args((unsigned long long)i, buf, 1);
+        CALLGRIND_TOGGLE_COLLECT;
+        printf("{\"bench\":\"c_floor_callgrind_run\",\"calls\":%ld}\n", N);
+        return 0;
+    }
+#endif
     for (long i = 0; i < N / 10; i++) bench_noop();
     double t0 = now();
     for (long i = 0; i < N; i++) bench_noop();

@@ -14,12 +14,15 @@ RB=${RUBY:-ruby}
 export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
-  N_FLOOR=300000 N_RT=50000 N_LAT=2000 N_LAT_SLEEP=100 N_MEM=200000 N_SCALE=50000 N_LANG=20000 N_GOJSON=200000 GOBENCH=0.3s
+  N_FLOOR=200000 N_RT=50000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
+  N_CG=300 N_PP=10000
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
+  N_CG=5000 N_PP=200000
 fi
 
-step() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+T0=$SECONDS
+step() { printf '\033[1m== [%ss] %s\033[0m\n' "$((SECONDS - T0))" "$*" >&2; }
 run() { "$@" | tee -a "$OUT" >&2; }
 
 step "building benchmark programs"
@@ -44,6 +47,7 @@ step "2. round trip, one thread (and the JSON work floor)"
 run "$B/gofloor" -n "$N_GOJSON"
 run "$B/bench" roundtrip "$N_RT" 1
 run "$B/bench" roundtrip "$N_RT" 64
+run "$B/bench" roundtrip_into "$N_RT"
 run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
 for mode in decoded raw; do for batch in 1 64; do
   run "$PY" tests/bench/bench.py roundtrip "$N_LANG" "$mode" "$batch"
@@ -55,18 +59,70 @@ if (( HAVE_RUBY )); then
   done; done
 fi
 
-step "3. latency: dispatch -> poll return, idle worker (blocking poll, readiness fd, poll(0)+sleep)"
+step "2b. the peers: the same round trip through each language's own queue"
+run "$B/bench" peer_roundtrip "$N_RT"
+run "$PY" tests/bench/bench.py peer_roundtrip "$N_LANG"
+(( HAVE_RUBY )) && run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_roundtrip "$N_LANG"
+
+step "2c. where a binding's raw round trip goes"
+run "$PY" tests/bench/bench.py breakdown "$N_LANG"
+(( HAVE_RUBY )) && run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb breakdown "$N_LANG"
+
+step "2d. instructions per event (valgrind --tool=callgrind; do not move with machine load)"
+# Only the instructions between the program's CALLGRIND_TOGGLE_COLLECT marks count.
+# The Go runtime needs two GODEBUG settings under valgrind: no async preemption
+# signals (callgrind asserts on them) and no RDTSCP (valgrind 3.19 lacks it).
+cg() { # label events valgrind-option command...
+  local label=$1 events=$2 opt=$3; shift 3
+  local f="$B/callgrind.$label.out"
+  if GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind $opt --callgrind-out-file="$f" "$@" >/dev/null 2>"$f.log"; then
+    awk -v l="$label" -v n="$events" '/^summary:/ { printf "{\"bench\":\"callgrind\",\"what\":\"%s\",\"events\":%d,\"ir\":%d,\"ir_per_event\":%.1f}\n", l, n, $2, $2 / n }' "$f" | tee -a "$OUT" >&2
+  else
+    echo "callgrind $label failed (see $f.log)" >&2
+  fi
+}
+if command -v valgrind >/dev/null; then
+  CG_WHAT="all into dispatch poll complete next peer"
+  (( QUICK )) && CG_WHAT="all"   # the split by call only in the full run
+  for what in $CG_WHAT; do
+    cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
+  done
+  cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
+  # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
+  if (( ! QUICK )); then
+    cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
+    cg go_json_b "$((N_CG * 3))" --collect-atstart=yes "$B/gofloor" -n "$((N_CG * 3))"
+    # the raw round trip through each binding, the same way (difference of two runs)
+    PYBIN=$("$PY" -c 'import sys; print(sys.executable)')   # not a pyenv shim: valgrind must see python itself
+    cg py_raw_a 2000 --collect-atstart=yes "$PYBIN" tests/bench/bench.py roundtrip 2000 raw 1
+    cg py_raw_b 6000 --collect-atstart=yes "$PYBIN" tests/bench/bench.py roundtrip 6000 raw 1
+    if (( HAVE_RUBY )); then
+      RBBIN=$(readlink -f "$(command -v "$RB")")
+      cg rb_raw_a 2000 --collect-atstart=yes "$RBBIN" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip 2000 raw 1
+      cg rb_raw_b 6000 --collect-atstart=yes "$RBBIN" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip 6000 raw 1
+    fi
+  fi
+else
+  echo "valgrind not found: instruction counts skipped (make deps installs it)" >&2
+fi
+
+step "3. latency: dispatch -> poll return, idle worker (and each language's own queue)"
+run "$B/bench" pingpong "$N_PP"
+run "$B/bench" peer_pingpong "$N_PP"
 run "$B/bench" latency "$N_LAT" block
 run "$B/bench" latency "$N_LAT" fd
+run "$B/bench" peer_latency "$N_LAT"
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
 run "$PY" tests/bench/bench.py latency "$N_LAT" block
 run "$PY" tests/bench/bench.py latency "$N_LAT" fd
+run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
 run "$PY" tests/bench/bench.py latency "$N_LAT_SLEEP" sleep
 if (( HAVE_RUBY )); then
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
   if "$RB" -e 'require "async"' 2>/dev/null; then
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" fd
-  else echo "ruby async gem not found: Ruby fd-path latency skipped (apt-get install ruby-async)" >&2; fi
+  else echo "ruby async gem not found: Ruby fd-path latency skipped (make deps installs ruby-async)" >&2; fi
+  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT_SLEEP" sleep
 fi
 
@@ -79,7 +135,11 @@ run "$B/bench" memory "$N_MEM"
 step "6. cleanup of 100,000 expired events (C)"
 run "$B/bench" cleanup 100000
 
-step "7. go test -bench (core)"
+step "7. checkpoint round trip vs complete round trip (C and Python, one thread)"
+run "$B/bench" checkpoint "$N_RT"
+for mode in decoded raw; do run "$PY" tests/bench/bench.py checkpoint "$N_LANG" "$mode"; done
+
+step "8. go test -bench (core)"
 go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench.txt" >&2
 
 MD=BENCHMARKS.md; (( QUICK )) && MD="$B/BENCHMARKS-quick.md"   # a quick look never replaces the full table

@@ -99,12 +99,24 @@ static int child(tasker_t h, const char *event_id, char *parent_buf) {
         CHILD_CHECK(p == NULL && len == 0 && cnt == 0);
         CHILD_EFORKED(tasker_complete(h, event_id, RES_OK, strlen(RES_OK)));
         CHILD_EFORKED(tasker_complete(0, NULL, NULL, 0));
+        CHILD_EFORKED(tasker_checkpoint(h, event_id, "{\"cursor\":1,\"items_processed\":1}", 32));
+        CHILD_EFORKED(tasker_checkpoint(0, NULL, NULL, 0));
         exp = 5;
         CHILD_EFORKED(tasker_cleanup_timeouts(h, &exp));
         CHILD_CHECK(exp == 0);
         p = (char *)1, len = 1;
         CHILD_EFORKED(tasker_next_completion(h, -1, &p, &len));
         CHILD_CHECK(p == NULL && len == 0);
+        {
+            char ibuf[64] = "x";
+            len = 1;
+            CHILD_EFORKED(tasker_poll_into(h, -1, ibuf, sizeof ibuf, &len));
+            CHILD_CHECK(len == 0 && ibuf[0] == 0);
+            len = 1;
+            CHILD_EFORKED(tasker_next_completion_into(h, -1, ibuf, sizeof ibuf, &len));
+            CHILD_CHECK(len == 0);
+            CHILD_EFORKED(tasker_poll_into(h, 0, NULL, 0, NULL));
+        }
         CHILD_EFORKED(tasker_shutdown(h, -1));
         p = (char *)1, len = 1;
         CHILD_EFORKED(tasker_stats(h, &p, &len));
@@ -123,6 +135,7 @@ static int child(tasker_t h, const char *event_id, char *parent_buf) {
     dlclose(dl);
     /* the functions that work anywhere */
     CHILD_CHECK(tasker_abi_version() == TASKER_ABI_VERSION);
+    CHILD_CHECK(tasker_abi_minor() == TASKER_ABI_MINOR);
     CHILD_CHECK(tasker_version() != NULL && strcmp(tasker_version(), TASKER_VERSION_STRING) == 0);
     CHILD_CHECK(strstr(tasker_strerror(TASKER_EFORKED), "TASKER_EFORKED") != NULL);
     char msg[4200];
@@ -258,7 +271,7 @@ static void fork_raw_Fork(void) {
         struct {
             const char *what;
             int st;
-        } r[10];
+        } r[16];
         int k = 0;
         /* the first call of each kind, in an order that puts the calls which
          * would enter Go before tasker_new (whose getpid() check would mark
@@ -274,10 +287,16 @@ static void fork_raw_Fork(void) {
         RAW_CALL("tasker_poll(h, 0)", tasker_poll(h, 0, &p, &len));
         RAW_CALL("tasker_stats(h)", tasker_stats(h, &p, &len));
         RAW_CALL("tasker_dispatch(h)", tasker_dispatch(h, ev, (size_t)n, 0, NULL));
+        RAW_CALL("tasker_checkpoint(h, polled id)", tasker_checkpoint(h, A, "{\"cursor\":1,\"items_processed\":1}", 32));
         RAW_CALL("tasker_complete(h, polled id)", h_complete(h, A, RES_OK));
         RAW_CALL("tasker_poll_batch(h, 0)", tasker_poll_batch(h, 4, 0, &p, &len, &cnt));
         RAW_CALL("tasker_cleanup_timeouts(h)", tasker_cleanup_timeouts(h, &exp));
         RAW_CALL("tasker_next_completion(h, 0)", tasker_next_completion(h, 0, &p, &len));
+        {
+            char ibuf[64];
+            RAW_CALL("tasker_poll_into(h, 0)", tasker_poll_into(h, 0, ibuf, sizeof ibuf, &len));
+            RAW_CALL("tasker_next_completion_into(h, 0)", tasker_next_completion_into(h, 0, ibuf, sizeof ibuf, &len));
+        }
         RAW_CALL("tasker_shutdown(h, 0)", tasker_shutdown(h, 0));
         RAW_CALL("tasker_destroy(h)", tasker_destroy(h));
         tasker_t h2 = 0;

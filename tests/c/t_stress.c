@@ -408,11 +408,17 @@ static void *racer(void *arg) {
         uint32_t cnt = 0;
         r->calls++;
         switch (r->role) {
-        case 0: /* poll(-1), complete what it gets */
+        case 0: /* poll(-1); checkpoint what it gets on its first run, complete it on its second */
             st = tasker_poll(r->h, -1, &p, &len);
             CHECKF(allowed(st, TASKER_OK, TASKER_CLOSED, TASKER_EMPTY, 99), "poll racing destroy: %d", st);
             if (st == TASKER_OK) {
                 CHECK(jv_uuid(json_get(p, len, "event_id"), id));
+                if (!jv_has(json_get(p, len, "checkpoint"))) {
+                    static const char cp[] = "{\"cursor\":1,\"items_processed\":1}";
+                    int ks = tasker_checkpoint(r->h, id, cp, sizeof cp - 1);
+                    CHECKF(allowed(ks, TASKER_OK, TASKER_ENOENT, 99, 99), "checkpoint racing destroy: %d", ks);
+                    break;
+                }
                 int cs = h_complete(r->h, id, RES_OK);
                 CHECKF(allowed(cs, TASKER_OK, TASKER_ENOENT, 99, 99), "complete racing destroy: %d", cs);
             }

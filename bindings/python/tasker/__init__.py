@@ -30,7 +30,7 @@ from ._errors import (
 )
 from ._native import ABI_VERSION
 from .channel import Channel, dumps
-from .events import Completion, ErrorInfo, StepEvent, parse_timestamp, timestamp_ns
+from .events import Checkpoint, Completion, ErrorInfo, StepEvent, parse_timestamp, timestamp_ns
 from .worker import Handler, Worker
 
 __version__ = "0.1.0"
@@ -40,6 +40,7 @@ __all__ = [
     "BadHandle",
     "Channel",
     "ChannelClosed",
+    "Checkpoint",
     "Completion",
     "ErrorInfo",
     "EventNotPending",
@@ -55,6 +56,7 @@ __all__ = [
     "TooLarge",
     "Worker",
     "__version__",
+    "abi_minor",
     "dumps",
     "is_loaded",
     "library_path",
@@ -75,6 +77,11 @@ def library_path() -> str:
     """The path libtasker is (or would be) loaded from; does not load it."""
     lib = _native.loaded()
     return lib.path if lib is not None else _native.find_library()
+
+
+def abi_minor() -> int:
+    """The loaded library's ABI minor version (loads the library): 1 and up have checkpoints."""
+    return _native.load().minor
 
 
 def library_version() -> str:

@@ -20,7 +20,14 @@ from ._errors import EFORKED, FORK_ADVICE, ForkedError, LibraryError
 ABI_VERSION = 1
 """The ABI version of include/tasker.h that this binding is written for."""
 
+CHECKPOINT_MINOR = 1
+"""The ABI minor version that added tasker_checkpoint (and tasker_abi_minor)."""
+
+READINESS_MINOR = 2
+"""The ABI minor version that added tasker_event_fd and tasker_completion_fd."""
+
 ERRBUF_SIZE = 4096  # tasker_last_error messages are at most 4095 bytes
+INTO_BUF_SIZE = 16384  # first size of each thread's tasker_*_into buffer; grows to the largest document seen
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 SONAME = f"libtasker.so.{ABI_VERSION}"
@@ -54,11 +61,19 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tasker_complete": (c_int, [c_uint64, c_char_p, c_char_p, c_size_t]),
     "tasker_cleanup_timeouts": (c_int, [c_uint64, POINTER(c_uint32)]),
     "tasker_next_completion": (c_int, [c_uint64, c_int32, _charpp, POINTER(c_size_t)]),
+    "tasker_poll_into": (c_int, [c_uint64, c_int32, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "tasker_next_completion_into": (c_int, [c_uint64, c_int32, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
     "tasker_shutdown": (c_int, [c_uint64, c_int32]),
     "tasker_stats": (c_int, [c_uint64, _charpp, POINTER(c_size_t)]),
+    "tasker_abi_minor": (c_uint32, []),
+    "tasker_checkpoint": (c_int, [c_uint64, c_char_p, c_char_p, c_size_t]),
     "tasker_event_fd": (c_int, [c_uint64, POINTER(c_int)]),
     "tasker_completion_fd": (c_int, [c_uint64, POINTER(c_int)]),
 }
+
+# Functions added by an ABI minor version: a library older than that minor lacks them. Lib binds a
+# stand-in instead (abi_minor() -> 0; the others are never called: callers check Lib.minor first).
+OPTIONAL = {"tasker_abi_minor": 1, "tasker_checkpoint": 1, "tasker_event_fd": 2, "tasker_completion_fd": 2}
 
 # Attribute of Lib -> (C function, holds the GIL). Calls that can wait (a timeout, a drain, the
 # shutdown inside destroy) go through CDLL, which releases the GIL for the whole call: the GIL is never
@@ -85,8 +100,14 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
     "cleanup_timeouts": ("tasker_cleanup_timeouts", True),  # never waits (ABI rule 2)
     "next_completion": ("tasker_next_completion", False),
     "next_completion_now": ("tasker_next_completion", True),
+    "poll_into": ("tasker_poll_into", False),
+    "poll_into_now": ("tasker_poll_into", True),
+    "next_completion_into": ("tasker_next_completion_into", False),
+    "next_completion_into_now": ("tasker_next_completion_into", True),
     "shutdown": ("tasker_shutdown", False),
     "stats": ("tasker_stats", True),
+    "abi_minor": ("tasker_abi_minor", True),
+    "checkpoint": ("tasker_checkpoint", True),  # never waits
     "event_fd": ("tasker_event_fd", True),  # never waits (tasker.aio waits on the descriptor)
     "completion_fd": ("tasker_completion_fd", True),
 }
@@ -94,12 +115,23 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
 # Functions that enter the Go runtime: in a child forked after loading they must not be called.
 GO_FUNCTIONS = tuple(
     name for name, (cname, _) in FUNCTIONS.items()
-    if cname not in ("tasker_abi_version", "tasker_version", "tasker_strerror", "tasker_last_error", "tasker_free")
+    if cname not in ("tasker_abi_version", "tasker_abi_minor", "tasker_version", "tasker_strerror",
+                     "tasker_last_error", "tasker_free")
 )
 
 
 def _forked_stub(*_args: Any) -> int:
     return EFORKED
+
+
+def _zero() -> int:
+    return 0
+
+
+def _missing(cname: str) -> Callable[..., int]:
+    def call(*_args: Any) -> int:
+        raise LibraryError(f"the loaded libtasker has no {cname} (check Lib.minor before calling it)")
+    return call
 
 
 class Lib:
@@ -108,12 +140,16 @@ class Lib:
     Every attribute is declared here (typed for mypy): ``int``-returning functions return a
     status code; the ``*_now`` variants keep the GIL (calls that cannot wait)."""
 
-    __slots__ = ("cdll", "pydll", "path") + tuple(FUNCTIONS)
+    __slots__ = ("cdll", "pydll", "path", "minor") + tuple(FUNCTIONS)
 
     cdll: ctypes.CDLL
     pydll: ctypes.PyDLL
     path: str
+    minor: int
+    """The library's ABI minor version (tasker_abi_minor; 0 for a library older than it)."""
     abi_version: Callable[[], int]
+    abi_minor: Callable[[], int]
+    checkpoint: Callable[..., int]
     version: Callable[[], bytes]
     strerror: Callable[[int], bytes]
     last_error: Callable[[Any, int], int]
@@ -130,6 +166,10 @@ class Lib:
     cleanup_timeouts: Callable[..., int]
     next_completion: Callable[..., int]
     next_completion_now: Callable[..., int]
+    poll_into: Callable[..., int]
+    poll_into_now: Callable[..., int]
+    next_completion_into: Callable[..., int]
+    next_completion_into_now: Callable[..., int]
     shutdown: Callable[[int, int], int]
     stats: Callable[..., int]
     event_fd: Callable[..., int]
@@ -139,13 +179,32 @@ class Lib:
         self.cdll = cdll
         self.pydll = ctypes.PyDLL(path, handle=cdll._handle)  # same library, GIL kept during calls
         self.path = path
+        missing = set()
         for cname, (restype, argtypes) in SIGNATURES.items():
             for dll in (cdll, self.pydll):
-                fn = getattr(dll, cname)
+                try:
+                    fn = getattr(dll, cname)
+                except AttributeError:
+                    if cname not in OPTIONAL:
+                        raise
+                    missing.add(cname)
+                    continue
                 fn.restype = restype
                 fn.argtypes = argtypes
         for name, (cname, keeps_gil) in FUNCTIONS.items():
-            setattr(self, name, getattr(self.pydll if keeps_gil else cdll, cname))
+            if cname in missing:
+                setattr(self, name, _zero if cname == "tasker_abi_minor" else _missing(cname))
+            else:
+                setattr(self, name, getattr(self.pydll if keeps_gil else cdll, cname))
+        self.minor = int(self.abi_minor())
+
+    def require_minor(self, minor: int, what: str) -> None:
+        """Raise LibraryError unless the library's ABI minor is at least ``minor``."""
+        if self.minor < minor:
+            raise LibraryError(
+                f"{what} needs libtasker ABI {ABI_VERSION}.{minor} or newer, but {self.path} is ABI "
+                f"{ABI_VERSION}.{self.minor}; use a newer libtasker (set TASKER_LIBRARY)"
+            )
 
     def poison(self) -> None:
         """In a forked child: make every Go-entering function return TASKER_EFORKED without
@@ -304,6 +363,9 @@ class Outs(threading.local):
     owner: Any
     kind: int
     held: bytes | None
+    cap: int
+    buf: Any
+    mv: memoryview
 
     def __init__(self) -> None:
         self.owner = None
@@ -320,6 +382,19 @@ class Outs(threading.local):
         self.pn = (self.p, self.n, self.bp, self.bn)  # one thread-local lookup on the hot path
         self.idbuf = ctypes.create_string_buffer(37)
         self.errbuf = ctypes.create_string_buffer(ERRBUF_SIZE)
+        # The buffer poll and next_completion take single documents into (tasker_*_into): no
+        # tasker_free and no string_at call per document. ``inn`` is the length the library wrote;
+        # while it is non-zero and the buffer starts with "{", the buffer holds a document not yet
+        # copied out (Channel._settle keeps it if an exception strikes before the copy).
+        self.grow(INTO_BUF_SIZE)
+        self.inn = c_size_t()
+        self.binn = ctypes.byref(self.inn)
+
+    def grow(self, cap: int) -> None:
+        """Replace the into-buffer by one of at least ``cap`` bytes."""
+        self.cap = cap
+        self.buf = ctypes.create_string_buffer(cap)
+        self.mv = memoryview(self.buf).cast("B")
 
 
 outs = Outs()

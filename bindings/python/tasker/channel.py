@@ -19,6 +19,7 @@ from ._errors import (
     EFULL,
     EINVAL,
     EMPTY,
+    ETOOBIG,
     FORK_ADVICE,
     OK,
     BadHandle,
@@ -135,6 +136,10 @@ def _settle(o: _native.Outs) -> None:
     ``o.held`` until it is stored in the channel's ``_kept`` (plain stores, which Python never
     interrupts)."""
     owner = o.owner
+    if o.inn.value:  # a document in the into-buffer, not yet copied out
+        if o.buf[0] == b"{":
+            o.held = o.mv[:o.inn.value].tobytes()
+        o.inn.value = 0
     addr = o.p.value
     if addr:
         data = _string_at(addr, o.n.value)
@@ -298,7 +303,7 @@ class Channel:
         it returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle,
         so nothing taken from the library is ever dropped."""
         o = _outs
-        if o.held is not None or o.p.value:
+        if o.held is not None or o.p.value or o.inn.value:
             _settle(o)  # left behind by an interrupted take on this thread
         if self._unfailed:
             self._fail_unfailed()
@@ -309,14 +314,36 @@ class Channel:
                 return data
         o.owner = self
         o.kind = kind
+        into = not post  # single documents go into the thread's reused buffer
         try:
-            rc = now(*pre, 0, *post)
+            if into:
+                rc = now(*pre, 0, o.buf, o.cap, o.binn)
+            else:
+                rc = now(*pre, 0, *post)
             if rc == EMPTY and ms != 0:
-                if 0 < ms <= SLICE_MS:
-                    rc = waiting(*pre, ms, *post)
+                if into:
+                    def call(step: int) -> int:
+                        return waiting(*pre, step, o.buf, o.cap, o.binn)
                 else:
-                    rc = self._wait(lambda step: waiting(*pre, step, *post), ms)
+                    def call(step: int) -> int:
+                        return waiting(*pre, step, *post)
+                if 0 < ms <= SLICE_MS:
+                    rc = call(ms)
+                else:
+                    rc = self._wait(call, ms)
+            while rc == ETOOBIG and into:
+                # larger than the buffer: the library keeps it and hands it out first to the
+                # next take on this channel, which is this one with a buffer that fits
+                need = o.inn.value + 1
+                o.inn.value = 0
+                o.grow(max(need, 2 * o.cap))
+                rc = now(*pre, 0, o.buf, o.cap, o.binn)
             if rc == OK:
+                if into:
+                    data = o.mv[:o.inn.value].tobytes()
+                    o.held = data
+                    o.inn.value = 0
+                    return data
                 addr = o.p.value or 0
                 data = _string_at(addr, o.n.value)
                 o.held = data
@@ -447,7 +474,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
         return raw
@@ -458,7 +485,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and drained."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_now, lib.poll, (self._h,), (o.bp, o.bn), timeout)
+        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
         ev = None if raw is None else StepEvent.from_dict(_loads(raw))
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
@@ -539,6 +566,42 @@ class Channel:
             doc["metadata"] = metadata
         self.complete_raw(event_id, _json(doc, "metadata"))
 
+    def checkpoint_raw(self, event_id: str | bytes | uuid.UUID, checkpoint_json: bytes | str) -> None:
+        """End the current run of a pending event without a completion, with a checkpoint document
+        (JSON bytes: ``{"cursor": ..., "items_processed": n, "accumulated_results": ...}``): the
+        event goes back to the queue and a later poll hands it out again with ``event.checkpoint``.
+        Never waits. Raises ``EventNotPending`` if it is not pending, ``LibraryError`` if the loaded
+        library predates checkpoints (ABI minor < 1)."""
+        lib = self._lib
+        if lib.minor < _native.CHECKPOINT_MINOR:
+            lib.require_minor(_native.CHECKPOINT_MINOR, "Channel.checkpoint")
+        if type(event_id) is str:
+            eid = event_id.encode()
+        elif type(event_id) is bytes:
+            eid = event_id
+        else:
+            eid = str(event_id).encode()
+        if type(checkpoint_json) is not bytes:
+            checkpoint_json = checkpoint_json.encode() if isinstance(checkpoint_json, str) else bytes(checkpoint_json)
+        rc = lib.checkpoint(self._h, eid, checkpoint_json, len(checkpoint_json))
+        if rc != OK:
+            raise self._error(rc)
+
+    def checkpoint(
+        self, event_id: str | uuid.UUID, cursor: Any, items_processed: int, accumulated_results: Any = None
+    ) -> None:
+        """Yield a long step (see ``tasker.Checkpoint``): its event goes back to the queue with
+        ``cursor`` (any JSON value), ``items_processed`` (an integer >= 0) and
+        ``accumulated_results`` (any JSON value); the next poll hands it out again with them in
+        ``event.checkpoint`` and restarts its timeout. A checkpoint beyond the channel's
+        ``max_checkpoints`` ends the event as failed (``too_many_checkpoints``) instead."""
+        n = items_processed
+        if type(n) is not int or n < 0:
+            raise InvalidArgument(f"items_processed: must be an integer >= 0, not {n!r}", EINVAL)
+        self.checkpoint_raw(event_id, b'{"cursor":' + _json(cursor, "cursor") + b',"items_processed":'
+                            + str(n).encode() + b',"accumulated_results":'
+                            + _json(accumulated_results, "accumulated_results") + b"}")
+
     def cleanup_timeouts(self) -> int:
         """End every pending event past its deadline as a timeout; returns how many. Optional:
         the library's reaper does this every cleanup_interval_ms."""
@@ -555,7 +618,7 @@ class Channel:
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
                          timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
@@ -568,7 +631,7 @@ class Channel:
         interrupted (Ctrl-C) before it could return is handed out by the next call."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_now, lib.next_completion, (self._h,), (o.bp, o.bn),
+        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
                          timeout)
         c = None if raw is None else Completion.from_dict(_loads(raw))
         o.held = None
@@ -635,7 +698,7 @@ class Channel:
     def stats_raw(self) -> bytes:
         """The library's stats document as JSON bytes."""
         o = _outs
-        if o.held is not None or o.p.value:
+        if o.held is not None or o.p.value or o.inn.value:
             _settle(o)
         o.owner = None  # a stats document left by an interrupt is only freed
         p, n, bp, bn = o.pn
@@ -665,8 +728,9 @@ class Channel:
             raise ValueError(f"stream must be 'events' or 'completions', not {stream!r}")
         if _native._forked:
             raise ForkedError(FORK_ADVICE, EFORKED)
-        fd = ctypes.c_int(-1)
         lib = self._lib
+        lib.require_minor(_native.READINESS_MINOR, "Channel.readiness_fd")
+        fd = ctypes.c_int(-1)
         rc = (lib.event_fd if stream == "events" else lib.completion_fd)(self._h, ctypes.byref(fd))
         if rc != OK:
             raise self._error(rc)

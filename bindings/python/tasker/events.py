@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-__all__ = ["StepEvent", "Completion", "ErrorInfo", "parse_timestamp", "timestamp_ns"]
+from ._errors import EINVAL, InvalidArgument
+
+__all__ = ["StepEvent", "Completion", "ErrorInfo", "Checkpoint", "parse_timestamp", "timestamp_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
@@ -64,6 +66,32 @@ def parse_timestamp(ts: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A long step's progress (ABI minor 1).
+
+    Return one from a handler to yield: the Worker calls ``tasker_checkpoint``, the event goes back
+    to the queue, and a later poll hands it out again with this progress as ``event.checkpoint``
+    (its deadline restarting then). ``cursor`` is any JSON value (where to resume);
+    ``items_processed`` an integer >= 0; ``accumulated_results`` any JSON value (or None). On a
+    polled event, ``count`` is the number of checkpoints so far (ignored when you return one).
+    """
+
+    cursor: Any
+    items_processed: int
+    accumulated_results: Any = None
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        n = self.items_processed
+        if type(n) is not int or n < 0 or n > 0x7FFFFFFFFFFFFFFF:
+            raise InvalidArgument(f"items_processed: must be an integer in 0..2**63-1, not {n!r}", EINVAL)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
+        return cls(d.get("cursor"), d["items_processed"], d.get("accumulated_results"), d.get("count", 0))
+
+
+@dataclass(frozen=True, slots=True)
 class StepEvent:
     """A polled step event (``tasker_poll``): the dispatch document with every optional field
     filled in, plus when it was dispatched and polled."""
@@ -79,13 +107,16 @@ class StepEvent:
     span_id: str | None
     dispatched_at: str
     polled_at: str
+    checkpoint: Checkpoint | None = None
+    """The progress saved by the event's last checkpoint; None on its first run."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StepEvent:
+        cp = d.get("checkpoint")
         return cls(
             d["event_id"], d["task_uuid"], d["step_uuid"], d["correlation_id"], d["handler"],
             d.get("payload"), d["timeout_ms"], d.get("trace_id"), d.get("span_id"),
-            d["dispatched_at"], d["polled_at"],
+            d["dispatched_at"], d["polled_at"], None if cp is None else Checkpoint.from_dict(cp),
         )
 
     @classmethod
@@ -138,6 +169,8 @@ class Completion:
     polled_at: str | None
     completed_at: str
     execution_time_ms: float | None
+    checkpoints: int = 0
+    """How many checkpoints the event took before it ended (ABI minor 1)."""
     trace_id: str | None = None
     """The event's trace_id (None when it had none), carried so that a trace can be followed."""
     span_id: str | None = None
@@ -151,7 +184,7 @@ class Completion:
             d["status"], d["success"], d.get("result"),
             ErrorInfo.from_dict(err) if err is not None else None,
             d.get("metadata"), d["dispatched_at"], d.get("polled_at"), d["completed_at"],
-            float(etm) if etm is not None else None,
+            float(etm) if etm is not None else None, d.get("checkpoints", 0),
             d.get("trace_id"), d.get("span_id"),
         )
 

@@ -21,12 +21,13 @@ from ._errors import (
     EventNotPending,
     ForkedError,
     InvalidArgument,
+    LibraryError,
     TooLarge,
 )
 from ._observe import StatsCallback, StatsMonitor, check_stats_options
 from ._observe import logger as _root_logger
 from .channel import Channel, _describe_exc, _json, _loads
-from .events import StepEvent
+from .events import Checkpoint, StepEvent
 
 log = _root_logger.getChild("worker")
 
@@ -34,7 +35,7 @@ __all__ = ["Worker", "Handler", "COUNTERS", "BACKTRACE_LINES"]
 
 Handler = Callable[[StepEvent], Any]
 
-COUNTERS = ("polled", "completed", "failed", "late", "not_found", "result_errors", "errors")
+COUNTERS = ("polled", "completed", "failed", "late", "not_found", "result_errors", "errors", "checkpointed")
 """The names of Worker.counts, in the order of bindings/SPEC.md."""
 
 BACKTRACE_LINES = 30
@@ -54,6 +55,7 @@ class _Counts:
         self.not_found = 0
         self.result_errors = 0
         self.errors = 0
+        self.checkpointed = 0
 
 
 def _utf8(text: str) -> str:
@@ -112,6 +114,9 @@ class Worker:
     - An unknown handler name fails with ``handler_not_found`` (not retryable); a result that is
       not JSON fails with ``result_not_json``, one larger than max_payload_bytes with
       ``result_too_large`` (neither retryable).
+    - A handler that returns a ``tasker.Checkpoint`` yields: the event goes back to the queue with
+      that progress (``counts["checkpointed"]``) and runs again later with ``event.checkpoint``
+      set; a library without checkpoints (ABI minor < 1) fails it with ``checkpoint_unsupported``.
     - A complete/fail that finds the event already ended (timed out, cancelled) counts in
       ``counts["late"]``. An error of the worker loop itself (not of one event) counts in
       ``counts["errors"]``, is kept in ``last_error``, and the thread goes on after
@@ -255,7 +260,7 @@ class Worker:
     @property
     def counts(self) -> dict[str, int]:
         """Totals over all threads (bindings/SPEC.md, "Worker counters"): polled, completed,
-        failed, late, not_found, result_errors, errors."""
+        failed, late, not_found, result_errors, errors, checkpointed."""
         return {name: sum(getattr(c, name) for c in self._counts) for name in COUNTERS}
 
     def __enter__(self) -> Worker:
@@ -351,6 +356,9 @@ class Worker:
 
     def _complete(self, ev: StepEvent, result: Any, counts: _Counts) -> None:
         """Complete ``ev`` with a handler's return value (or fail it if the value cannot be sent)."""
+        if isinstance(result, Checkpoint):  # a checkpoint, not an end (ABI minor 1)
+            self._checkpoint(ev, result, counts)
+            return
         try:
             doc = b'{"success":true,"result":' + _json(result, "result") + b"}"
         except Exception as exc:  # noqa: BLE001 - RecursionError, TypeError, a container that raises...
@@ -380,6 +388,37 @@ class Worker:
             self._record(exc, counts)
             return
         counts.completed += 1
+
+    def _checkpoint(self, ev: StepEvent, cp: Checkpoint, counts: _Counts) -> None:
+        """The handler returned a Checkpoint: send the event back to the queue with it (SPEC.md,
+        "Checkpoints"). Never raises."""
+        try:
+            self.channel.checkpoint(ev.event_id, cp.cursor, cp.items_processed, cp.accumulated_results)
+        except EventNotPending:
+            counts.late += 1
+            return
+        except TooLarge as exc:
+            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint larger than max_payload_bytes: {exc.message}",
+                       "result_too_large", False, None, counts, "result_errors")
+            return
+        except InvalidArgument as exc:
+            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint that is not JSON: {exc.message}",
+                       "result_not_json", False, None, counts, "result_errors")
+            return
+        except LibraryError as exc:
+            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint: {exc.message}",
+                       "checkpoint_unsupported", False, None, counts)
+            return
+        except BadHandle as exc:
+            if self.channel.closed:
+                counts.late += 1
+            else:
+                self._record(exc, counts)
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._record(exc, counts)
+            return
+        counts.checkpointed += 1
 
     def _fail(self, ev: StepEvent, message: str, error_type: str, retryable: bool,
               metadata: dict[str, Any] | None, counts: _Counts, reason: str | None = None) -> None:

@@ -105,7 +105,7 @@ class SharedTableTest(unittest.TestCase):
             return
         with tasker.Channel(**case.get("config", {})) as ch:
             eid = ch.dispatch("setup")
-            if call in ("complete", "complete_raw", "fail"):
+            if call in ("complete", "complete_raw", "fail", "checkpoint"):
                 self.assertIsNotNone(ch.poll(1.0))
             before = ch.stats()
             calls: dict[str, Callable[[], object]] = {
@@ -119,6 +119,8 @@ class SharedTableTest(unittest.TestCase):
                 "complete_raw": lambda: ch.complete_raw(eid, args["json"]),
                 "complete": lambda: ch.complete(eid, args["result"]),
                 "fail": lambda: ch.fail(eid, args["message"], metadata=args.get("metadata")),
+                "checkpoint": lambda: ch.checkpoint(eid, build(args["cursor"]), args["items_processed"],
+                                                    build(args.get("accumulated_results"))),
             }
             with self.assertRaises(expected) as cm:
                 calls[call]()
@@ -164,6 +166,13 @@ class SharedTableTest(unittest.TestCase):
                 if action == "sleep":
                     time.sleep(c["seconds"])
                     return "too late"
+                if action == "checkpoint":
+                    cp = ev.checkpoint
+                    if cp is None:
+                        return tasker.Checkpoint(cursor=build(c["cursor"]), items_processed=c["items_processed"],
+                                                 accumulated_results=build(c.get("accumulated_results")))
+                    return {"resumed_from": cp.cursor, "items_processed": cp.items_processed,
+                            "accumulated_results": cp.accumulated_results, "count": cp.count}
                 raise AssertionError(action)
 
             ids = []
@@ -171,7 +180,7 @@ class SharedTableTest(unittest.TestCase):
                 name = "spec_nobody" if c["action"] == "unregistered" else "spec"
                 ids.append(ch.dispatch(name, i, timeout_ms=c.get("timeout_ms")))
             expected = {k: 0 for k in CASES["counters"]}
-            expected["polled"] = len(cases)
+            expected["polled"] = sum(c.get("polls", 1) for c in cases)
             for c in cases:
                 for k in c["counts"]:
                     expected[k] += 1
@@ -194,6 +203,8 @@ class SharedTableTest(unittest.TestCase):
 
     def check_completion(self, comp: tasker.Completion, exp: dict[str, Any]) -> None:
         self.assertEqual(comp.status, exp["status"])
+        if "checkpoints" in exp:
+            self.assertEqual(comp.checkpoints, exp["checkpoints"])
         if "result" in exp:
             self.assertEqual(comp.result, exp["result"])
         if exp["status"] == "completed":

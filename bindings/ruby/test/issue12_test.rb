@@ -154,7 +154,7 @@ class Issue12Test < Minitest::Test
   def test_counters_have_the_shared_names_and_close_in_a_child_is_quiet
     with_channel do |ch|
       w = Tasker::Worker.new(ch, {})
-      assert_equal %i[polled completed failed late not_found result_errors errors], w.counts.keys
+      assert_equal %i[polled completed failed late not_found result_errors errors checkpointed], w.counts.keys
       status, res = fork_child { [ch.close, ch.closed?] }
       assert status.success?
       assert_equal [nil, true], res

@@ -103,7 +103,7 @@ class SpecTest < Minitest::Test
     end
     with_channel(**(c["config"] || {}).transform_keys(&:to_sym)) do |ch|
       id = ch.dispatch("setup")
-      refute_nil ch.poll(timeout: 1) if %w[complete complete_raw fail].include?(c["call"])
+      refute_nil ch.poll(timeout: 1) if %w[complete complete_raw fail checkpoint].include?(c["call"])
       before = ch.stats
       e = assert_raises(expected, c.inspect) do
         case c["call"]
@@ -117,6 +117,9 @@ class SpecTest < Minitest::Test
         when "complete_raw" then ch.complete_raw(id, args["json"])
         when "complete" then ch.complete(id, args["result"])
         when "fail" then ch.fail(id, args["message"], metadata: args["metadata"])
+        when "checkpoint"
+          ch.checkpoint(id, cursor: args["cursor"], items_processed: args["items_processed"],
+                            accumulated_results: args["accumulated_results"])
         else flunk "unknown call #{c['call']}"
         end
       end
@@ -152,6 +155,15 @@ class SpecTest < Minitest::Test
         when "sleep"
           sleep c["seconds"]
           "too late"
+        when "checkpoint"
+          cp = ev.checkpoint
+          if cp.nil?
+            Tasker::Checkpoint.new(cursor: SpecTest.build(c["cursor"]), items_processed: c["items_processed"],
+                                   accumulated_results: SpecTest.build(c["accumulated_results"]))
+          else
+            { "resumed_from" => cp.cursor, "items_processed" => cp.items_processed,
+              "accumulated_results" => cp.accumulated_results, "count" => cp.count }
+          end
         else raise "unknown action #{c['action']}"
         end
       end
@@ -159,7 +171,7 @@ class SpecTest < Minitest::Test
         ch.dispatch(c["action"] == "unregistered" ? "spec_nobody" : "spec", i, timeout_ms: c["timeout_ms"])
       end
       expected = CASES["counters"].to_h { |k| [k.to_sym, 0] }
-      expected[:polled] = cases.size
+      expected[:polled] = cases.sum { |c| c["polls"] || 1 }
       cases.each { |c| c["counts"].each { |k| expected[k.to_sym] += 1 } }
       worker = Tasker::Worker.new(ch, { "spec" => handler }, threads: spec["threads"]).start
       got = {}
@@ -184,6 +196,7 @@ class SpecTest < Minitest::Test
 
   def check_completion(comp, exp, name)
     assert_equal exp["status"], comp.status, name
+    assert_equal exp["checkpoints"], comp.checkpoints, name if exp.key?("checkpoints")
     if exp.key?("result")
       exp["result"].nil? ? assert_nil(comp.result, name) : assert_equal(exp["result"], comp.result, name)
     end

@@ -165,7 +165,7 @@ module Tasker
 
     # As #poll, but returns the event's JSON text (a String) or nil.
     def poll_raw(timeout: 0)
-      take_raw(timeout, :poll, :tasker_poll, :tasker_poll_blocking)
+      take_into(timeout, :poll, :tasker_poll_into, :tasker_poll_into_blocking)
     end
 
     # Takes up to +max+ events at once, waiting up to +timeout+ seconds for
@@ -232,6 +232,34 @@ module Tasker
       nil
     end
 
+    # Yields a long step (see Tasker::Checkpoint; ABI minor 1): the pending
+    # event ends its current run without a completion and goes back to the
+    # queue with +cursor+ (any JSON value), +items_processed+ (an Integer >=
+    # 0) and +accumulated_results+ (any JSON value); the next poll hands it
+    # out again with them in StepEvent#checkpoint and restarts its timeout.
+    # Never waits. Raises EventNotPending if it is not pending, LibraryError
+    # if the loaded library predates checkpoints. A checkpoint beyond the
+    # channel's max_checkpoints ends the event as failed
+    # (too_many_checkpoints) instead.
+    def checkpoint(event_id, cursor:, items_processed:, accumulated_results: nil)
+      unless items_processed.is_a?(Integer) && items_processed >= 0
+        raise InvalidArgument, "items_processed: must be an Integer >= 0, not #{items_processed.inspect}"
+      end
+
+      checkpoint_raw(event_id, "{\"cursor\":#{Channel.encode(cursor, 'cursor')},\"items_processed\":#{items_processed}," \
+                               "\"accumulated_results\":#{Channel.encode(accumulated_results, 'accumulated_results')}}")
+    end
+
+    # checkpoint with the document given as JSON (tasker_checkpoint), e.g.
+    # '{"cursor":{"offset":10},"items_processed":10}'.
+    def checkpoint_raw(event_id, json)
+      Native.require_minor!(Native::CHECKPOINT_MINOR, "Channel#checkpoint") if Native.abi_minor < Native::CHECKPOINT_MINOR
+      st = Native.tasker_checkpoint(@handle, event_id, json, json.bytesize)
+      raise Native.error_for(st, "tasker_checkpoint") unless st == Native::OK
+
+      nil
+    end
+
     # Ends every pending event past its deadline with a timeout completion
     # and returns how many it ended. Optional: the library's reaper does the
     # same every cleanup_interval_ms.
@@ -258,7 +286,7 @@ module Tasker
       Channel.check_timeout(timeout) unless timeout == 0
       return @redeliver.shift unless @redeliver.empty?
 
-      take_raw(timeout, :next_completion, :tasker_next_completion, :tasker_next_completion_blocking)
+      take_into(timeout, :next_completion, :tasker_next_completion_into, :tasker_next_completion_into_blocking)
     end
 
     # Yields every completion until the channel is shut down and the stream
@@ -473,6 +501,33 @@ module Tasker
         s = Native.public_send(blocking, @handle, *args, ms, *outs)
         s == Native::OK ? Native.take(scratch) : s
       end
+    end
+
+    # take_raw for one event or one completion: the document is read from
+    # this thread's reused buffer (tasker_*_into), with no tasker_free. One
+    # larger than the buffer is kept by the library (ETOOBIG) and handed out
+    # first to the next take on this channel: this one, with a grown buffer.
+    def take_into(timeout, kind, now, blocking)
+      Channel.check_timeout(timeout) unless timeout == 0
+      scratch = Native.scratch
+      st = into(now, now, 0, scratch)
+      return st if st.is_a?(String)
+      raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
+      return nil if timeout == 0
+
+      sliced_wait(timeout, now.to_s, kind) { |ms| into(blocking, now, ms, scratch) }
+    end
+
+    # One tasker_*_into call (+fn+), then, while the document does not fit,
+    # a grown buffer and a non-waiting retry (+now+). The document, or the
+    # status.
+    def into(fn, now, ms, scratch)
+      st = Native.public_send(fn, @handle, ms, scratch.buf, scratch.buf.size, scratch.len)
+      while st == Native::ETOOBIG
+        scratch.grow(scratch.len.read_ulong + 1)
+        st = Native.public_send(now, @handle, 0, scratch.buf, scratch.buf.size, scratch.len)
+      end
+      st == Native::OK ? scratch.read_into : st
     end
 
     # Calls the block with a wait in milliseconds (at most WAIT_SLICE_MS)

@@ -28,7 +28,7 @@ module Tasker
     # True when the current fiber runs under a fiber scheduler that handles
     # IO waits (Fiber.scheduler set and the fiber non-blocking).
     def self.active?
-      !Fiber.scheduler.nil? && !Fiber.current.blocking?
+      !Fiber.scheduler.nil? && !Fiber.current.blocking? && Native.abi_minor >= Native::READINESS_MINOR
     end
   end
 
@@ -49,6 +49,7 @@ module Tasker
       end
       raise ForkedError if Native.forked?
 
+      Native.require_minor!(Native::READINESS_MINOR, "Channel#readiness_fd")
       out = FFI::MemoryPointer.new(:int)
       st = Native.public_send(function, @handle, out)
       raise Native.error_for(st, function.to_s) unless st == Native::OK

@@ -24,6 +24,11 @@ module Tasker
     # The ABI version this binding is written for.
     ABI_VERSION = 1
 
+    # The ABI minor version that added tasker_checkpoint (and tasker_abi_minor).
+    CHECKPOINT_MINOR = 1
+    # The ABI minor version that added tasker_event_fd and tasker_completion_fd.
+    READINESS_MINOR = 2
+
     OK         = 0
     EMPTY      = 1
     CLOSED     = 2
@@ -124,9 +129,25 @@ module Tasker
     @loaded_pid = nil
     @library_path = nil
 
+    @abi_minor = 0
+
     class << self
       # The pid of the process that loaded the library, nil before loading.
       attr_reader :loaded_pid
+
+      # The loaded library's ABI minor version (tasker_abi_minor; 0 for a
+      # library older than that function, or before loading).
+      attr_accessor :abi_minor
+    end
+
+    # Raises Tasker::LibraryError unless the loaded library's ABI minor is at
+    # least +minor+ (+what+ names the feature that needs it).
+    def self.require_minor!(minor, what)
+      return if @abi_minor >= minor
+
+      raise Tasker::LibraryError,
+            "#{what} needs libtasker ABI #{ABI_VERSION}.#{minor} or newer, but #{@library_path || library_path} " \
+            "is ABI #{ABI_VERSION}.#{@abi_minor}; use a newer libtasker (set TASKER_LIBRARY)"
     end
 
     # True once this process (or the parent it was forked from) has loaded
@@ -162,6 +183,7 @@ module Tasker
         attach_function :tasker_abi_version, [], :uint32
         check_abi!(tasker_abi_version, path)
         attach_all
+        @abi_minor = attach_optional
         @library_path = path == SONAME ? loaded_file(path) : path
         @loaded_pid = Process.pid
         @loaded = true
@@ -261,15 +283,40 @@ module Tasker
       attach_function :tasker_next_completion_blocking, :tasker_next_completion,
                       [:uint64, :int32, :pointer, :pointer], :int, blocking: true
 
+      # -- single documents into the caller's buffer (Scratch#buf) --
+      attach_function :tasker_poll_into, [:uint64, :int32, :pointer, :size_t, :pointer], :int
+      attach_function :tasker_poll_into_blocking, :tasker_poll_into,
+                      [:uint64, :int32, :pointer, :size_t, :pointer], :int, blocking: true
+      attach_function :tasker_next_completion_into, [:uint64, :int32, :pointer, :size_t, :pointer], :int
+      attach_function :tasker_next_completion_into_blocking, :tasker_next_completion_into,
+                      [:uint64, :int32, :pointer, :size_t, :pointer], :int, blocking: true
+
       # -- shutdown and observation --
       attach_function :tasker_shutdown, [:uint64, :int32], :int
       attach_function :tasker_shutdown_blocking, :tasker_shutdown, [:uint64, :int32], :int, blocking: true
       attach_function :tasker_stats, [:uint64, :pointer, :pointer], :int
-      # -- readiness descriptors (never wait; Tasker::FiberWait waits on them) --
-      attach_function :tasker_event_fd, [:uint64, :pointer], :int
-      attach_function :tasker_completion_fd, [:uint64, :pointer], :int
     end
     private_class_method :attach_all
+
+    # The functions added by ABI minor versions: attached when the library
+    # has them. Returns the library's minor version (0 when it predates
+    # tasker_abi_minor; then tasker_checkpoint is not attached either and
+    # callers check Native.abi_minor first).
+    def self.attach_optional
+      begin
+        attach_function :tasker_abi_minor, [], :uint32
+      rescue FFI::NotFoundError
+        return 0
+      end
+      minor = tasker_abi_minor
+      attach_function :tasker_checkpoint, [:uint64, :string, :pointer, :size_t], :int if minor >= CHECKPOINT_MINOR
+      if minor >= READINESS_MINOR # readiness descriptors (never wait; Tasker::FiberWait waits on them)
+        attach_function :tasker_event_fd, [:uint64, :pointer], :int
+        attach_function :tasker_completion_fd, [:uint64, :pointer], :int
+      end
+      minor
+    end
+    private_class_method :attach_optional
 
     # ==== Per-thread scratch memory =========================================
     #
@@ -280,14 +327,29 @@ module Tasker
     # scratch for one library call at a time and reads it before making
     # another call.
     class Scratch
-      attr_reader :out, :len, :count, :id
+      attr_reader :out, :len, :count, :id, :buf
+
+      # First size of the buffer poll and next_completion take single
+      # documents into (tasker_*_into); it grows to the largest one seen.
+      INTO_BUF_SIZE = 16_384
 
       def initialize
         @out = FFI::MemoryPointer.new(:pointer)
         @len = FFI::MemoryPointer.new(:size_t)
         @count = FFI::MemoryPointer.new(:uint32)
         @id = FFI::MemoryPointer.new(:char, EVENT_ID_BYTES)
+        @buf = FFI::MemoryPointer.new(:char, INTO_BUF_SIZE, false)
         @input = nil
+      end
+
+      # Replaces the into-buffer by one of at least +cap+ bytes.
+      def grow(cap)
+        @buf = FFI::MemoryPointer.new(:char, [cap, @buf.size * 2].max, false)
+      end
+
+      # The document a tasker_*_into call wrote: one copy, no tasker_free.
+      def read_into
+        @buf.read_bytes(@len.read_ulong).force_encoding(Encoding::UTF_8)
       end
 
       # A copy of +str+ in native memory. Used for inputs of calls that

@@ -29,6 +29,10 @@ module Tasker
   # - A result that arrives after its event ended (EventNotPending) counts in
   #   counts[:late]; an error of the worker loop itself in counts[:errors]
   #   (kept in #last_error), and the thread goes on after +poll_interval+.
+  # - A handler that returns a Tasker::Checkpoint yields: the event goes back
+  #   to the queue with that progress (counts[:checkpointed]) and runs again
+  #   later with StepEvent#checkpoint set; a library without checkpoints (ABI
+  #   minor < 1) fails it with "checkpoint_unsupported".
   #
   # Threads wait for events in short slices (+poll_interval+, 50 ms by
   # default), so #stop, Thread#kill and Ctrl-C act within a fraction of a
@@ -42,7 +46,7 @@ module Tasker
     BACKTRACE_LINES = 30
 
     # The counters of #counts, in the order of bindings/SPEC.md.
-    COUNTERS = %i[polled completed failed late not_found result_errors errors].freeze
+    COUNTERS = %i[polled completed failed late not_found result_errors errors checkpointed].freeze
 
     # Per-thread counters (only their thread writes them); #counts adds them up.
     Counters = Struct.new(*COUNTERS) do
@@ -143,7 +147,7 @@ module Tasker
     end
 
     # {polled:, completed:, failed:, late:, not_found:, result_errors:,
-    # errors:} summed over the threads (bindings/SPEC.md, "Worker counters").
+    # errors:, checkpointed:} summed over the threads (bindings/SPEC.md, "Worker counters").
     def counts
       totals = Counters.zero
       @counters.each do |c|
@@ -291,7 +295,11 @@ module Tasker
         return
       end
       ended = true
-      finish_success(event, value, counters)
+      if Checkpoint === value # rubocop:disable Style/CaseEquality -- a BasicObject has no is_a?
+        finish_checkpoint(event, value, counters)
+      else
+        finish_success(event, value, counters)
+      end
     ensure
       unless ended
         begin
@@ -331,6 +339,35 @@ module Tasker
         return
       end
       counters.completed += 1
+    end
+
+    # The handler returned a Checkpoint: send the event back to the queue
+    # with it (bindings/SPEC.md, "Checkpoints").
+    def finish_checkpoint(event, cp, counters)
+      begin
+        @channel.checkpoint(event.event_id, cursor: cp.cursor, items_processed: cp.items_processed,
+                                            accumulated_results: cp.accumulated_results)
+      rescue EventNotPending
+        counters.late += 1
+        return
+      rescue TooLarge => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint larger than " \
+                                     "max_payload_bytes: #{e.message}",
+                              "result_too_large", false, nil, counters, :result_errors)
+      rescue InvalidArgument => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint that is not JSON: " \
+                                     "#{e.message}", "result_not_json", false, nil, counters, :result_errors)
+      rescue LibraryError => e
+        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint: #{e.message}",
+                              "checkpoint_unsupported", false, nil, counters)
+      rescue BadHandle => e
+        @channel.closed? ? counters.late += 1 : record(e, counters)
+        return
+      rescue StandardError, SystemStackError => e
+        record(e, counters)
+        return
+      end
+      counters.checkpointed += 1
     end
 
     # Fails +event+; if the library refuses the document (too large for

@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/tomlconfig"
+	"github.com/tasker-systems/libtasker/internal/wire"
+)
+
+// Where a setting came from, as ParseConfigEnv reports it; a setting read
+// from tasker-core's TOML has "<file>:<table>.<key>" instead.
+const (
+	SourceDefault = "default"
+	SourceJSON    = "json"
+)
+
+// WithConfigSources records where each setting came from (ParseConfigEnv's
+// second result), for Stats.ConfigSources (tasker_stats' config_sources).
+func WithConfigSources(sources map[string]string) Option {
+	return func(o *options) { o.sources = sources }
+}
+
+// configKeys lists the config document's keys and their destinations in
+// cfg, in the order error messages list them.
+func configKeys(cfg *Config) []wire.ConfigKey {
+	return []wire.ConfigKey{
+		{Name: "dispatch_buffer_size", Int: &cfg.DispatchBufferSize},
+		{Name: "completion_buffer_size", Int: &cfg.CompletionBufferSize},
+		{Name: "max_concurrent_handlers", Int: &cfg.MaxConcurrentHandlers},
+		{Name: "handler_timeout_ms", Int: &cfg.HandlerTimeoutMs},
+		{Name: "cleanup_interval_ms", Int: &cfg.CleanupIntervalMs},
+		{Name: "starvation_warning_threshold_ms", Int: &cfg.StarvationWarningThresholdMs},
+		{Name: "max_payload_bytes", Int: &cfg.MaxPayloadBytes},
+		{Name: "worker_id", Str: &cfg.WorkerID},
+		{Name: "max_checkpoints", Int: &cfg.MaxCheckpoints},
+		{Name: "completion_timeout_ms", Int: &cfg.CompletionTimeoutMs},
+	}
+}
+
+// ParseConfigEnv is ParseConfig plus the "tasker_config" key: the
+// handler-dispatch settings of tasker-core's own TOML configuration
+// (internal/tomlconfig reads it; see include/tasker.h, "tasker-core TOML").
+// Keys given in the JSON document win over the TOML; the TOML wins over the
+// defaults. lookup reads environment variables (for "env" and for ${VAR}):
+// the C layer passes getenv, because Go's own view of the environment is a
+// copy made when the library was loaded.
+//
+// The second result maps every config key to where its value came from:
+// SourceDefault, SourceJSON or "<file>:<table>.<key>". A TOML error, or an
+// impossible value, is channel.ErrInvalid naming the file and key; an
+// impossible value that came from TOML also names where it came from.
+func ParseConfigEnv(data []byte, lookup func(string) (string, bool)) (Config, map[string]string, error) {
+	cfg := DefaultConfig()
+	keys := configKeys(&cfg)
+	seen := make([]bool, len(keys))
+	for i := range keys {
+		keys[i].Seen = &seen[i]
+	}
+	var tcRaw []byte
+	all := append(keys, wire.ConfigKey{Name: "tasker_config", Raw: &tcRaw})
+	if err := wire.ParseConfig(data, all); err != nil {
+		return Config{}, nil, err
+	}
+	sources := make(map[string]string, len(keys))
+	for i, k := range keys {
+		sources[k.Name] = SourceDefault
+		if seen[i] {
+			sources[k.Name] = SourceJSON
+		}
+	}
+	if tcRaw != nil {
+		if err := applyTOML(tcRaw, keys, seen, sources, lookup); err != nil {
+			return Config{}, nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, nil, annotate(err, sources)
+	}
+	return cfg, sources, nil
+}
+
+// applyTOML loads the TOML that tcRaw (the value of "tasker_config") points
+// at and sets every setting it has that the JSON document did not give.
+func applyTOML(tcRaw []byte, keys []wire.ConfigKey, seen []bool, sources map[string]string, lookup func(string) (string, bool)) error {
+	tc, err := wire.ParseTaskerConfig(tcRaw)
+	if err != nil {
+		return err
+	}
+	loc := tomlconfig.Location{Path: tc.Path, Root: tc.Root, Environment: tc.Environment}
+	switch {
+	case tc.Env:
+		if loc, err = tomlconfig.LocationFromEnv(lookup); err != nil {
+			return fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
+		}
+	case tc.Path == "" && tc.Root == "":
+		return nil // null: no TOML
+	}
+	settings, err := tomlconfig.Load(loc, tomlconfig.Options{LookupEnv: lookup})
+	if err != nil {
+		return fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
+	}
+	for i, k := range keys {
+		v, ok := settings.Channel[k.Name]
+		if !ok || seen[i] {
+			continue
+		}
+		if k.Int == nil { // every TOML setting is an integer one
+			return fmt.Errorf("%w: config: %s from %s is not an integer setting", channel.ErrInternal, k.Name, v.Origin)
+		}
+		*k.Int = int(v.Int) // tomlconfig keeps it within [0, MaxInt32]
+		sources[k.Name] = v.Origin
+	}
+	return nil
+}
+
+// annotate adds to a validation error where the TOML settings it names
+// came from, so that "completion_buffer_size (2) must be >=
+// max_concurrent_handlers (3)" says which file set the 3.
+func annotate(err error, sources map[string]string) error {
+	msg := err.Error()
+	var from []string
+	for k, src := range sources {
+		if src != SourceDefault && src != SourceJSON && strings.Contains(msg, k) {
+			from = append(from, k+" from "+src)
+		}
+	}
+	if len(from) == 0 {
+		return err
+	}
+	slices.Sort(from)
+	return fmt.Errorf("%w (%s)", err, strings.Join(from, "; "))
+}
