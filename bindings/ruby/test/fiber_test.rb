@@ -192,7 +192,8 @@ class FiberTest < Minitest::Test
       ids.each { |id, i| assert_equal({ "x" => i * 2 }, comps[id].result) }
       assert_equal %w[failed ArgumentError], [comps[boom].status, comps[boom].error_type]
       assert_equal "handler_not_found", comps[missing].error_type
-      assert_equal({ polled: 42, completed: 40, failed: 2, late: 0, not_found: 1, result_errors: 0, errors: 0 },
+      assert_equal({ polled: 42, completed: 40, failed: 2, late: 0, not_found: 1, result_errors: 0, errors: 0,
+                     checkpointed: 0 },
                    worker.counts)
       assert_equal worker.counts.keys.sort, snapshots.last[:worker].keys.sort
       assert snapshots.last.key?(:dispatched)

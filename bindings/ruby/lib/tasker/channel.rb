@@ -514,6 +514,8 @@ module Tasker
       return st if st.is_a?(String)
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
+      # under a fiber scheduler: wait on the readiness descriptor (fiber_wait.rb)
+      return fiber_take(timeout, kind) { take_into(0, kind, now, blocking) } if FiberWait.active?
 
       sliced_wait(timeout, now.to_s, kind) { |ms| into(blocking, now, ms, scratch) }
     end
