@@ -143,6 +143,19 @@ func (s *Server) Restart() error {
 	return err
 }
 
+// Halt stops the server (fast shutdown), keeping its data; Resume starts
+// it again on the same socket.
+func (s *Server) Halt() error {
+	_, err := run(s.script, "halt", s.Dir)
+	return err
+}
+
+// Resume starts a halted server.
+func (s *Server) Resume() error {
+	_, err := run(s.script, "start", s.Dir)
+	return err
+}
+
 // Stop stops the server and removes its folder. Idempotent.
 func (s *Server) Stop() {
 	if s.stopped.Swap(true) {

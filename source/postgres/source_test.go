@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/pgtest"
 )
 
 // rig is one source feeding one link, with helpers for worker threads.
@@ -289,3 +291,184 @@ func TestSource_Rule5_PoisonAndInvalid(t *testing.T) {
 }
 
 func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }
+
+// Rule 6: the source never reads more than the channel has room for: with
+// nobody polling, it holds exactly as many leases as there are handler slots.
+func TestSource_Rule6_Backpressure(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	cfg.PollIntervalMs = 20
+	r := startRig(t, db, cfg, 3)
+	ids := db.sendAll(r.cfg.Schema, steps(12, "h")...) // all visible at once: one read could take them all
+	q := Table(r.cfg.Schema, "q", r.cfg.Queue)
+	waitFor(t, "the first reads", func() bool { return r.src.Stats().Read >= 3 })
+	time.Sleep(300 * time.Millisecond) // many poll intervals and notifications later
+	if n := db.count(`SELECT count(*) FROM ` + q + ` WHERE read_ct > 0`); n != 3 {
+		t.Fatalf("%d messages leased with 3 handler slots and nobody polling", n)
+	}
+	if s := r.src.Stats(); s.Read != 3 {
+		t.Fatalf("source_read = %d, want 3", s.Read)
+	}
+	stop := r.work(2, func(channel.Event) channel.Result { return ok(`1`) })
+	defer stop()
+	waitFor(t, "all acked", func() bool { return r.src.Stats().Acked == 12 })
+	r.exactlyOne(ids)
+}
+
+// Rule 7: shutdown stops reading; an event that ends before the drain
+// deadline is acked; events still queued or running at the deadline are
+// released (vt = now, lease checked) with no result written.
+func TestSource_Rule7_ShutdownReleases(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	r := startRig(t, db, cfg, 3)
+	ids := db.send(r.cfg.Schema, steps(3, "h")...)
+	var a, b channel.Event
+	waitFor(t, "two events", func() bool {
+		if a.EventID == (uuid.UUID{}) {
+			a, _ = r.link.poll(10 * time.Millisecond)
+		} else if b.EventID == (uuid.UUID{}) {
+			b, _ = r.link.poll(10 * time.Millisecond)
+		}
+		return b.EventID != (uuid.UUID{})
+	})
+	go func() { time.Sleep(100 * time.Millisecond); r.link.complete(a.EventID, ok(`"a"`)) }()
+	db.send(r.cfg.Schema, steps(1, "late")...) // sent during shutdown: never read
+	r.shutdown(500 * time.Millisecond)
+	s := r.src.Stats()
+	if s.Acked != 1 || s.Released != 2 || s.State != StateStopped || s.Read != 3 {
+		t.Fatalf("after shutdown: %+v (want 1 acked, 2 released, 3 read, stopped)", s)
+	}
+	res := r.results()
+	if len(res) != 1 || len(res[ids[0]]) != 1 {
+		t.Fatalf("results after shutdown: %v", res)
+	}
+	q := Table(r.cfg.Schema, "q", r.cfg.Queue)
+	if n := db.count(`SELECT count(*) FROM ` + q + ` WHERE vt <= now() AND read_ct = 1`); n != 2 {
+		t.Fatalf("%d released messages visible again, want 2", n)
+	}
+	if n := db.count(`SELECT count(*) FROM ` + q + ` WHERE read_ct = 0`); n != 1 {
+		t.Fatal("a message sent during shutdown was read")
+	}
+}
+
+// Rule 8: a notification wakes the reader (the poll interval is a minute,
+// so the message arrives only because of it) ...
+func TestSource_Rule8_NotifyWakesReader(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	cfg.PollIntervalMs = 60000
+	r := startRig(t, db, cfg, 2)
+	stop := r.work(1, func(channel.Event) channel.Result { return ok(`1`) })
+	defer stop()
+	time.Sleep(300 * time.Millisecond) // the first (empty) reads are over; the reader sleeps
+	before := r.src.Stats().Read
+	ids := db.send(r.cfg.Schema, steps(1, "h")...)
+	waitFor(t, "the notified read", func() bool { return r.src.Stats().Acked == 1 })
+	r.exactlyOne(ids)
+	if before != 0 {
+		t.Fatalf("read %d before sending", before)
+	}
+}
+
+// ... and polling finds messages no notification announced (no trigger,
+// or vt in the future).
+func TestSource_Rule8_PollingFallback(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	cfg.PollIntervalMs = 50
+	r := startRig(t, db, cfg, 2)
+	stop := r.work(1, func(channel.Event) channel.Result { return ok(`1`) })
+	defer stop()
+	q := Table(r.cfg.Schema, "q", r.cfg.Queue)
+	db.exec(`DROP TRIGGER libtasker_notify_insert ON ` + q)
+	var delayed int64
+	if err := db.pool.QueryRow(context.Background(), `INSERT INTO `+q+` (vt, message) VALUES (now() + interval '300 milliseconds', $1) RETURNING msg_id`,
+		steps(1, "h")[0]).Scan(&delayed); err != nil {
+		t.Fatal(err)
+	}
+	ids := append(db.send(r.cfg.Schema, steps(1, "h")...), delayed)
+	waitFor(t, "both acked", func() bool { return r.src.Stats().Acked == 2 })
+	r.exactlyOne(ids)
+}
+
+// Several sources on one queue (as several worker processes would be):
+// every message gets exactly one result.
+func TestSource_Rule1_ManyConsumers(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	cfg.BatchSize = 7
+	var rigs []*rig
+	for range 3 {
+		r := startRig(t, db, cfg, 5)
+		stop := r.work(3, func(ev channel.Event) channel.Result { return ok(`1`) })
+		defer stop()
+		rigs = append(rigs, r)
+	}
+	ids := db.send(cfg.Schema, steps(300, "h")...)
+	waitFor(t, "300 acks", func() bool {
+		var n uint64
+		for _, r := range rigs {
+			n += r.src.Stats().Acked
+		}
+		return n == 300
+	})
+	rigs[0].exactlyOne(ids)
+	for i, r := range rigs {
+		if s := r.src.Stats(); s.LeaseLost != 0 || s.Errors != 0 {
+			t.Errorf("source %d: %+v", i, s)
+		}
+	}
+}
+
+// Reconnect: the database goes away under a running source (every
+// connection dropped, LISTEN included) while events run; their acks fail
+// and are retried with backoff until it is back, then the database
+// restarts once more. Every message, sent before and after, gets exactly
+// one result, and none had to be redelivered (no ack was dropped).
+func TestSource_DatabaseRestart(t *testing.T) {
+	srv := pgtest.Start(t) // its own server: stopping it must not disturb other tests
+	db := newTestDBOn(t, srv)
+	cfg := db.cfg()
+	cfg.PollIntervalMs = 100
+	r := startRig(t, db, cfg, 4)
+	var hold atomic.Bool
+	hold.Store(true)
+	stop := r.work(3, func(ev channel.Event) channel.Result {
+		for hold.Load() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return ok(`1`)
+	})
+	defer stop()
+	before := db.send(r.cfg.Schema, steps(20, "h")...)
+	waitFor(t, "events running", func() bool { return r.src.Stats().Read >= 3 })
+	if err := srv.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	hold.Store(false) // these completions meet a database that is away
+	waitFor(t, "failed writes", func() bool { return r.src.Stats().Errors > 0 })
+	time.Sleep(200 * time.Millisecond)
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	db.pool.Reset()
+	waitFor(t, "20 results", func() bool { return r.src.Stats().Acked == 20 })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	db.pool.Reset()
+	after := db.send(r.cfg.Schema, steps(20, "h")...)
+	waitFor(t, "40 results", func() bool { return r.src.Stats().Acked == 40 })
+	r.exactlyOne(append(before, after...))
+	for id, res := range r.results() {
+		if res[0]["read_ct"] != float64(1) {
+			t.Errorf("msg %d was redelivered (read_ct %v): an ack was lost", id, res[0]["read_ct"])
+		}
+	}
+	s := r.src.Stats()
+	if s.Errors == 0 || s.LastError == nil || s.LeaseLost != 0 {
+		t.Fatalf("stats after the restarts: %+v", s)
+	}
+	waitFor(t, "connected again", func() bool { return r.src.Stats().State == StateConnected })
+}

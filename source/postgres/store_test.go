@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tasker-systems/libtasker/internal/pgtest"
@@ -82,6 +83,21 @@ func (db *testDB) send(schema string, docs ...string) []int64 {
 			db.t.Fatal(err)
 		}
 		ids = append(ids, id)
+	}
+	return ids
+}
+
+// sendAll inserts messages in one statement: they become visible together.
+func (db *testDB) sendAll(schema string, docs ...string) []int64 {
+	db.t.Helper()
+	rows, err := db.pool.Query(context.Background(), `INSERT INTO `+Table(schema, "q", db.queue)+` (vt, message)
+		SELECT now(), m FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(m, i) ORDER BY i RETURNING msg_id`, docs)
+	if err != nil {
+		db.t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		db.t.Fatal(err)
 	}
 	return ids
 }

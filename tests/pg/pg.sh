@@ -5,6 +5,7 @@
 #                                            prints the DSN on stdout (the only line it prints there)
 #   tests/pg/pg.sh stop    DIR               stop the server and remove DIR
 #   tests/pg/pg.sh restart DIR               stop (fast) and start the server again, keeping the data
+#   tests/pg/pg.sh halt    DIR               stop (fast), keeping the data: `start DIR` brings it back
 #   tests/pg/pg.sh dsn     DIR               print the DSN of a running server
 #   tests/pg/pg.sh check                     exit 0 when the server binaries are installed
 #
@@ -83,6 +84,12 @@ stop() {
   rm -rf "$dir"
 }
 
+halt() {
+  local dir
+  dir=$(cd "$1" && pwd) || die "$1: no such directory"
+  as_pg "$BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || die "pg_ctl stop failed"
+}
+
 restart() {
   local dir
   dir=$(cd "$1" && pwd) || die "$1: no such directory"
@@ -96,7 +103,8 @@ case "${1:-}" in
   start)   [ $# -ge 2 ] || die "usage: pg.sh start DIR [OWNER_PID]"; start "$2" "${3:-}" ;;
   stop)    [ $# -eq 2 ] || die "usage: pg.sh stop DIR"; stop "$2" ;;
   restart) [ $# -eq 2 ] || die "usage: pg.sh restart DIR"; restart "$2" ;;
+  halt)    [ $# -eq 2 ] || die "usage: pg.sh halt DIR"; halt "$2" ;;
   dsn)     [ $# -eq 2 ] || die "usage: pg.sh dsn DIR"; dsn "$(cd "$2" && pwd)" ;;
   check)   exit 0 ;;
-  *)       die "usage: pg.sh start|stop|restart|dsn DIR, or pg.sh check" ;;
+  *)       die "usage: pg.sh start|stop|restart|halt|dsn DIR, or pg.sh check" ;;
 esac
