@@ -70,30 +70,3 @@ func BenchmarkRoundTripParallel(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkParseDispatch and BenchmarkAppendCompletionJSON: the codec alone.
-func BenchmarkParseDispatch(b *testing.B) {
-	doc := []byte(dispatchDoc(`"payload":{"order":12345,"items":[1,2,3],"note":"caf\u00e9"}`, `"timeout_ms":5000`))
-	b.ReportAllocs()
-	b.SetBytes(int64(len(doc)))
-	for b.Loop() {
-		if _, err := channel.ParseDispatch(doc, 1<<20); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkAppendCompletionJSON(b *testing.B) {
-	c := newChan(b, nil)
-	enqueue(b, c, ev("h"))
-	p := poll(b, c)
-	if err := c.Complete(p.EventID, channel.Result{Success: true, Result: []byte(`{"ok":true}`), Metadata: []byte(`{"m":1}`)}); err != nil {
-		b.Fatal(err)
-	}
-	comp := next(b, c)
-	buf := make([]byte, 0, 1024)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = channel.AppendCompletionJSON(buf[:0], &comp)
-	}
-}

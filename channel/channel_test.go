@@ -15,6 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	ts "github.com/tasker-systems/libtasker/internal/testsupport"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 // ---- dispatch ----
@@ -54,8 +57,8 @@ func TestEnqueue_Defaults(t *testing.T) {
 	assert.Equal(t, "trace", *got2.TraceID)
 
 	// the polled document carries every key filled in
-	m := decodeObject(t, channel.AppendEventJSON(nil, &got))
-	assert.Equal(t, eventKeys, sortedKeys(m))
+	m := ts.DecodeObject(t, wire.AppendEventJSON(nil, &got))
+	assert.Equal(t, ts.EventKeys, ts.SortedKeys(m))
 	assert.Equal(t, json.Number("4321"), m["timeout_ms"])
 	assert.NotNil(t, m["polled_at"])
 	assert.NotNil(t, m["correlation_id"])
@@ -92,7 +95,7 @@ func TestEnqueue_GeneratedIDsUniqueAndOrdered(t *testing.T) {
 		}()
 	}
 	for range 4 {
-		out := recv(t, results, "concurrent dispatches")
+		out := ts.Recv(t, results, "concurrent dispatches")
 		require.Len(t, out, 500)
 		for _, id := range out {
 			require.False(t, seen[id], "duplicate generated id %s", id)
@@ -117,13 +120,13 @@ func TestEnqueue_DuplicateLiveEventID(t *testing.T) {
 	enqueue(t, c, e)
 
 	_, err := c.Enqueue(bg, e, channel.KindFFI, 0)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 	assert.Contains(t, err.Error(), id.String())
 	assert.Equal(t, 1, c.Stats().Queued, "the duplicate queued nothing")
 
 	poll(t, c)
 	_, err = c.Enqueue(bg, e, channel.KindFFI, 0)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 	assert.Equal(t, 0, c.Stats().Queued)
 
 	require.NoError(t, c.Complete(id, ok()))
@@ -157,7 +160,7 @@ func TestRule7_RejectedDispatchQueuesNothing(t *testing.T) {
 	for name, e := range bad {
 		t.Run(name, func(t *testing.T) {
 			id, err := c.Enqueue(bg, e, channel.KindFFI, 0)
-			errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+			ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 			assert.Equal(t, uuid.Nil, id)
 			n++
 		})
@@ -165,7 +168,7 @@ func TestRule7_RejectedDispatchQueuesNothing(t *testing.T) {
 	big := ev("h")
 	big.Payload = []byte(`"` + strings.Repeat("x", 100) + `"`)
 	_, err := c.Enqueue(bg, big, channel.KindFFI, 0)
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 	n++
 
 	s := c.Stats()
@@ -173,7 +176,7 @@ func TestRule7_RejectedDispatchQueuesNothing(t *testing.T) {
 	assert.Zero(t, s.Queued)
 	assert.EqualValues(t, n, s.RejectedInvalid)
 	_, err = c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 }
 
 func ptr(s string) *string { return &s }
@@ -187,9 +190,9 @@ func TestRule3_DispatchBufferBound(t *testing.T) {
 	first := enqueueN(t, c, size)
 
 	_, err := c.Enqueue(bg, ev("h"), channel.KindFFI, 0)
-	errIs(t, err, channel.ErrFull, channel.StatusFull)
+	ts.ErrIs(t, err, channel.ErrFull, cabi.Full)
 	_, err = c.Enqueue(bg, ev("h"), channel.KindFFI, 20*time.Millisecond)
-	errIs(t, err, channel.ErrFull, channel.StatusFull)
+	ts.ErrIs(t, err, channel.ErrFull, cabi.Full)
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
 	_, err = c.Enqueue(ctx, ev("h"), channel.KindFFI, -1)
@@ -202,13 +205,13 @@ func TestRule3_DispatchBufferBound(t *testing.T) {
 
 	// a waiting dispatch succeeds as soon as a poll frees room
 	extra := ev("h")
-	waiting := async(func() result {
+	waiting := ts.Async(func() result {
 		id, err := c.Enqueue(bg, extra, channel.KindFFI, wait)
 		return result{id, err}
 	})
-	notYet(t, waiting, "Enqueue into a full queue")
+	ts.NotYet(t, waiting, "Enqueue into a full queue")
 	assert.Equal(t, first[0], poll(t, c).EventID)
-	r := recv(t, waiting, "Enqueue after a poll freed room")
+	r := ts.Recv(t, waiting, "Enqueue after a poll freed room")
 	require.NoError(t, r.err)
 	assert.Equal(t, size, c.Stats().Queued)
 
@@ -225,24 +228,24 @@ func TestRule3_InFlightBoundOnPoll_MaxConcurrent(t *testing.T) {
 	a, b := poll(t, c), poll(t, c)
 
 	_, err := c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	_, err = c.Poll(bg, 20*time.Millisecond)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	_, err = c.PollBatch(bg, 5, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	s := c.Stats()
 	assert.Equal(t, 2, s.Pending)
 	assert.Equal(t, 8, s.Queued)
 
 	// a blocked poll resumes when a complete frees a slot
-	waiting := async(func() error { _, err := c.Poll(bg, wait); return err })
-	notYet(t, waiting, "Poll at max_concurrent_handlers")
+	waiting := ts.Async(func() error { _, err := c.Poll(bg, wait); return err })
+	ts.NotYet(t, waiting, "Poll at max_concurrent_handlers")
 	require.NoError(t, c.Complete(a.EventID, ok()))
-	require.NoError(t, recv(t, waiting, "Poll after a complete"))
+	require.NoError(t, ts.Recv(t, waiting, "Poll after a complete"))
 	assert.Equal(t, 2, c.Stats().Pending)
 
 	_, err = c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	require.NoError(t, c.Complete(b.EventID, ok()))
 	evs, err := c.PollBatch(bg, 100, 0)
 	require.NoError(t, err)
@@ -260,21 +263,21 @@ func TestRule3_InFlightBoundOnPoll_CompletionBuffer(t *testing.T) {
 	}
 	// running 0, undelivered 3: full although no handler runs
 	_, err := c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	_, err = c.PollBatch(bg, 2, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	next(t, c)
 	e := poll(t, c) // running 1 + undelivered 2 == 3
 	assert.Equal(t, 1, c.Stats().Pending)
 	_, err = c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	// a blocked poll resumes when NextCompletion frees room
-	waiting := async(func() error { _, err := c.Poll(bg, wait); return err })
-	notYet(t, waiting, "Poll at completion_buffer_size")
+	waiting := ts.Async(func() error { _, err := c.Poll(bg, wait); return err })
+	ts.NotYet(t, waiting, "Poll at completion_buffer_size")
 	next(t, c)
-	require.NoError(t, recv(t, waiting, "Poll after NextCompletion"))
+	require.NoError(t, ts.Recv(t, waiting, "Poll after NextCompletion"))
 	s := c.Stats()
 	assert.Equal(t, 2, s.Pending)
 	assert.Equal(t, 1, s.Undelivered)
@@ -285,9 +288,9 @@ func TestRule3_InFlightBoundOnPoll_CompletionBuffer(t *testing.T) {
 func TestPollBatch(t *testing.T) {
 	c := newChan(t, func(cfg *channel.Config) { cfg.MaxConcurrentHandlers = 4; cfg.CompletionBufferSize = 4 })
 	_, err := c.PollBatch(bg, 0, 0)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 	_, err = c.PollBatch(bg, 3, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	want := enqueueN(t, c, 6)
 	evs, err := c.PollBatch(bg, 3, 0)
@@ -305,31 +308,31 @@ func TestPollBatch(t *testing.T) {
 
 	// a batch waits only for the first event
 	c2 := newChan(t, nil)
-	got := async(func() []channel.Event { evs, _ := c2.PollBatch(bg, 10, wait); return evs })
-	notYet(t, got, "PollBatch on an empty queue")
+	got := ts.Async(func() []channel.Event { evs, _ := c2.PollBatch(bg, 10, wait); return evs })
+	ts.NotYet(t, got, "PollBatch on an empty queue")
 	enqueue(t, c2, ev("h"))
-	assert.Len(t, recv(t, got, "PollBatch"), 1)
+	assert.Len(t, ts.Recv(t, got, "PollBatch"), 1)
 }
 
 func TestPoll_WaitsForDispatchAndContext(t *testing.T) {
 	c := newChan(t, nil)
-	got := async(func() result { e, err := c.Poll(bg, wait); return result{e.EventID, err} })
-	notYet(t, got, "Poll on an empty queue")
+	got := ts.Async(func() result { e, err := c.Poll(bg, wait); return result{e.EventID, err} })
+	ts.NotYet(t, got, "Poll on an empty queue")
 	id := enqueue(t, c, ev("h"))
-	r := recv(t, got, "Poll")
+	r := ts.Recv(t, got, "Poll")
 	require.NoError(t, r.err)
 	assert.Equal(t, id, r.id)
 
 	ctx, cancel := context.WithCancel(bg)
-	res := async(func() error { _, err := c.Poll(ctx, -1); return err })
-	notYet(t, res, "Poll(-1)")
+	res := ts.Async(func() error { _, err := c.Poll(ctx, -1); return err })
+	ts.NotYet(t, res, "Poll(-1)")
 	cancel()
-	err := recv(t, res, "Poll after cancel")
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	err := ts.Recv(t, res, "Poll after cancel")
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	assert.ErrorIs(t, err, context.Canceled)
 
 	_, err = c.NextCompletion(bg, 20*time.Millisecond)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 }
 
 // Rule 2: Complete and CleanupTimeouts never wait for a consumer: with
@@ -341,7 +344,7 @@ func TestRule2_CompleteNeverBlocks(t *testing.T) {
 	evs, err := c.PollBatch(bg, 2*n, 0)
 	require.NoError(t, err)
 	require.Len(t, evs, n)
-	done := async(func() error {
+	done := ts.Async(func() error {
 		for i, e := range evs {
 			var err error
 			if i%2 == 0 {
@@ -355,7 +358,7 @@ func TestRule2_CompleteNeverBlocks(t *testing.T) {
 		}
 		return nil
 	})
-	require.NoError(t, recv(t, done, "Complete with nobody calling NextCompletion"))
+	require.NoError(t, ts.Recv(t, done, "Complete with nobody calling NextCompletion"))
 	s := c.Stats()
 	assert.Equal(t, n, s.Undelivered)
 	assert.Equal(t, 0, s.Pending)
@@ -370,8 +373,8 @@ func TestRule2_CompleteNeverBlocks(t *testing.T) {
 	require.Len(t, evs, n)
 	total := 0
 	require.Eventually(t, func() bool {
-		r := async(func() int { return c2.CleanupTimeouts() })
-		total += recv(t, r, "CleanupTimeouts with nobody calling NextCompletion")
+		r := ts.Async(func() int { return c2.CleanupTimeouts() })
+		total += ts.Recv(t, r, "CleanupTimeouts with nobody calling NextCompletion")
 		return total == n
 	}, wait, time.Millisecond)
 	assert.Equal(t, n, c2.Stats().Undelivered)
@@ -393,16 +396,16 @@ func TestRule7_InvalidResultLeavesEventPending(t *testing.T) {
 	}
 	for name, r := range bad {
 		err := c.Complete(id, r)
-		errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+		ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 		s := c.Stats()
 		assert.Equal(t, 1, s.Pending, name)
 		assert.Equal(t, 0, s.Undelivered, name)
 		assert.Zero(t, s.LateCompletions, name)
 	}
 	err := c.Complete(id, channel.Result{Success: true, Result: []byte(`"` + strings.Repeat("x", 100) + `"`)})
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 	_, err = c.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	require.NoError(t, c.Complete(id, channel.Result{Success: true, Result: []byte(`1.000000000000000000001`)}))
 	comp := next(t, c)
@@ -418,7 +421,7 @@ func TestRule8_LateCompletions(t *testing.T) {
 	late := 0
 	expectLate := func(id uuid.UUID, r channel.Result) {
 		t.Helper()
-		errIs(t, c.Complete(id, r), channel.ErrNotPending, channel.StatusNotFound)
+		ts.ErrIs(t, c.Complete(id, r), channel.ErrNotPending, cabi.NotFound)
 		late++
 		assert.EqualValues(t, late, c.Stats().LateCompletions)
 	}
@@ -460,10 +463,10 @@ func TestRule8_LateCompletions(t *testing.T) {
 	comp = next(t, c)
 	assert.Equal(t, channel.StatusCancelled, comp.Status)
 	_, err := c.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 
 	// an invalid late result is rejected as invalid first, and not counted
-	errIs(t, c.Complete(uuid.New(), channel.Result{}), channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, c.Complete(uuid.New(), channel.Result{}), channel.ErrInvalid, cabi.Invalid)
 	assert.EqualValues(t, late, c.Stats().LateCompletions)
 }
 
@@ -599,11 +602,11 @@ func TestRule9_PerEventTimeout(t *testing.T) {
 	assert.True(t, okd)
 	assert.GreaterOrEqual(t, d, time.Millisecond, "it ended no earlier than its deadline")
 
-	m := decodeObject(t, channel.AppendCompletionJSON(nil, &comp))
+	m := ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &comp))
 	assert.Equal(t, "timeout", m["status"])
 	assert.Equal(t, "ffi_timeout", m["error"].(map[string]any)["error_type"])
 
-	errIs(t, c.Complete(short, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, c.Complete(short, ok()), channel.ErrNotPending, cabi.NotFound)
 	require.NoError(t, c.Complete(long, ok()))
 }
 
@@ -638,27 +641,27 @@ func TestRule10_DispatchAfterShutdownBegins(t *testing.T) {
 	id := enqueue(t, c, ev("h"))
 	poll(t, c)
 	assert.Equal(t, "running", c.Stats().State)
-	done := async(func() struct{} { c.Shutdown(-1); return struct{}{} })
+	done := ts.Async(func() struct{} { c.Shutdown(-1); return struct{}{} })
 	require.Eventually(t, c.Closing, wait, time.Millisecond)
 	assert.Equal(t, "draining", c.Stats().State)
 
 	_, err := c.Enqueue(bg, ev("h"), channel.KindFFI, 0)
-	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	ts.ErrIs(t, err, channel.ErrShutdown, cabi.Shutdown)
 	_, err = c.Enqueue(bg, ev("h"), channel.KindFFI, -1)
-	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	ts.ErrIs(t, err, channel.ErrShutdown, cabi.Shutdown)
 	s := c.Stats()
 	assert.EqualValues(t, 1, s.Dispatched)
 	assert.Zero(t, s.Queued)
 
-	notYet(t, done, "Shutdown(-1) with a pending event")
+	ts.NotYet(t, done, "Shutdown(-1) with a pending event")
 	// workers may still complete pending events while draining
 	require.NoError(t, c.Complete(id, ok()))
-	recv(t, done, "Shutdown(-1) after the last event ended")
+	ts.Recv(t, done, "Shutdown(-1) after the last event ended")
 	assert.Equal(t, "closed", c.Stats().State)
 	comp := next(t, c)
 	assert.Equal(t, channel.StatusCompleted, comp.Status)
 	_, err = c.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 }
 
 // Rule 10: poll still hands out queued events until the deadline; Poll
@@ -666,7 +669,7 @@ func TestRule10_DispatchAfterShutdownBegins(t *testing.T) {
 func TestRule10_PollDrainsQueuedThenClosed(t *testing.T) {
 	c := newChan(t, nil)
 	want := enqueueN(t, c, 3)
-	done := async(func() struct{} { c.Shutdown(time.Hour); return struct{}{} })
+	done := ts.Async(func() struct{} { c.Shutdown(time.Hour); return struct{}{} })
 	require.Eventually(t, c.Closing, wait, time.Millisecond)
 
 	var got []channel.Event
@@ -677,27 +680,27 @@ func TestRule10_PollDrainsQueuedThenClosed(t *testing.T) {
 		assert.Equal(t, want[i], got[i].EventID)
 	}
 	_, err := c.Poll(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	_, err = c.Poll(bg, -1)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	_, err = c.PollBatch(bg, 4, wait)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 
 	// the stream is not closed while events are pending
 	_, err = c.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	for _, e := range got {
 		require.NoError(t, c.Complete(e.EventID, ok()))
 	}
-	recv(t, done, "Shutdown after every event ended (well before its one-hour deadline)")
+	ts.Recv(t, done, "Shutdown after every event ended (well before its one-hour deadline)")
 	cs := drain(t, c)
 	require.Len(t, cs, 3)
 	for _, comp := range cs {
 		assert.Equal(t, channel.StatusCompleted, comp.Status)
 	}
 	_, err = c.NextCompletion(bg, -1)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	assert.Zero(t, c.Stats().Cancelled)
 }
 
@@ -725,8 +728,8 @@ func TestRule10_DeadlineCancelsQueuedAndPending(t *testing.T) {
 		require.NotNil(t, comp.Error)
 		assert.Equal(t, "shutdown", comp.Error.ErrorType)
 		assert.True(t, comp.Error.Retryable)
-		m := decodeObject(t, channel.AppendCompletionJSON(nil, &comp))
-		assert.Equal(t, completionKeys, sortedKeys(m))
+		m := ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &comp))
+		assert.Equal(t, ts.CompletionKeys, ts.SortedKeys(m))
 		if polled[comp.EventID] {
 			assert.False(t, comp.PolledAt.IsZero())
 			assert.NotNil(t, m["polled_at"])
@@ -736,13 +739,13 @@ func TestRule10_DeadlineCancelsQueuedAndPending(t *testing.T) {
 			assert.Nil(t, m["execution_time_ms"], "never polled: execution_time_ms null")
 		}
 	}
-	errIs(t, c.Complete(p1.EventID, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, c.Complete(p1.EventID, ok()), channel.ErrNotPending, cabi.NotFound)
 	_, err := c.Poll(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	_, err = c.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	_, err = c.Enqueue(bg, ev("h"), channel.KindFFI, 0)
-	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	ts.ErrIs(t, err, channel.ErrShutdown, cabi.Shutdown)
 
 	// idempotent
 	c.Shutdown(0)
@@ -760,7 +763,7 @@ func TestRule10_NextCompletionDrainsThenClosed(t *testing.T) {
 	c.Shutdown(0)
 	assert.Equal(t, want, ids(drain(t, c)))
 	_, err := c.NextCompletion(bg, -1)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 
 	// Discard drops what was not taken
 	c2 := newChan(t, nil)
@@ -768,7 +771,7 @@ func TestRule10_NextCompletionDrainsThenClosed(t *testing.T) {
 	c2.Shutdown(0)
 	c2.Discard()
 	_, err = c2.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	assert.EqualValues(t, 2, c2.Stats().Discarded)
 }
 
@@ -778,13 +781,13 @@ func TestRule10_SecondShutdownBringsDeadlineCloser(t *testing.T) {
 	id := enqueue(t, c, ev("h"))
 	poll(t, c)
 	start := time.Now()
-	first := async(func() time.Time { c.Shutdown(time.Hour); return time.Now() })
+	first := ts.Async(func() time.Time { c.Shutdown(time.Hour); return time.Now() })
 	require.Eventually(t, c.Closing, wait, time.Millisecond)
-	notYet(t, first, "Shutdown(1h) with a pending event")
+	ts.NotYet(t, first, "Shutdown(1h) with a pending event")
 
-	second := async(func() time.Time { c.Shutdown(10 * time.Millisecond); return time.Now() })
-	t2 := recv(t, second, "the second, shorter Shutdown")
-	t1 := recv(t, first, "the first Shutdown, whose deadline the second brought closer")
+	second := ts.Async(func() time.Time { c.Shutdown(10 * time.Millisecond); return time.Now() })
+	t2 := ts.Recv(t, second, "the second, shorter Shutdown")
+	t1 := ts.Recv(t, first, "the first Shutdown, whose deadline the second brought closer")
 	assert.Less(t, t1.Sub(start), time.Hour, "the first shutdown returned well before its own deadline")
 	assert.Less(t, t2.Sub(start), time.Hour)
 	comp := next(t, c)
@@ -797,13 +800,13 @@ func TestRule10_LongerShutdownNeverPushesDeadlineBack(t *testing.T) {
 	c := newChan(t, nil)
 	enqueue(t, c, ev("h"))
 	poll(t, c)
-	first := async(func() struct{} { c.Shutdown(100 * time.Millisecond); return struct{}{} })
+	first := ts.Async(func() struct{} { c.Shutdown(100 * time.Millisecond); return struct{}{} })
 	require.Eventually(t, c.Closing, wait, time.Millisecond)
-	second := async(func() struct{} { c.Shutdown(time.Hour); return struct{}{} })
-	third := async(func() struct{} { c.Shutdown(-1); return struct{}{} })
-	recv(t, second, "Shutdown(1h) after Shutdown(100ms)")
-	recv(t, third, "Shutdown(-1) after Shutdown(100ms)")
-	recv(t, first, "Shutdown(100ms)")
+	second := ts.Async(func() struct{} { c.Shutdown(time.Hour); return struct{}{} })
+	third := ts.Async(func() struct{} { c.Shutdown(-1); return struct{}{} })
+	ts.Recv(t, second, "Shutdown(1h) after Shutdown(100ms)")
+	ts.Recv(t, third, "Shutdown(-1) after Shutdown(100ms)")
+	ts.Recv(t, first, "Shutdown(100ms)")
 	assert.EqualValues(t, 1, c.Stats().Cancelled)
 }
 
@@ -812,11 +815,11 @@ func TestRule10_ForeverThenFinite(t *testing.T) {
 	c := newChan(t, nil)
 	enqueue(t, c, ev("h"))
 	poll(t, c)
-	first := async(func() struct{} { c.Shutdown(-1); return struct{}{} })
+	first := ts.Async(func() struct{} { c.Shutdown(-1); return struct{}{} })
 	require.Eventually(t, c.Closing, wait, time.Millisecond)
-	notYet(t, first, "Shutdown(-1)")
-	recv(t, async(func() struct{} { c.Shutdown(0); return struct{}{} }), "Shutdown(0) after Shutdown(-1)")
-	recv(t, first, "Shutdown(-1) after Shutdown(0)")
+	ts.NotYet(t, first, "Shutdown(-1)")
+	ts.Recv(t, ts.Async(func() struct{} { c.Shutdown(0); return struct{}{} }), "Shutdown(0) after Shutdown(-1)")
+	ts.Recv(t, first, "Shutdown(-1) after Shutdown(0)")
 	assert.EqualValues(t, 1, c.Stats().Cancelled)
 }
 
@@ -824,47 +827,47 @@ func TestRule10_ForeverThenFinite(t *testing.T) {
 func TestRule10_BlockedCallsWakeAtShutdown(t *testing.T) {
 	t.Run("Poll on empty queue", func(t *testing.T) {
 		c := newChan(t, nil)
-		res := async(func() error { _, err := c.Poll(bg, -1); return err })
-		notYet(t, res, "Poll(-1)")
+		res := ts.Async(func() error { _, err := c.Poll(bg, -1); return err })
+		ts.NotYet(t, res, "Poll(-1)")
 		c.Shutdown(time.Hour)
-		errIs(t, recv(t, res, "Poll(-1) at shutdown"), channel.ErrClosed, channel.StatusClosed)
+		ts.ErrIs(t, ts.Recv(t, res, "Poll(-1) at shutdown"), channel.ErrClosed, cabi.Closed)
 	})
 	t.Run("PollBatch at the running bound", func(t *testing.T) {
 		c := newChan(t, func(cfg *channel.Config) { cfg.MaxConcurrentHandlers = 1; cfg.CompletionBufferSize = 1 })
 		enqueueN(t, c, 3)
 		poll(t, c)
-		res := async(func() error { _, err := c.PollBatch(bg, 2, -1); return err })
-		notYet(t, res, "PollBatch(-1) at the bound")
+		res := ts.Async(func() error { _, err := c.PollBatch(bg, 2, -1); return err })
+		ts.NotYet(t, res, "PollBatch(-1) at the bound")
 		c.Shutdown(0) // cancels the queued events: nothing left to poll
-		errIs(t, recv(t, res, "PollBatch(-1) at shutdown"), channel.ErrClosed, channel.StatusClosed)
+		ts.ErrIs(t, ts.Recv(t, res, "PollBatch(-1) at shutdown"), channel.ErrClosed, cabi.Closed)
 	})
 	t.Run("NextCompletion", func(t *testing.T) {
 		c := newChan(t, nil)
-		res := async(func() error { _, err := c.NextCompletion(bg, -1); return err })
-		notYet(t, res, "NextCompletion(-1)")
+		res := ts.Async(func() error { _, err := c.NextCompletion(bg, -1); return err })
+		ts.NotYet(t, res, "NextCompletion(-1)")
 		c.Shutdown(time.Hour)
-		errIs(t, recv(t, res, "NextCompletion(-1) at shutdown"), channel.ErrClosed, channel.StatusClosed)
+		ts.ErrIs(t, ts.Recv(t, res, "NextCompletion(-1) at shutdown"), channel.ErrClosed, cabi.Closed)
 	})
 	t.Run("NextCompletion gets the cancellation", func(t *testing.T) {
 		c := newChan(t, nil)
 		id := enqueue(t, c, ev("h"))
-		res := async(func() result {
+		res := ts.Async(func() result {
 			comp, err := c.NextCompletion(bg, -1)
 			return result{comp.EventID, err}
 		})
-		notYet(t, res, "NextCompletion(-1)")
+		ts.NotYet(t, res, "NextCompletion(-1)")
 		c.Shutdown(0)
-		r := recv(t, res, "NextCompletion(-1) at shutdown")
+		r := ts.Recv(t, res, "NextCompletion(-1) at shutdown")
 		require.NoError(t, r.err)
 		assert.Equal(t, id, r.id)
 	})
 	t.Run("Enqueue on full queue", func(t *testing.T) {
 		c := newChan(t, func(cfg *channel.Config) { cfg.DispatchBufferSize = 1 })
 		enqueue(t, c, ev("h"))
-		res := async(func() error { _, err := c.Enqueue(bg, ev("h"), channel.KindFFI, -1); return err })
-		notYet(t, res, "Enqueue(-1) on a full queue")
+		res := ts.Async(func() error { _, err := c.Enqueue(bg, ev("h"), channel.KindFFI, -1); return err })
+		ts.NotYet(t, res, "Enqueue(-1) on a full queue")
 		go c.Shutdown(time.Hour)
-		errIs(t, recv(t, res, "Enqueue(-1) at shutdown"), channel.ErrShutdown, channel.StatusShutdown)
+		ts.ErrIs(t, ts.Recv(t, res, "Enqueue(-1) at shutdown"), channel.ErrShutdown, cabi.Shutdown)
 		// drain so the background Shutdown returns
 		require.NoError(t, c.Complete(poll(t, c).EventID, ok()))
 	})
@@ -872,11 +875,11 @@ func TestRule10_BlockedCallsWakeAtShutdown(t *testing.T) {
 		c := newChan(t, nil)
 		var rs []<-chan error
 		for range 8 {
-			rs = append(rs, async(func() error { _, err := c.Poll(bg, -1); return err }))
+			rs = append(rs, ts.Async(func() error { _, err := c.Poll(bg, -1); return err }))
 		}
 		c.Shutdown(0)
 		for _, r := range rs {
-			errIs(t, recv(t, r, "Poll(-1) at shutdown"), channel.ErrClosed, channel.StatusClosed)
+			ts.ErrIs(t, ts.Recv(t, r, "Poll(-1) at shutdown"), channel.ErrClosed, cabi.Closed)
 		}
 	})
 }
@@ -911,11 +914,11 @@ func TestStats_GaugesAndStarvation(t *testing.T) {
 func TestNextCompletion_ContextCancel(t *testing.T) {
 	c := newChan(t, nil)
 	ctx, cancel := context.WithCancel(bg)
-	res := async(func() error { _, err := c.NextCompletion(ctx, -1); return err })
-	notYet(t, res, "NextCompletion(-1)")
+	res := ts.Async(func() error { _, err := c.NextCompletion(ctx, -1); return err })
+	ts.NotYet(t, res, "NextCompletion(-1)")
 	cancel()
-	err := recv(t, res, "NextCompletion after cancel")
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	err := ts.Recv(t, res, "NextCompletion after cancel")
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	assert.True(t, errors.Is(err, context.Canceled))
 }
 
@@ -931,8 +934,8 @@ func TestGoTasks_ShareBoundsAndAreNotPollable(t *testing.T) {
 	assert.Equal(t, goID, task.Event().EventID)
 	assert.False(t, task.Event().PolledAt.IsZero())
 	_, err = c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty) // the Go handler holds the only slot
-	errIs(t, c.Complete(goID, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty) // the Go handler holds the only slot
+	ts.ErrIs(t, c.Complete(goID, ok()), channel.ErrNotPending, cabi.NotFound)
 
 	// a timed-out handler ends its event but keeps its slot until it returns
 	assert.True(t, c.FinishGo(task, channel.StatusTimeout, channel.Result{Error: &channel.ErrorInfo{Message: "t", ErrorType: "handler_timeout", Retryable: true}}, false))
@@ -940,7 +943,7 @@ func TestGoTasks_ShareBoundsAndAreNotPollable(t *testing.T) {
 	assert.Equal(t, 1, s.OverdueGo)
 	assert.Equal(t, 0, s.RunningGo)
 	_, err = c.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	assert.False(t, c.FinishGo(task, channel.StatusCompleted, ok(), true), "the second result is discarded")
 	assert.Zero(t, c.Stats().OverdueGo)
 	assert.Equal(t, ffiID, poll(t, c).EventID)

@@ -106,46 +106,7 @@ func ids(cs []channel.Completion) []uuid.UUID {
 	return out
 }
 
-// async runs fn in a goroutine and returns a channel that receives its result.
-func async[T any](fn func() T) <-chan T {
-	ch := make(chan T, 1)
-	go func() { ch <- fn() }()
-	return ch
-}
-
-// recv waits (generously) for a value from ch.
-func recv[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("%s did not return within %v", what, wait)
-	}
-	panic("unreachable")
-}
-
-// notYet asserts that ch has not delivered within a short window: a blocked
-// call is still blocked. It can only fail (never pass wrongly) if the call
-// under test returns when it should not.
-func notYet[T any](t testing.TB, ch <-chan T, what string) {
-	t.Helper()
-	select {
-	case v := <-ch:
-		t.Fatalf("%s returned %v while it should still be waiting", what, v)
-	case <-time.After(50 * time.Millisecond):
-	}
-}
-
 type result struct {
 	id  uuid.UUID
 	err error
-}
-
-// errIs asserts errors.Is(err, target) and that Status maps it to code.
-func errIs(t testing.TB, err, target error, code int) {
-	t.Helper()
-	require.Error(t, err)
-	require.ErrorIs(t, err, target)
-	require.Equal(t, code, channel.Status(err), "status of %v", err)
 }

@@ -3,9 +3,8 @@ package channel_test
 import (
 	"errors"
 	"slices"
-	"time"
-
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"pgregory.net/rapid"

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/libtasker/channel"
+	ts "github.com/tasker-systems/libtasker/internal/testsupport"
 )
 
 // fastID returns a random v4-shaped UUID without crypto/rand, which would
@@ -240,8 +241,8 @@ func TestRule1_ExactlyOnceStress(t *testing.T) {
 
 	start := time.Now()
 	wg.Wait()
-	recv(t, shutdownDone, "Shutdown")
-	recv(t, consumerDone, "the consumer")
+	ts.Recv(t, shutdownDone, "Shutdown")
+	ts.Recv(t, consumerDone, "the consumer")
 	close(stopCleanup)
 	<-cleanupDone
 	t.Logf("%d events dispatched in %v; shutdown began at %d; %d expired by cleanup; %d late completes",

@@ -21,6 +21,7 @@ import "C"
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	"github.com/tasker-systems/libtasker/internal/wire"
 	"github.com/tasker-systems/libtasker/runtime"
 )
 
@@ -41,7 +44,7 @@ func main() {}
 // records it as the calling thread's last error. EMPTY and CLOSED are
 // answers, not failures: they leave the last error as it was (ABI.md).
 func fail(fn string, err error) C.int {
-	st := channel.Status(err)
+	st := cabi.Status(err)
 	if st < 0 {
 		setError(fmt.Sprintf("%s: %v", fn, err))
 	}
@@ -79,9 +82,9 @@ func lookup(h C.uint64_t) (*runtime.Dispatcher, error) {
 
 func badHandle(h C.uint64_t) error {
 	if h == 0 {
-		return fmt.Errorf("%w: handle 0 is never valid", channel.ErrBadHandle)
+		return fmt.Errorf("%w: handle 0 is never valid", cabi.ErrBadHandle)
 	}
-	return fmt.Errorf("%w: handle %d is unknown or destroyed", channel.ErrBadHandle, uint64(h))
+	return fmt.Errorf("%w: handle %d is unknown or destroyed", cabi.ErrBadHandle, uint64(h))
 }
 
 // timeout converts the ABI's timeout_ms (0 never waits, > 0 waits, -1 waits
@@ -183,7 +186,7 @@ func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 	if configJSON != nil {
 		doc = unsafe.Slice((*byte)(unsafe.Pointer(configJSON)), int(C.strlen(configJSON)))
 	}
-	cfg, err := channel.ParseConfig(doc)
+	cfg, err := runtime.ParseConfig(doc)
 	if err != nil {
 		return fail(fn, err)
 	}
@@ -255,7 +258,7 @@ func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st 
 		if err != nil {
 			return nil, err
 		}
-		return channel.AppendEventJSON(buf, &ev), nil
+		return wire.AppendEventJSON(buf, &ev), nil
 	})
 }
 
@@ -285,7 +288,7 @@ func tgo_poll_batch(h C.uint64_t, max C.uint32_t, timeoutMs C.int32_t, out **C.c
 			return nil, err
 		}
 		taken = len(evs)
-		return channel.AppendEventsJSON(buf, evs), nil
+		return wire.AppendEventsJSON(buf, evs), nil
 	})
 	*count = C.uint32_t(taken)
 	return st
@@ -350,7 +353,7 @@ func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.s
 		if err != nil {
 			return nil, err
 		}
-		return channel.AppendCompletionJSON(buf, &c), nil
+		return wire.AppendCompletionJSON(buf, &c), nil
 	})
 }
 
@@ -375,6 +378,7 @@ func tgo_stats(h C.uint64_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_stats"
 	defer guard(fn, &st, clearOut(out, n))
 	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
-		return append(buf, channel.MarshalStats(d.Stats())...), nil
+		b, err := json.Marshal(d.Stats()) // plain fields only: cannot fail
+		return append(buf, b...), err
 	})
 }

@@ -7,11 +7,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
 	rt "github.com/tasker-systems/libtasker/runtime"
 )
 
 func benchDisp(b *testing.B, opts ...rt.Option) *rt.Dispatcher {
-	cfg := channel.DefaultConfig()
+	cfg := rt.DefaultConfig()
 	cfg.CleanupIntervalMs = 0
 	d, err := rt.New(cfg, opts...)
 	if err != nil {
@@ -39,7 +40,7 @@ func BenchmarkJSONRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		buf = channel.AppendEventJSON(buf[:0], &e)
+		buf = wire.AppendEventJSON(buf[:0], &e)
 		if err := d.CompleteJSON(e.EventID, res); err != nil {
 			b.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func BenchmarkJSONRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		buf = channel.AppendCompletionJSON(buf[:0], &c)
+		buf = wire.AppendCompletionJSON(buf[:0], &c)
 	}
 }
 

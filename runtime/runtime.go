@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 // Handler runs one step in Go. ctx is cancelled at the event's timeout and
@@ -80,6 +81,7 @@ func WithShutdownGrace(d time.Duration) Option {
 // Dispatcher is the goroutine dispatcher. Make one with New; end it with
 // Shutdown (or Close).
 type Dispatcher struct {
+	cfg       Config
 	ch        *channel.Channel
 	handlers  map[string]Handler
 	callbacks []Callback
@@ -103,7 +105,7 @@ type Dispatcher struct {
 // New makes a dispatcher and starts its goroutines: the Go-handler loop
 // (when handlers are registered), the reaper (when cleanup_interval_ms > 0)
 // and the callback goroutine (when callbacks are registered).
-func New(cfg channel.Config, opts ...Option) (*Dispatcher, error) {
+func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	o := options{handlers: map[string]Handler{}, grace: time.Second}
 	for _, opt := range opts {
 		opt(&o)
@@ -113,11 +115,15 @@ func New(cfg channel.Config, opts ...Option) (*Dispatcher, error) {
 			return nil, fmt.Errorf("%w: handler names must be non-empty and handlers non-nil", channel.ErrInvalid)
 		}
 	}
-	ch, err := channel.New(cfg)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ch, err := channel.New(cfg.Config)
 	if err != nil {
 		return nil, err
 	}
 	d := &Dispatcher{
+		cfg:       cfg,
 		ch:        ch,
 		handlers:  o.handlers,
 		callbacks: o.callbacks,
@@ -143,13 +149,13 @@ func New(cfg channel.Config, opts ...Option) (*Dispatcher, error) {
 	}
 	if cfg.CleanupIntervalMs > 0 {
 		d.loops.Add(1)
-		go d.reaper(time.Duration(cfg.CleanupIntervalMs) * time.Millisecond)
+		go d.reaper(cfg.CleanupInterval())
 	}
 	return d, nil
 }
 
 // Config returns the dispatcher's config.
-func (d *Dispatcher) Config() channel.Config { return d.ch.Config() }
+func (d *Dispatcher) Config() Config { return d.cfg }
 
 // Dispatch queues ev: to a Go handler if one is registered under
 // ev.Handler, else for FFI workers. See channel.Channel.Enqueue for the
@@ -159,10 +165,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev channel.Event, timeout tim
 	return d.ch.Enqueue(ctx, ev, d.route(ev.Handler), timeout)
 }
 
-// DispatchJSON parses a dispatch document (channel.ParseDispatch) and
-// dispatches it.
+// DispatchJSON parses a dispatch document (wire.ParseDispatch) and
+// dispatches it; a document that does not parse counts in rejected_invalid.
 func (d *Dispatcher) DispatchJSON(ctx context.Context, doc []byte, timeout time.Duration) (uuid.UUID, error) {
-	return d.ch.EnqueueJSON(ctx, doc, d.route, timeout)
+	return d.ch.EnqueueJSON(ctx, doc, wire.ParseDispatch, d.route, timeout)
 }
 
 // route sends a handler name to a Go handler when one is registered under
@@ -189,10 +195,10 @@ func (d *Dispatcher) Complete(id uuid.UUID, r channel.Result) error {
 	return d.ch.Complete(id, r)
 }
 
-// CompleteJSON parses a result document (channel.ParseResult) and completes
+// CompleteJSON parses a result document (wire.ParseResult) and completes
 // the event. A document that does not parse leaves the event pending.
 func (d *Dispatcher) CompleteJSON(id uuid.UUID, doc []byte) error {
-	return d.ch.CompleteJSON(id, doc)
+	return d.ch.CompleteJSON(id, doc, wire.ParseResult)
 }
 
 // CleanupTimeouts ends every pending FFI event past its deadline with an
@@ -204,13 +210,15 @@ func (d *Dispatcher) NextCompletion(ctx context.Context, timeout time.Duration) 
 	return d.ch.NextCompletion(ctx, timeout)
 }
 
-// Stats returns the channel's snapshot plus the callback counters.
-func (d *Dispatcher) Stats() channel.Stats {
-	s := d.ch.Stats()
-	s.CallbacksRun = d.cbRun.Load()
-	s.CallbacksPanicked = d.cbPanic.Load()
-	s.CallbacksDropped = d.cbDropped.Load()
-	return s
+// Stats returns the channel's snapshot plus the dispatcher's counters
+// (read just after the snapshot, without the channel's lock).
+func (d *Dispatcher) Stats() Stats {
+	return Stats{
+		Stats:             d.ch.Stats(),
+		CallbacksRun:      d.cbRun.Load(),
+		CallbacksPanicked: d.cbPanic.Load(),
+		CallbacksDropped:  d.cbDropped.Load(),
+	}
 }
 
 // Shutdown stops intake, lets workers and Go handlers drain until now+drain
@@ -321,7 +329,7 @@ func (d *Dispatcher) run(t *channel.GoTask) {
 			d.ch.FinishGo(t, channel.StatusTimeout, timedOut, false)
 		}
 	})
-	status, res := invoke(ctx, h, &ev, d.ch.Config().MaxPayloadBytes)
+	status, res := invoke(ctx, h, &ev, d.cfg.MaxPayloadBytes)
 	stop()
 	if ctx.Err() == context.DeadlineExceeded {
 		// Returned at or after the deadline: a timeout, whichever of this

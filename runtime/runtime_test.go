@@ -18,6 +18,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	ts "github.com/tasker-systems/libtasker/internal/testsupport"
+	"github.com/tasker-systems/libtasker/internal/wire"
 	rt "github.com/tasker-systems/libtasker/runtime"
 )
 
@@ -32,9 +35,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newDisp(t *testing.T, mod func(*channel.Config), opts ...rt.Option) *rt.Dispatcher {
+func newDisp(t *testing.T, mod func(*rt.Config), opts ...rt.Option) *rt.Dispatcher {
 	t.Helper()
-	cfg := channel.DefaultConfig()
+	cfg := rt.DefaultConfig()
 	cfg.CleanupIntervalMs = 0
 	if mod != nil {
 		mod(&cfg)
@@ -65,42 +68,10 @@ func next(t *testing.T, d *rt.Dispatcher) channel.Completion {
 
 func ok() channel.Result { return channel.Result{Success: true, Result: []byte(`{"ok":true}`)} }
 
-func errIs(t *testing.T, err, target error, code int) {
-	t.Helper()
-	require.ErrorIs(t, err, target)
-	require.Equal(t, code, channel.Status(err))
-}
-
-func async[T any](fn func() T) <-chan T {
-	ch := make(chan T, 1)
-	go func() { ch <- fn() }()
-	return ch
-}
-
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("%s did not happen within %v", what, wait)
-	}
-	panic("unreachable")
-}
-
-func notYet[T any](t *testing.T, ch <-chan T, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-		t.Fatalf("%s happened while it should not have yet", what)
-	case <-time.After(50 * time.Millisecond):
-	}
-}
-
 // completionJSON encodes c and checks it is a valid completion document.
 func completionJSON(t *testing.T, c channel.Completion) map[string]any {
 	t.Helper()
-	b := channel.AppendCompletionJSON(nil, &c)
+	b := wire.AppendCompletionJSON(nil, &c)
 	require.True(t, json.Valid(b), "%s", b)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
@@ -112,7 +83,7 @@ func completionJSON(t *testing.T, c channel.Completion) map[string]any {
 
 func TestGoHandler_Success(t *testing.T) {
 	got := make(chan channel.Event, 1)
-	d := newDisp(t, func(c *channel.Config) { c.HandlerTimeoutMs = 60_000 }, rt.WithHandler("go", rt.HandlerFunc(
+	d := newDisp(t, func(c *rt.Config) { c.HandlerTimeoutMs = 60_000 }, rt.WithHandler("go", rt.HandlerFunc(
 		func(ctx context.Context, e *channel.Event) (channel.Result, error) {
 			_, hasDeadline := ctx.Deadline()
 			assert.True(t, hasDeadline, "the handler's context carries its timeout")
@@ -123,7 +94,7 @@ func TestGoHandler_Success(t *testing.T) {
 	in := ev("go")
 	in.Payload = []byte(`{"p":1e400}`)
 	id := dispatch(t, d, in)
-	e := recv(t, got, "the handler")
+	e := ts.Recv(t, got, "the handler")
 	assert.Equal(t, id, e.EventID)
 	assert.Equal(t, `{"p":1e400}`, string(e.Payload))
 	assert.Equal(t, 60_000, e.TimeoutMs)
@@ -280,10 +251,10 @@ func TestGoHandler_Timeout(t *testing.T) {
 	require.NotNil(t, c.Error)
 	assert.Equal(t, "handler_timeout", c.Error.ErrorType)
 	assert.True(t, c.Error.Retryable)
-	assert.ErrorIs(t, recv(t, returned, "the handler's return"), context.DeadlineExceeded)
+	assert.ErrorIs(t, ts.Recv(t, returned, "the handler's return"), context.DeadlineExceeded)
 	require.Eventually(t, func() bool { return d.Stats().OverdueGo == 0 }, wait, time.Millisecond)
 	_, err := d.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	s := d.Stats()
 	assert.EqualValues(t, 1, s.TimedOut)
 	assert.EqualValues(t, 0, s.Completed)
@@ -293,7 +264,7 @@ func TestGoHandler_Timeout(t *testing.T) {
 // timeout (overdue_go_handlers) until it returns.
 func TestRule3_OverdueGoHandlerKeepsSlot(t *testing.T) {
 	release := make(chan struct{})
-	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 1 },
+	d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 1 },
 		rt.WithHandler("stuck", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 			<-release // ignores ctx
 			return ok(), nil
@@ -312,9 +283,9 @@ func TestRule3_OverdueGoHandlerKeepsSlot(t *testing.T) {
 	assert.Equal(t, 0, s.RunningGo)
 	ffi := dispatch(t, d, ev("ffi"))
 	_, err := d.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 	_, err = d.Poll(bg, 30*time.Millisecond)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 
 	closeOnce(release)
 	got, err := d.Poll(bg, wait)
@@ -322,7 +293,7 @@ func TestRule3_OverdueGoHandlerKeepsSlot(t *testing.T) {
 	assert.Equal(t, ffi, got.EventID)
 	assert.Equal(t, 0, d.Stats().OverdueGo)
 	_, err = d.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty) // the late result was discarded
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty) // the late result was discarded
 	require.NoError(t, d.Complete(ffi, ok()))
 }
 
@@ -354,8 +325,8 @@ func TestRouting(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ffiID, e.EventID)
 	_, err = d.Poll(bg, 0)
-	errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
-	errIs(t, d.Complete(goID, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
+	ts.ErrIs(t, d.Complete(goID, ok()), channel.ErrNotPending, cabi.NotFound)
 	require.NoError(t, d.Complete(ffiID, ok()))
 	c := next(t, d)
 	assert.Equal(t, ffiID, c.EventID)
@@ -371,7 +342,7 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 	t.Run("Go handlers block polls", func(t *testing.T) {
 		release := make(chan struct{})
 		started := make(chan struct{}, 10)
-		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
+		d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
 			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 				started <- struct{}{}
 				<-release
@@ -380,13 +351,13 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 		t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
 		dispatch(t, d, ev("go"))
 		dispatch(t, d, ev("go"))
-		recv(t, started, "first handler")
-		recv(t, started, "second handler")
+		ts.Recv(t, started, "first handler")
+		ts.Recv(t, started, "second handler")
 		dispatch(t, d, ev("ffi"))
 		_, err := d.Poll(bg, 0)
-		errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+		ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 		_, err = d.Poll(bg, 30*time.Millisecond)
-		errIs(t, err, channel.ErrEmpty, channel.StatusEmpty)
+		ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
 		assert.Equal(t, 2, d.Stats().RunningGo)
 
 		closeOnce(release)
@@ -396,7 +367,7 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 	})
 	t.Run("polls block Go handlers", func(t *testing.T) {
 		started := make(chan struct{}, 10)
-		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
+		d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 2; c.CompletionBufferSize = 10 },
 			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 				started <- struct{}{}
 				return ok(), nil
@@ -407,18 +378,18 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, evs, 2)
 		dispatch(t, d, ev("go"))
-		notYet(t, started, "a Go handler while FFI workers hold every slot")
+		ts.NotYet(t, started, "a Go handler while FFI workers hold every slot")
 		s := d.Stats()
 		assert.Equal(t, 1, s.QueuedGo)
 		assert.Equal(t, 0, s.RunningGo)
 		require.NoError(t, d.Complete(evs[0].EventID, ok()))
-		recv(t, started, "the Go handler after a slot was freed")
+		ts.Recv(t, started, "the Go handler after a slot was freed")
 		require.NoError(t, d.Complete(evs[1].EventID, ok()))
 	})
 	t.Run("dispatch bound counts Go and FFI queues together", func(t *testing.T) {
 		release := make(chan struct{})
 		started := make(chan struct{}, 10)
-		d := newDisp(t, func(c *channel.Config) {
+		d := newDisp(t, func(c *rt.Config) {
 			c.MaxConcurrentHandlers = 1
 			c.CompletionBufferSize = 1
 			c.DispatchBufferSize = 2
@@ -430,13 +401,13 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 			})))
 		t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
 		dispatch(t, d, ev("go"))
-		recv(t, started, "the first handler") // running: no longer queued
+		ts.Recv(t, started, "the first handler") // running: no longer queued
 		dispatch(t, d, ev("go"))
 		dispatch(t, d, ev("ffi"))
 		_, err := d.Dispatch(bg, ev("ffi"), 0)
-		errIs(t, err, channel.ErrFull, channel.StatusFull)
+		ts.ErrIs(t, err, channel.ErrFull, cabi.Full)
 		_, err = d.Dispatch(bg, ev("go"), 10*time.Millisecond)
-		errIs(t, err, channel.ErrFull, channel.StatusFull)
+		ts.ErrIs(t, err, channel.ErrFull, cabi.Full)
 		s := d.Stats()
 		assert.Equal(t, 1, s.QueuedGo)
 		assert.Equal(t, 1, s.QueuedFFI)
@@ -445,7 +416,7 @@ func TestRule3_ConcurrencyBoundSharedByGoAndFFI(t *testing.T) {
 	t.Run("never more than max_concurrent_handlers Go handlers", func(t *testing.T) {
 		const limit, n = 3, 40
 		var running, peak atomic.Int32
-		d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = limit; c.CompletionBufferSize = limit },
+		d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = limit; c.CompletionBufferSize = limit },
 			rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 				r := running.Add(1)
 				for {
@@ -483,7 +454,7 @@ func TestRule4_CallbacksAfterCompletionInStreamOrder(t *testing.T) {
 		d       *rt.Dispatcher
 	)
 	ready := make(chan struct{})
-	d = newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 8; c.CompletionBufferSize = n },
+	d = newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 8; c.CompletionBufferSize = n },
 		rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 			return ok(), nil
 		})),
@@ -561,7 +532,7 @@ func TestCallback_PanicCountedLaterCallbacksRun(t *testing.T) {
 func TestCallback_BlockingDoesNotStallStream(t *testing.T) {
 	const n = 40
 	release := make(chan struct{})
-	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 4; c.CompletionBufferSize = 4 },
+	d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 4; c.CompletionBufferSize = 4 },
 		rt.WithCallback(func(channel.Completion) { <-release }))
 	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
 	for range n {
@@ -570,7 +541,7 @@ func TestCallback_BlockingDoesNotStallStream(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, id, e.EventID)
 		// neither Complete nor NextCompletion may wait for the callback
-		require.NoError(t, recv(t, async(func() error { return d.Complete(id, ok()) }), "Complete with a blocked callback"))
+		require.NoError(t, ts.Recv(t, ts.Async(func() error { return d.Complete(id, ok()) }), "Complete with a blocked callback"))
 		c := next(t, d)
 		assert.Equal(t, id, c.EventID)
 	}
@@ -586,7 +557,7 @@ func TestCallback_BlockingDoesNotStallStream(t *testing.T) {
 // ---- timeouts (rule 9) ----
 
 func TestRule9_ReaperExpiresWithoutManualCleanup(t *testing.T) {
-	d := newDisp(t, func(c *channel.Config) { c.CleanupIntervalMs = 5; c.HandlerTimeoutMs = 3_600_000 })
+	d := newDisp(t, func(c *rt.Config) { c.CleanupIntervalMs = 5; c.HandlerTimeoutMs = 3_600_000 })
 	e := ev("ffi")
 	e.TimeoutMs = 1
 	id := dispatch(t, d, e)
@@ -599,13 +570,13 @@ func TestRule9_ReaperExpiresWithoutManualCleanup(t *testing.T) {
 	assert.Equal(t, channel.StatusTimeout, c.Status)
 	assert.Equal(t, "ffi_timeout", c.Error.ErrorType)
 	assert.True(t, c.Error.Retryable)
-	errIs(t, d.Complete(id, ok()), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, d.Complete(id, ok()), channel.ErrNotPending, cabi.NotFound)
 	require.NoError(t, d.Complete(long, ok()))
 	assert.Equal(t, channel.StatusCompleted, next(t, d).Status)
 }
 
 func TestRule9_CleanupIntervalZeroMeansNoReaper(t *testing.T) {
-	d := newDisp(t, func(c *channel.Config) { c.CleanupIntervalMs = 0 })
+	d := newDisp(t, func(c *rt.Config) { c.CleanupIntervalMs = 0 })
 	e := ev("ffi")
 	e.TimeoutMs = 1
 	id := dispatch(t, d, e)
@@ -631,27 +602,27 @@ func TestRule10_ShutdownCancelsRunningGoHandler(t *testing.T) {
 		return ok(), nil
 	})))
 	id := dispatch(t, d, ev("go"))
-	recv(t, started, "the handler")
-	done := async(func() struct{} { d.Shutdown(30 * time.Millisecond); return struct{}{} })
-	assert.ErrorIs(t, recv(t, sawCancel, "the handler's ctx cancellation"), context.Canceled)
-	recv(t, done, "Shutdown")
+	ts.Recv(t, started, "the handler")
+	done := ts.Async(func() struct{} { d.Shutdown(30 * time.Millisecond); return struct{}{} })
+	assert.ErrorIs(t, ts.Recv(t, sawCancel, "the handler's ctx cancellation"), context.Canceled)
+	ts.Recv(t, done, "Shutdown")
 	c := next(t, d)
 	assert.Equal(t, id, c.EventID)
 	assert.Equal(t, channel.StatusCancelled, c.Status)
 	assert.Equal(t, "shutdown", c.Error.ErrorType)
 	assert.True(t, c.Error.Retryable)
 	_, err := d.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	_, err = d.Dispatch(bg, ev("go"), 0)
-	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	ts.ErrIs(t, err, channel.ErrShutdown, cabi.Shutdown)
 	_, err = d.DispatchJSON(bg, []byte(`{"task_uuid":"`+uuid.NewString()+`","step_uuid":"`+uuid.NewString()+`","handler":"go"}`), 0)
-	errIs(t, err, channel.ErrShutdown, channel.StatusShutdown)
+	ts.ErrIs(t, err, channel.ErrShutdown, cabi.Shutdown)
 }
 
 // Rule 10: queued Go events still run while draining.
 func TestRule10_GoHandlersDrain(t *testing.T) {
 	release := make(chan struct{})
-	d := newDisp(t, func(c *channel.Config) { c.MaxConcurrentHandlers = 1 },
+	d := newDisp(t, func(c *rt.Config) { c.MaxConcurrentHandlers = 1 },
 		rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
 			<-release
 			return ok(), nil
@@ -660,15 +631,15 @@ func TestRule10_GoHandlersDrain(t *testing.T) {
 	for range 3 {
 		dispatch(t, d, ev("go"))
 	}
-	done := async(func() struct{} { d.Shutdown(time.Hour); return struct{}{} })
-	notYet(t, done, "Shutdown while handlers run")
+	done := ts.Async(func() struct{} { d.Shutdown(time.Hour); return struct{}{} })
+	ts.NotYet(t, done, "Shutdown while handlers run")
 	close(release)
-	recv(t, done, "Shutdown once every event ended")
+	ts.Recv(t, done, "Shutdown once every event ended")
 	for range 3 {
 		assert.Equal(t, channel.StatusCompleted, next(t, d).Status)
 	}
 	_, err := d.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 }
 
 // Shutdown returns after the grace even if a handler never returns.
@@ -683,8 +654,8 @@ func TestShutdownGrace(t *testing.T) {
 		})))
 	t.Cleanup(func() { closeOnce(release) }) // runs before the Shutdown registered by newDisp
 	dispatch(t, d, ev("stuck"))
-	recv(t, started, "the handler")
-	recv(t, async(func() struct{} { d.Shutdown(0); return struct{}{} }), "Shutdown with a stuck handler")
+	ts.Recv(t, started, "the handler")
+	ts.Recv(t, ts.Async(func() struct{} { d.Shutdown(0); return struct{}{} }), "Shutdown with a stuck handler")
 	assert.Equal(t, 1, d.Stats().OverdueGo)
 	assert.Equal(t, channel.StatusCancelled, next(t, d).Status)
 	closeOnce(release)
@@ -697,27 +668,27 @@ func TestClose_DiscardsCompletions(t *testing.T) {
 	dispatch(t, d, ev("ffi"))
 	d.Close()
 	_, err := d.NextCompletion(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 	s := d.Stats()
 	assert.EqualValues(t, 2, s.Cancelled)
 	assert.EqualValues(t, 2, s.Discarded)
 	_, err = d.Poll(bg, 0)
-	errIs(t, err, channel.ErrClosed, channel.StatusClosed)
+	ts.ErrIs(t, err, channel.ErrClosed, cabi.Closed)
 }
 
 // ---- JSON path ----
 
 func TestDispatchJSON_CompleteJSON(t *testing.T) {
-	d := newDisp(t, func(c *channel.Config) { c.MaxPayloadBytes = 512 })
+	d := newDisp(t, func(c *rt.Config) { c.MaxPayloadBytes = 512 })
 	doc := `{"task_uuid":"` + uuid.NewString() + `","step_uuid":"` + uuid.NewString() + `","handler":"ffi","payload":{"n":1e400}}`
 	id, err := d.DispatchJSON(bg, []byte(doc), 0)
 	require.NoError(t, err)
 
 	_, err = d.DispatchJSON(bg, []byte(`{"handler":"ffi","priority":1}`), 0)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 	assert.Contains(t, err.Error(), `"priority"`)
 	_, err = d.DispatchJSON(bg, []byte(`{"payload":"`+strings.Repeat("x", 600)+`"}`), 0)
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 	s := d.Stats()
 	assert.EqualValues(t, 2, s.RejectedInvalid)
 	assert.EqualValues(t, 1, s.Dispatched)
@@ -728,33 +699,33 @@ func TestDispatchJSON_CompleteJSON(t *testing.T) {
 	assert.Equal(t, `{"n":1e400}`, string(e.Payload))
 
 	err = d.CompleteJSON(id, []byte(`{"success":false,"error":{"message":"m"},"retryable":false}`))
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 	assert.Contains(t, err.Error(), `"retryable"`)
 	assert.Equal(t, 1, d.Stats().Pending, "rule 7: an invalid result leaves the event pending")
 	err = d.CompleteJSON(id, []byte(`{"success":true,"result":"`+strings.Repeat("y", 600)+`"}`))
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 	assert.Equal(t, 1, d.Stats().Pending)
 
 	require.NoError(t, d.CompleteJSON(id, []byte(`{"success":true,"result":{"big":1.000000000000000000001}}`)))
-	errIs(t, d.CompleteJSON(id, []byte(`{"success":true}`)), channel.ErrNotPending, channel.StatusNotFound)
+	ts.ErrIs(t, d.CompleteJSON(id, []byte(`{"success":true}`)), channel.ErrNotPending, cabi.NotFound)
 	c := next(t, d)
 	assert.Equal(t, `{"big":1.000000000000000000001}`, string(c.Result))
-	b := channel.AppendCompletionJSON(nil, &c)
+	b := wire.AppendCompletionJSON(nil, &c)
 	assert.Contains(t, string(b), `"result":{"big":1.000000000000000000001}`)
 }
 
 func TestNew_RejectsBadOptions(t *testing.T) {
 	h := rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) { return ok(), nil })
-	_, err := rt.New(channel.DefaultConfig(), rt.WithHandler("", h))
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
-	_, err = rt.New(channel.DefaultConfig(), rt.WithHandler("x", nil))
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
-	bad := channel.DefaultConfig()
+	_, err := rt.New(rt.DefaultConfig(), rt.WithHandler("", h))
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+	_, err = rt.New(rt.DefaultConfig(), rt.WithHandler("x", nil))
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+	bad := rt.DefaultConfig()
 	bad.CompletionBufferSize = bad.MaxConcurrentHandlers - 1
 	_, err = rt.New(bad)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 
-	cfg := channel.DefaultConfig()
+	cfg := rt.DefaultConfig()
 	cfg.WorkerID = "w"
 	d, err := rt.New(cfg)
 	require.NoError(t, err)
@@ -777,7 +748,7 @@ func TestGoHandler_ErrorTextWithInvalidUTF8_CompletionIsValidUTF8(t *testing.T) 
 	var bad []string
 	for range 2 {
 		c := next(t, d)
-		if b := channel.AppendCompletionJSON(nil, &c); !utf8.Valid(b) {
+		if b := wire.AppendCompletionJSON(nil, &c); !utf8.Valid(b) {
 			bad = append(bad, c.Handler)
 		}
 	}
@@ -788,7 +759,7 @@ func TestGoHandler_ErrorTextWithInvalidUTF8_CompletionIsValidUTF8(t *testing.T) 
 // callbacks and the reaper.
 func TestNoGoroutineLeakAfterShutdown(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfg := channel.DefaultConfig()
+	cfg := rt.DefaultConfig()
 	cfg.CleanupIntervalMs = 1
 	cfg.MaxConcurrentHandlers = 4
 	var cbs atomic.Int32

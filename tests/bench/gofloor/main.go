@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 func main() {
@@ -31,15 +32,15 @@ func main() {
 	run := func(iters int) time.Duration {
 		start := time.Now()
 		for range iters {
-			ev, err := channel.ParseDispatch(evDoc, 1<<20)
+			ev, err := wire.ParseDispatch(evDoc, 1<<20)
 			if err != nil {
 				panic(err)
 			}
 			ev.EventID, ev.CorrelationID = id, id
 			now := time.Now()
 			ev.DispatchedAt, ev.PolledAt = now, now
-			buf = channel.AppendEventJSON(buf[:0], &ev)
-			r, err := channel.ParseResult(resDoc, 1<<20)
+			buf = wire.AppendEventJSON(buf[:0], &ev)
+			r, err := wire.ParseResult(resDoc, 1<<20)
 			if err != nil {
 				panic(err)
 			}
@@ -47,7 +48,7 @@ func main() {
 				CorrelationID: ev.CorrelationID, Handler: ev.Handler, Status: channel.StatusCompleted,
 				Success: r.Success, Result: r.Result, Error: r.Error, Metadata: r.Metadata,
 				DispatchedAt: now, PolledAt: now, CompletedAt: time.Now()}
-			buf = channel.AppendCompletionJSON(buf[:0], &c)
+			buf = wire.AppendCompletionJSON(buf[:0], &c)
 		}
 		return time.Since(start)
 	}

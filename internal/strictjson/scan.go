@@ -1,21 +1,38 @@
-package channel
+// Package strictjson is the strict JSON scanner of the documents that cross
+// the C boundary. encoding/json v1 is lenient where ABI.md is strict (it keeps
+// the last of duplicate keys, replaces invalid UTF-8 and lone surrogate
+// escapes) and slow on the hot path, so the top level of dispatch, result and
+// config documents is walked here. Values that are carried as written
+// (payload, result, metadata) are validated and kept as raw bytes, so numbers
+// are never rounded.
+//
+// Strict means: RFC 8259 JSON text, valid UTF-8 everywhere, no lone UTF-16
+// surrogate in a \u escape, nesting at most MaxDepth, and (ScanObject) no
+// duplicate key. The package has no dependency on the rest of the module;
+// its errors are *SyntaxError, which callers wrap with their own context.
+package strictjson
 
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"unicode/utf8"
 	"unsafe"
 )
 
-// A small strict JSON scanner for the documents that cross the C boundary.
-// encoding/json is lenient where ABI.md is strict (it keeps the last of
-// duplicate keys and replaces invalid UTF-8) and slow on the hot path, so the
-// top level of dispatch and result documents is walked here. Values that are
-// carried as written (payload, result, metadata) are validated and kept as
-// raw bytes, so numbers are never rounded.
+// MaxDepth bounds the nesting of arrays and objects.
+const MaxDepth = 1000
 
-const maxDepth = 1000
+// SyntaxError is why a document is not strict JSON. Msg says what and
+// where; callers prefix it with the document's name.
+type SyntaxError struct {
+	Msg string
+}
+
+func (e *SyntaxError) Error() string { return e.Msg }
+
+func syntaxf(format string, args ...any) error {
+	return &SyntaxError{Msg: fmt.Sprintf(format, args...)}
+}
 
 type scanError struct {
 	off int
@@ -26,25 +43,36 @@ func (e *scanError) Error() string { return fmt.Sprintf("invalid JSON at byte %d
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func skipSpace(d []byte, i int) int {
+// SkipSpace returns the offset of the first byte at or after i that is not
+// JSON whitespace (space, tab, LF, CR).
+func SkipSpace(d []byte, i int) int {
 	for i < len(d) && isSpace(d[i]) {
 		i++
 	}
 	return i
 }
 
-// scanObject walks one JSON object that must make up all of d (surrounding
-// whitespace allowed), calling fn with each key (unescaped) and the raw bytes
-// of its value. Duplicate keys are rejected.
-func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) error {
-	i := skipSpace(d, 0)
+// Valid reports whether d is exactly one strict JSON value, with optional
+// JSON whitespace around it.
+func Valid(d []byte) bool {
+	end, err := skipValue(d, SkipSpace(d, 0), 1)
+	return err == nil && SkipSpace(d, end) == len(d)
+}
+
+// ScanObject walks one JSON object that must make up all of d (surrounding
+// JSON whitespace allowed), calling fn with each key (unescaped) and the raw
+// bytes of its value, in document order. The key may alias d: fn must not
+// keep it past the call. A duplicate key, a syntax error or trailing data is
+// a *SyntaxError; an error from fn stops the walk and is returned as it is.
+func ScanObject(d []byte, fn func(key string, raw []byte) error) error {
+	i := SkipSpace(d, 0)
 	if i >= len(d) {
-		return invalidf("%s: empty document, expected a JSON object", doc)
+		return syntaxf("empty document, expected a JSON object")
 	}
 	if d[i] != '{' {
-		return invalidf("%s: expected a JSON object", doc)
+		return syntaxf("expected a JSON object")
 	}
-	i = skipSpace(d, i+1)
+	i = SkipSpace(d, i+1)
 	var seen [16]string
 	nseen := 0
 	var seenMap map[string]struct{}
@@ -53,17 +81,17 @@ func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) err
 	} else {
 		for {
 			if i >= len(d) || d[i] != '"' {
-				return invalidf("%s: %v", doc, &scanError{i, "expected a key string"})
+				return &SyntaxError{(&scanError{i, "expected a key string"}).Error()}
 			}
 			kend, err := skipString(d, i)
 			if err != nil {
-				return invalidf("%s: %v", doc, err)
+				return &SyntaxError{err.Error()}
 			}
 			// The key is a view of d when it has no escapes (no copy): fn
 			// and the duplicate check use it only during this call.
 			key, err := unquoteView(d[i:kend])
 			if err != nil {
-				return invalidf("%s: %v", doc, err)
+				return &SyntaxError{err.Error()}
 			}
 			// duplicate check: linear for the usual handful of keys
 			dup := false
@@ -78,7 +106,7 @@ func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) err
 				}
 			}
 			if dup {
-				return invalidf("%s: duplicate key %q", doc, key)
+				return syntaxf("duplicate key %q", key)
 			}
 			if nseen < len(seen) {
 				seen[nseen] = key
@@ -92,39 +120,39 @@ func scanObject(d []byte, doc string, fn func(key string, raw []byte) error) err
 				}
 				seenMap[key] = struct{}{}
 			}
-			i = skipSpace(d, kend)
+			i = SkipSpace(d, kend)
 			if i >= len(d) || d[i] != ':' {
-				return invalidf("%s: %v", doc, &scanError{i, "expected ':' after key"})
+				return &SyntaxError{(&scanError{i, "expected ':' after key"}).Error()}
 			}
-			i = skipSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 			vend, err := skipValue(d, i, 1)
 			if err != nil {
-				return invalidf("%s: key %q: %v", doc, key, err)
+				return syntaxf("key %q: %v", key, err)
 			}
 			if err := fn(key, d[i:vend]); err != nil {
 				return err
 			}
-			i = skipSpace(d, vend)
+			i = SkipSpace(d, vend)
 			if i < len(d) && d[i] == ',' {
-				i = skipSpace(d, i+1)
+				i = SkipSpace(d, i+1)
 				continue
 			}
 			if i < len(d) && d[i] == '}' {
 				i++
 				break
 			}
-			return invalidf("%s: %v", doc, &scanError{i, "expected ',' or '}'"})
+			return &SyntaxError{(&scanError{i, "expected ',' or '}'"}).Error()}
 		}
 	}
-	if i = skipSpace(d, i); i != len(d) {
-		return invalidf("%s: trailing data after the JSON object at byte %d", doc, i)
+	if i = SkipSpace(d, i); i != len(d) {
+		return syntaxf("trailing data after the JSON object at byte %d", i)
 	}
 	return nil
 }
 
 // skipValue returns the end offset of the JSON value starting at d[i].
 func skipValue(d []byte, i, depth int) (int, error) {
-	if depth > maxDepth {
+	if depth > MaxDepth {
 		return 0, &scanError{i, "nested too deeply"}
 	}
 	if i >= len(d) {
@@ -134,7 +162,7 @@ func skipValue(d []byte, i, depth int) (int, error) {
 	case c == '"':
 		return skipString(d, i)
 	case c == '{':
-		i = skipSpace(d, i+1)
+		i = SkipSpace(d, i+1)
 		if i < len(d) && d[i] == '}' {
 			return i + 1, nil
 		}
@@ -146,17 +174,17 @@ func skipValue(d []byte, i, depth int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			i = skipSpace(d, e)
+			i = SkipSpace(d, e)
 			if i >= len(d) || d[i] != ':' {
 				return 0, &scanError{i, "expected ':'"}
 			}
-			i = skipSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 			if i, err = skipValue(d, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(d, i)
+			i = SkipSpace(d, i)
 			if i < len(d) && d[i] == ',' {
-				i = skipSpace(d, i+1)
+				i = SkipSpace(d, i+1)
 				continue
 			}
 			if i < len(d) && d[i] == '}' {
@@ -165,7 +193,7 @@ func skipValue(d []byte, i, depth int) (int, error) {
 			return 0, &scanError{i, "expected ',' or '}'"}
 		}
 	case c == '[':
-		i = skipSpace(d, i+1)
+		i = SkipSpace(d, i+1)
 		if i < len(d) && d[i] == ']' {
 			return i + 1, nil
 		}
@@ -174,9 +202,9 @@ func skipValue(d []byte, i, depth int) (int, error) {
 			if i, err = skipValue(d, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(d, i)
+			i = SkipSpace(d, i)
 			if i < len(d) && d[i] == ',' {
-				i = skipSpace(d, i+1)
+				i = SkipSpace(d, i+1)
 				continue
 			}
 			if i < len(d) && d[i] == ']' {
@@ -316,8 +344,9 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-// unquote decodes a validated JSON string literal (with its quotes).
-func unquote(raw []byte) (string, error) {
+// Unquote decodes a JSON string literal (with its quotes) that the scanner
+// has validated.
+func Unquote(raw []byte) (string, error) {
 	inner := raw[1 : len(raw)-1]
 	plain := true
 	for _, c := range inner {
@@ -345,62 +374,8 @@ func unquoteView(raw []byte) (string, error) {
 	}
 	for _, c := range inner {
 		if c == '\\' {
-			return unquote(raw)
+			return Unquote(raw)
 		}
 	}
 	return unsafe.String(&inner[0], len(inner)), nil
 }
-
-// rawString decodes raw as a JSON string, or reports the key's type error.
-func rawString(doc, key string, raw []byte) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", invalidf("%s: key %q: expected a string, got %s", doc, key, kindOf(raw))
-	}
-	return unquote(raw)
-}
-
-func rawBool(doc, key string, raw []byte) (bool, error) {
-	switch string(raw) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, invalidf("%s: key %q: expected a boolean, got %s", doc, key, kindOf(raw))
-}
-
-// rawInt decodes raw as an integer in [lo, hi].
-func rawInt(doc, key string, raw []byte, lo, hi int64) (int64, error) {
-	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
-		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, kindOf(raw))
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, raw)
-	}
-	if n < lo || n > hi {
-		return 0, invalidf("%s: key %q: %d is out of range [%d, %d]", doc, key, n, lo, hi)
-	}
-	return n, nil
-}
-
-func kindOf(raw []byte) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}
-
-func isNull(raw []byte) bool { return string(raw) == "null" }

@@ -1,22 +1,21 @@
-package channel_test
+package wire_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	ts "github.com/tasker-systems/libtasker/internal/testsupport"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 const (
@@ -34,7 +33,7 @@ func dispatchDoc(extra ...string) string {
 }
 
 func TestParseDispatch_Minimal(t *testing.T) {
-	e, err := channel.ParseDispatch([]byte(dispatchDoc()), 0)
+	e, err := wire.ParseDispatch([]byte(dispatchDoc()), 0)
 	require.NoError(t, err)
 	assert.Equal(t, uuid.MustParse(tU), e.TaskUUID)
 	assert.Equal(t, uuid.MustParse(sU), e.StepUUID)
@@ -54,7 +53,7 @@ func TestParseDispatch_AllKeys(t *testing.T) {
 		"handler": "process_order", "payload": {"a": [1, 2, {"b": null}]},
 		"timeout_ms": 2147483647, "trace_id": "t-1", "span_id": "s-1"
 	} `, strings.ToUpper(eU), tU, sU, cU)
-	e, err := channel.ParseDispatch([]byte(doc), 0)
+	e, err := wire.ParseDispatch([]byte(doc), 0)
 	require.NoError(t, err)
 	assert.Equal(t, uuid.MustParse(eU), e.EventID, "UUIDs are accepted in any case")
 	assert.Equal(t, uuid.MustParse(cU), e.CorrelationID)
@@ -67,7 +66,7 @@ func TestParseDispatch_AllKeys(t *testing.T) {
 	assert.Equal(t, "s-1", *e.SpanID)
 
 	// trace_id and span_id may be null (absent)
-	e, err = channel.ParseDispatch([]byte(dispatchDoc(`"trace_id":null`, `"span_id":null`)), 0)
+	e, err = wire.ParseDispatch([]byte(dispatchDoc(`"trace_id":null`, `"span_id":null`)), 0)
 	require.NoError(t, err)
 	assert.Nil(t, e.TraceID)
 	assert.Nil(t, e.SpanID)
@@ -88,11 +87,11 @@ func TestParseDispatch_PayloadByteExact(t *testing.T) {
 	}
 	for _, p := range payloads {
 		t.Run(p, func(t *testing.T) {
-			e, err := channel.ParseDispatch([]byte(dispatchDoc(`"payload":`+p)), 0)
+			e, err := wire.ParseDispatch([]byte(dispatchDoc(`"payload":`+p)), 0)
 			require.NoError(t, err)
 			assert.Equal(t, p, string(e.Payload))
 			e.DispatchedAt = time.Now()
-			out := channel.AppendEventJSON(nil, &e)
+			out := wire.AppendEventJSON(nil, &e)
 			require.True(t, json.Valid(out), "%s", out)
 			assert.Contains(t, string(out), `"payload":`+p+`,`)
 			var back struct{ Payload json.RawMessage }
@@ -195,8 +194,8 @@ func TestParseDispatch_BadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := channel.ParseDispatch([]byte(tc.doc), 0)
-			errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+			e, err := wire.ParseDispatch([]byte(tc.doc), 0)
+			ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 			assert.Contains(t, err.Error(), tc.mention)
 			assert.Equal(t, channel.Event{}, e, "a rejected document yields no event")
 		})
@@ -205,13 +204,13 @@ func TestParseDispatch_BadInput(t *testing.T) {
 
 func TestParseDispatch_Whitespace(t *testing.T) {
 	doc := " \t\r\n{ \"task_uuid\" : \"" + tU + "\" ,\n\"step_uuid\":\"" + sU + "\",\"handler\" :\"h\" } \n\t "
-	_, err := channel.ParseDispatch([]byte(doc), 0)
+	_, err := wire.ParseDispatch([]byte(doc), 0)
 	require.NoError(t, err)
 }
 
 func TestParseDispatch_EscapedStrings(t *testing.T) {
 	doc := `{"task_uuid":"` + tU + `","step_uuid":"` + sU + `","handler":"a\"b\\c\/d\n\t\u00e9\ud83d\ude00","trace_id":"\u0000"}`
-	e, err := channel.ParseDispatch([]byte(doc), 0)
+	e, err := wire.ParseDispatch([]byte(doc), 0)
 	require.NoError(t, err)
 	assert.Equal(t, "a\"b\\c/d\n\té😀", e.Handler)
 	assert.Equal(t, "\x00", *e.TraceID)
@@ -219,55 +218,55 @@ func TestParseDispatch_EscapedStrings(t *testing.T) {
 
 func TestParseDispatch_TooBig(t *testing.T) {
 	doc := []byte(dispatchDoc(`"payload":"` + strings.Repeat("x", 200) + `"`))
-	_, err := channel.ParseDispatch(doc, len(doc))
+	_, err := wire.ParseDispatch(doc, len(doc))
 	require.NoError(t, err, "exactly max_payload_bytes is allowed")
-	_, err = channel.ParseDispatch(doc, len(doc)-1)
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	_, err = wire.ParseDispatch(doc, len(doc)-1)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 	assert.Contains(t, err.Error(), "max_payload_bytes")
 	// the size check comes first, even for a document that would not parse
-	_, err = channel.ParseDispatch([]byte(strings.Repeat("x", 100)), 64)
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	_, err = wire.ParseDispatch([]byte(strings.Repeat("x", 100)), 64)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 }
 
 // ---- results ----
 
 func TestParseResult_Valid(t *testing.T) {
-	r, err := channel.ParseResult([]byte(`{"success":true}`), 0)
+	r, err := wire.ParseResult([]byte(`{"success":true}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, channel.Result{Success: true}, r)
 
-	r, err = channel.ParseResult([]byte(`{"success":true,"result":{"n":1.000000000000000000001,"m":1e400},"metadata":{"k":[1, 2]}}`), 0)
+	r, err = wire.ParseResult([]byte(`{"success":true,"result":{"n":1.000000000000000000001,"m":1e400},"metadata":{"k":[1, 2]}}`), 0)
 	require.NoError(t, err)
 	assert.True(t, r.Success)
 	assert.Nil(t, r.Error)
 	assert.Equal(t, `{"n":1.000000000000000000001,"m":1e400}`, string(r.Result), "numbers are never rounded")
 	assert.Equal(t, `{"k":[1, 2]}`, string(r.Metadata))
 
-	r, err = channel.ParseResult([]byte(`{"success":true,"result":null,"metadata":null,"error":null}`), 0)
+	r, err = wire.ParseResult([]byte(`{"success":true,"result":null,"metadata":null,"error":null}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, channel.Result{Success: true}, r, "null means absent")
 
-	r, err = channel.ParseResult([]byte(`{"success":true,"result":[1,"two",false]}`), 0)
+	r, err = wire.ParseResult([]byte(`{"success":true,"result":[1,"two",false]}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, `[1,"two",false]`, string(r.Result))
 }
 
 func TestParseResult_FailureDefaults(t *testing.T) {
-	r, err := channel.ParseResult([]byte(`{"success":false,"error":{"message":"boom"}}`), 0)
+	r, err := wire.ParseResult([]byte(`{"success":false,"error":{"message":"boom"}}`), 0)
 	require.NoError(t, err)
 	require.NotNil(t, r.Error)
 	assert.False(t, r.Success)
 	assert.Equal(t, channel.ErrorInfo{Message: "boom", ErrorType: "handler_error", Retryable: true}, *r.Error)
 
-	r, err = channel.ParseResult([]byte(`{"success":false,"error":{"message":"boom","error_type":null,"retryable":null}}`), 0)
+	r, err = wire.ParseResult([]byte(`{"success":false,"error":{"message":"boom","error_type":null,"retryable":null}}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, channel.ErrorInfo{Message: "boom", ErrorType: "handler_error", Retryable: true}, *r.Error)
 
-	r, err = channel.ParseResult([]byte(`{"success":false,"error":{"message":"boom","error_type":""}}`), 0)
+	r, err = wire.ParseResult([]byte(`{"success":false,"error":{"message":"boom","error_type":""}}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, "handler_error", r.Error.ErrorType)
 
-	r, err = channel.ParseResult([]byte(`{"metadata":{"a":1},"error":{"retryable":false,"error_type":"validation","message":"bad \"input\""},"success":false}`), 0)
+	r, err = wire.ParseResult([]byte(`{"metadata":{"a":1},"error":{"retryable":false,"error_type":"validation","message":"bad \"input\""},"success":false}`), 0)
 	require.NoError(t, err)
 	assert.Equal(t, channel.ErrorInfo{Message: `bad "input"`, ErrorType: "validation", Retryable: false}, *r.Error)
 	assert.Equal(t, `{"a":1}`, string(r.Metadata))
@@ -312,8 +311,8 @@ func TestParseResult_BadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := channel.ParseResult([]byte(tc.doc), 0)
-			errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+			r, err := wire.ParseResult([]byte(tc.doc), 0)
+			ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
 			assert.Contains(t, err.Error(), tc.mention)
 			assert.Equal(t, channel.Result{}, r)
 		})
@@ -322,10 +321,10 @@ func TestParseResult_BadInput(t *testing.T) {
 
 func TestParseResult_TooBig(t *testing.T) {
 	doc := []byte(`{"success":true,"result":"` + strings.Repeat("y", 100) + `"}`)
-	_, err := channel.ParseResult(doc, len(doc))
+	_, err := wire.ParseResult(doc, len(doc))
 	require.NoError(t, err)
-	_, err = channel.ParseResult(doc, len(doc)-1)
-	errIs(t, err, channel.ErrTooBig, channel.StatusTooBig)
+	_, err = wire.ParseResult(doc, len(doc)-1)
+	ts.ErrIs(t, err, channel.ErrTooBig, cabi.TooBig)
 }
 
 // ValidateResult applies ParseResult's rules to a Result built in Go.
@@ -354,156 +353,25 @@ func TestValidateResult(t *testing.T) {
 	}
 	for name, r := range bad {
 		t.Run(name, func(t *testing.T) {
-			errIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, channel.StatusInvalid)
+			ts.ErrIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, cabi.Invalid)
 		})
 	}
 	big := channel.Result{Success: true, Result: []byte(`"` + strings.Repeat("z", 100) + `"`)}
-	errIs(t, channel.ValidateResult(&big, 64), channel.ErrTooBig, channel.StatusTooBig)
+	ts.ErrIs(t, channel.ValidateResult(&big, 64), channel.ErrTooBig, cabi.TooBig)
 }
 
 // ValidateResult promises the same rules as ParseResult, and ParseResult
 // rejects invalid UTF-8 anywhere in `result` or `metadata`.
 func TestValidateResult_RejectsInvalidUTF8InRawJSON(t *testing.T) {
-	_, err := channel.ParseResult([]byte("{\"success\":true,\"result\":\"\xff\"}"), 0)
+	_, err := wire.ParseResult([]byte("{\"success\":true,\"result\":\"\xff\"}"), 0)
 	require.ErrorIs(t, err, channel.ErrInvalid, "the JSON path rejects it")
 	r := channel.Result{Success: true, Result: []byte("\"\xff\"")}
-	errIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, cabi.Invalid)
 	m := channel.Result{Success: true, Metadata: []byte("{\"k\":\"\xff\"}")}
-	errIs(t, channel.ValidateResult(&m, 0), channel.ErrInvalid, channel.StatusInvalid)
-}
-
-// ---- config ----
-
-func TestParseConfig_Defaults(t *testing.T) {
-	want := channel.Config{
-		DispatchBufferSize:           1000,
-		CompletionBufferSize:         1000,
-		MaxConcurrentHandlers:        10,
-		HandlerTimeoutMs:             30000,
-		CleanupIntervalMs:            1000,
-		StarvationWarningThresholdMs: 10000,
-		MaxPayloadBytes:              1 << 20,
-	}
-	assert.Equal(t, want, channel.DefaultConfig())
-	for _, doc := range []string{"", " ", "\n\t", "{}", " { } "} {
-		cfg, err := channel.ParseConfig([]byte(doc))
-		require.NoError(t, err, "%q", doc)
-		assert.Equal(t, want, cfg, "%q", doc)
-	}
-	cfg, err := channel.ParseConfig(nil)
-	require.NoError(t, err)
-	assert.Equal(t, want, cfg)
-	assert.Equal(t, 30*time.Second, cfg.HandlerTimeout())
-}
-
-func TestParseConfig_AllKeys(t *testing.T) {
-	cfg, err := channel.ParseConfig([]byte(`{"dispatch_buffer_size":5,"completion_buffer_size":7,
-		"max_concurrent_handlers":7,"handler_timeout_ms":1,"cleanup_interval_ms":0,
-		"starvation_warning_threshold_ms":3,"max_payload_bytes":64,"worker_id":"w-\u00e9"}`))
-	require.NoError(t, err)
-	assert.Equal(t, channel.Config{
-		DispatchBufferSize: 5, CompletionBufferSize: 7, MaxConcurrentHandlers: 7,
-		HandlerTimeoutMs: 1, CleanupIntervalMs: 0, StarvationWarningThresholdMs: 3,
-		MaxPayloadBytes: 64, WorkerID: "w-é",
-	}, cfg)
-	// keys left out keep their defaults
-	cfg, err = channel.ParseConfig([]byte(`{"worker_id":null,"max_concurrent_handlers":1}`))
-	require.NoError(t, err)
-	want := channel.DefaultConfig()
-	want.MaxConcurrentHandlers = 1
-	assert.Equal(t, want, cfg)
-}
-
-func TestParseConfig_BadInput(t *testing.T) {
-	cases := []struct{ name, doc, mention string }{
-		{"null", `null`, "object"},
-		{"array", `[]`, "object"},
-		{"unknown key", `{"max_concurrency":5}`, `"max_concurrency"`},
-		{"duplicate key", `{"dispatch_buffer_size":5,"dispatch_buffer_size":6}`, `duplicate key "dispatch_buffer_size"`},
-		{"completion < max concurrent", `{"completion_buffer_size":9,"max_concurrent_handlers":10}`, "completion_buffer_size"},
-		{"completion < default max concurrent", `{"completion_buffer_size":5}`, "completion_buffer_size"},
-		{"string int", `{"dispatch_buffer_size":"5"}`, `"dispatch_buffer_size"`},
-		{"float int", `{"handler_timeout_ms":1.5}`, `"handler_timeout_ms"`},
-		{"exp int", `{"handler_timeout_ms":1e3}`, `"handler_timeout_ms"`},
-		{"bool int", `{"cleanup_interval_ms":true}`, `"cleanup_interval_ms"`},
-		{"null int", `{"max_payload_bytes":null}`, `"max_payload_bytes"`},
-		{"worker_id number", `{"worker_id":5}`, `"worker_id"`},
-		{"worker_id bad utf8", "{\"worker_id\":\"\xff\"}", "UTF-8"},
-		{"too large", `{"handler_timeout_ms":2147483648}`, `"handler_timeout_ms"`},
-		{"overflow", `{"dispatch_buffer_size":99999999999999999999}`, `"dispatch_buffer_size"`},
-		{"buffer too large", `{"dispatch_buffer_size":2147483647}`, `dispatch_buffer_size`},
-		{"zero dispatch", `{"dispatch_buffer_size":0}`, "dispatch_buffer_size"},
-		{"zero completion", `{"completion_buffer_size":0}`, "completion_buffer_size"},
-		{"zero max concurrent", `{"max_concurrent_handlers":0}`, "max_concurrent_handlers"},
-		{"zero handler timeout", `{"handler_timeout_ms":0}`, "handler_timeout_ms"},
-		{"zero max payload", `{"max_payload_bytes":0}`, "max_payload_bytes"},
-		{"trailing", `{} {}`, "trailing"},
-	}
-	for _, key := range []string{"dispatch_buffer_size", "completion_buffer_size", "max_concurrent_handlers",
-		"handler_timeout_ms", "cleanup_interval_ms", "starvation_warning_threshold_ms", "max_payload_bytes"} {
-		cases = append(cases,
-			struct{ name, doc, mention string }{"negative " + key, `{"` + key + `":-1}`, key},
-			struct{ name, doc, mention string }{"very negative " + key, `{"` + key + `":-9223372036854775808}`, key},
-		)
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := channel.ParseConfig([]byte(tc.doc))
-			errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
-			assert.Contains(t, err.Error(), tc.mention)
-			assert.Equal(t, channel.Config{}, cfg)
-		})
-	}
-	// equal sizes are allowed
-	_, err := channel.ParseConfig([]byte(`{"completion_buffer_size":10,"max_concurrent_handlers":10}`))
-	require.NoError(t, err)
-	// New validates too
-	bad := channel.DefaultConfig()
-	bad.CompletionBufferSize = 1
-	_, err = channel.New(bad)
-	errIs(t, err, channel.ErrInvalid, channel.StatusInvalid)
+	ts.ErrIs(t, channel.ValidateResult(&m, 0), channel.ErrInvalid, cabi.Invalid)
 }
 
 // ---- encoders ----
-
-var tsRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
-
-// checkTime asserts an RFC 3339 UTC timestamp with nanoseconds equal to want.
-func checkTime(t *testing.T, raw any, want time.Time) {
-	t.Helper()
-	s, isStr := raw.(string)
-	require.True(t, isStr, "timestamp %v is not a string", raw)
-	assert.Regexp(t, tsRE, s)
-	got, err := time.Parse(time.RFC3339Nano, s)
-	require.NoError(t, err)
-	assert.True(t, got.Equal(want), "got %v want %v", got, want)
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func decodeObject(t *testing.T, b []byte) map[string]any {
-	t.Helper()
-	require.True(t, json.Valid(b), "not valid JSON: %s", b)
-	require.True(t, utf8.Valid(b), "not valid UTF-8: %q", b)
-	var m map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	require.NoError(t, dec.Decode(&m))
-	return m
-}
-
-var completionKeys = []string{"completed_at", "correlation_id", "dispatched_at", "error", "event_id",
-	"execution_time_ms", "handler", "metadata", "polled_at", "result", "status", "step_uuid", "success", "task_uuid"}
-
-var eventKeys = []string{"correlation_id", "dispatched_at", "event_id", "handler", "payload", "polled_at",
-	"span_id", "step_uuid", "task_uuid", "timeout_ms", "trace_id"}
 
 // tricky strings: quotes, backslashes, every control character, unicode
 // (including U+2028/2029, which JavaScript once treated as newlines).
@@ -526,10 +394,10 @@ func TestAppendEventJSON(t *testing.T) {
 		PolledAt:     time.Date(2024, 3, 1, 7, 0, 0, 999999999, time.UTC),
 	}
 	prefix := []byte("prefix:")
-	out := channel.AppendEventJSON(append([]byte(nil), prefix...), &e)
+	out := wire.AppendEventJSON(append([]byte(nil), prefix...), &e)
 	require.Equal(t, prefix, out[:len(prefix)], "Append appends")
-	m := decodeObject(t, out[len(prefix):])
-	assert.Equal(t, eventKeys, sortedKeys(m))
+	m := ts.DecodeObject(t, out[len(prefix):])
+	assert.Equal(t, ts.EventKeys, ts.SortedKeys(m))
 	assert.Equal(t, eU, m["event_id"])
 	assert.Equal(t, tU, m["task_uuid"])
 	assert.Equal(t, sU, m["step_uuid"])
@@ -539,27 +407,23 @@ func TestAppendEventJSON(t *testing.T) {
 	assert.Nil(t, m["span_id"])
 	assert.Equal(t, json.Number("1234"), m["timeout_ms"])
 	assert.Equal(t, json.Number("1.000000000000000000001"), m["payload"].(map[string]any)["n"])
-	checkTime(t, m["dispatched_at"], e.DispatchedAt)
+	ts.CheckTime(t, m["dispatched_at"], e.DispatchedAt)
 	assert.Equal(t, "2024-03-01T06:59:59.000000001Z", m["dispatched_at"], "converted to UTC")
-	checkTime(t, m["polled_at"], e.PolledAt)
+	ts.CheckTime(t, m["polled_at"], e.PolledAt)
 
 	// nil payload is null; zero polled_at is null
 	e2 := channel.Event{Handler: "h", DispatchedAt: time.Unix(0, 0)}
-	m = decodeObject(t, channel.AppendEventJSON(nil, &e2))
-	assert.Equal(t, eventKeys, sortedKeys(m))
+	m = ts.DecodeObject(t, wire.AppendEventJSON(nil, &e2))
+	assert.Equal(t, ts.EventKeys, ts.SortedKeys(m))
 	assert.Nil(t, m["payload"])
 	assert.Nil(t, m["polled_at"])
 	assert.Equal(t, "1970-01-01T00:00:00.000000000Z", m["dispatched_at"])
 
-	mj, err := e.MarshalJSON()
-	require.NoError(t, err)
-	assert.Equal(t, out[len(prefix):], mj, "MarshalJSON is AppendEventJSON")
-
-	arr := channel.AppendEventsJSON(nil, []channel.Event{e, e2})
+	arr := wire.AppendEventsJSON(nil, []channel.Event{e, e2})
 	var list []map[string]any
 	require.NoError(t, json.Unmarshal(arr, &list))
 	require.Len(t, list, 2)
-	assert.Equal(t, "[]", string(channel.AppendEventsJSON(nil, nil)))
+	assert.Equal(t, "[]", string(wire.AppendEventsJSON(nil, nil)))
 }
 
 func TestAppendCompletionJSON(t *testing.T) {
@@ -573,8 +437,8 @@ func TestAppendCompletionJSON(t *testing.T) {
 		PolledAt:     polled,
 		CompletedAt:  polled.Add(1500*time.Microsecond + 700*time.Nanosecond),
 	}
-	m := decodeObject(t, channel.AppendCompletionJSON(nil, &c))
-	assert.Equal(t, completionKeys, sortedKeys(m))
+	m := ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &c))
+	assert.Equal(t, ts.CompletionKeys, ts.SortedKeys(m))
 	assert.Equal(t, eU, m["event_id"])
 	assert.Equal(t, tU, m["task_uuid"])
 	assert.Equal(t, sU, m["step_uuid"])
@@ -585,15 +449,15 @@ func TestAppendCompletionJSON(t *testing.T) {
 	assert.Nil(t, m["result"])
 	assert.Equal(t, map[string]any{"message": tricky, "error_type": "handler_error", "retryable": true}, m["error"])
 	assert.Equal(t, json.Number("1e400"), m["metadata"].(map[string]any)["big"])
-	checkTime(t, m["dispatched_at"], c.DispatchedAt)
-	checkTime(t, m["polled_at"], c.PolledAt)
-	checkTime(t, m["completed_at"], c.CompletedAt)
+	ts.CheckTime(t, m["dispatched_at"], c.DispatchedAt)
+	ts.CheckTime(t, m["polled_at"], c.PolledAt)
+	ts.CheckTime(t, m["completed_at"], c.CompletedAt)
 	assert.Equal(t, json.Number("1.5"), m["execution_time_ms"])
 
 	// a never-polled event: polled_at and execution_time_ms are null, every key still present
 	never := channel.Completion{Status: channel.StatusCancelled, DispatchedAt: polled, CompletedAt: polled}
-	m = decodeObject(t, channel.AppendCompletionJSON(nil, &never))
-	assert.Equal(t, completionKeys, sortedKeys(m))
+	m = ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &never))
+	assert.Equal(t, ts.CompletionKeys, ts.SortedKeys(m))
 	for _, k := range []string{"result", "error", "metadata", "polled_at", "execution_time_ms"} {
 		assert.Nil(t, m[k], k)
 	}
@@ -602,16 +466,12 @@ func TestAppendCompletionJSON(t *testing.T) {
 	// success with a result
 	s := channel.Completion{Status: channel.StatusCompleted, Success: true, Result: []byte(`[1.10, "x"]`),
 		DispatchedAt: polled, PolledAt: polled, CompletedAt: polled}
-	b := channel.AppendCompletionJSON(nil, &s)
-	m = decodeObject(t, b)
+	b := wire.AppendCompletionJSON(nil, &s)
+	m = ts.DecodeObject(t, b)
 	assert.Equal(t, true, m["success"])
 	assert.Equal(t, "completed", m["status"])
 	assert.Contains(t, string(b), `"result":[1.10, "x"]`)
 	assert.Equal(t, json.Number("0"), m["execution_time_ms"])
-
-	mj, err := s.MarshalJSON()
-	require.NoError(t, err)
-	assert.Equal(t, b, mj, "MarshalJSON is AppendCompletionJSON")
 }
 
 // The hand-rolled timestamp encoder writes what the RFC 3339 layout with
@@ -632,59 +492,19 @@ func TestTimestampsMatchRFC3339Nano(t *testing.T) {
 	for range 2000 {
 		times = append(times, time.Unix(rng.Int64N(253402300799), rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))]))
 	}
-	for _, ts := range times {
-		c := channel.Completion{DispatchedAt: ts, PolledAt: ts, CompletedAt: ts}
-		b := channel.AppendCompletionJSON(nil, &c)
-		want := `"dispatched_at":"` + ts.UTC().Format(layout) + `"`
+	for _, tm := range times {
+		c := channel.Completion{DispatchedAt: tm, PolledAt: tm, CompletedAt: tm}
+		b := wire.AppendCompletionJSON(nil, &c)
+		want := `"dispatched_at":"` + tm.UTC().Format(layout) + `"`
 		if !strings.Contains(string(b), want) {
-			t.Fatalf("time %v: want %s in %s", ts, want, b)
+			t.Fatalf("time %v: want %s in %s", tm, want, b)
 		}
-		if !tsRE.MatchString(ts.UTC().Format(layout)) {
-			t.Fatalf("layout check %v", ts)
+		if !ts.TimestampRE.MatchString(tm.UTC().Format(layout)) {
+			t.Fatalf("layout check %v", tm)
 		}
 	}
 	// the zero time is null
-	m := decodeObject(t, channel.AppendCompletionJSON(nil, &channel.Completion{}))
+	m := ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &channel.Completion{}))
 	assert.Nil(t, m["dispatched_at"])
 	assert.Nil(t, m["completed_at"])
-}
-
-func TestMarshalStats_HasABIKeys(t *testing.T) {
-	c := newChan(t, nil)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(channel.MarshalStats(c.Stats()), &m))
-	for _, k := range []string{"dispatched", "polled", "completed", "failed", "timed_out", "cancelled",
-		"late_completions", "rejected_full", "queued", "pending", "undelivered", "max_concurrent_handlers",
-		"oldest_pending_age_ms", "oldest_pending_event_id", "oldest_queued_age_ms", "starvation_detected",
-		"starving_event_count"} {
-		assert.Contains(t, m, k)
-	}
-	assert.Equal(t, float64(10), m["max_concurrent_handlers"])
-	assert.Nil(t, m["oldest_pending_event_id"])
-}
-
-func TestStatus_Mapping(t *testing.T) {
-	for err, code := range map[error]int{
-		nil:                    channel.StatusOK,
-		channel.ErrEmpty:       channel.StatusEmpty,
-		channel.ErrClosed:      channel.StatusClosed,
-		channel.ErrInvalid:     channel.StatusInvalid,
-		channel.ErrBadHandle:   channel.StatusBadHandle,
-		channel.ErrNotPending:  channel.StatusNotFound,
-		channel.ErrFull:        channel.StatusFull,
-		channel.ErrShutdown:    channel.StatusShutdown,
-		channel.ErrTooBig:      channel.StatusTooBig,
-		channel.ErrForked:      channel.StatusForked,
-		channel.ErrInternal:    channel.StatusInternal,
-		errors.New("surprise"): channel.StatusInternal,
-	} {
-		assert.Equal(t, code, channel.Status(err), "%v", err)
-		if err != nil {
-			assert.Equal(t, code, channel.Status(fmt.Errorf("wrapped: %w", err)), "wrapped %v", err)
-		}
-	}
-	// the numbers are the C ABI's
-	assert.Equal(t, []int{0, 1, 2, -1, -2, -3, -4, -5, -6, -7, -8}, []int{channel.StatusOK, channel.StatusEmpty,
-		channel.StatusClosed, channel.StatusInvalid, channel.StatusBadHandle, channel.StatusNotFound, channel.StatusFull,
-		channel.StatusShutdown, channel.StatusTooBig, channel.StatusForked, channel.StatusInternal})
 }

@@ -1,4 +1,4 @@
-package channel_test
+package wire_test
 
 import (
 	"bytes"
@@ -12,6 +12,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/cabi"
+	"github.com/tasker-systems/libtasker/internal/wire"
+	rt "github.com/tasker-systems/libtasker/runtime"
 )
 
 // Seeds shared by the fuzz targets and TestRule12_NoPanicOnHostileInput.
@@ -49,7 +52,7 @@ var resultSeeds = []string{
 func acceptedValid(t *testing.T, data []byte, err error) bool {
 	t.Helper()
 	if err != nil {
-		if st := channel.Status(err); st != channel.StatusInvalid && st != channel.StatusTooBig {
+		if st := cabi.Status(err); st != cabi.Invalid && st != cabi.TooBig {
 			t.Fatalf("unexpected error class: %v", err)
 		}
 		return false
@@ -68,7 +71,7 @@ func FuzzParseDispatch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e, err := channel.ParseDispatch(data, 1<<16)
+		e, err := wire.ParseDispatch(data, 1<<16)
 		if !acceptedValid(t, data, err) {
 			return
 		}
@@ -106,7 +109,7 @@ func FuzzParseDispatch(f *testing.F) {
 		}
 		// re-encode as a polled event and read it back
 		e.DispatchedAt, e.PolledAt = time.Unix(1, 2), time.Unix(3, 4)
-		out := channel.AppendEventJSON(nil, &e)
+		out := wire.AppendEventJSON(nil, &e)
 		if !json.Valid(out) || !utf8.Valid(out) {
 			t.Fatalf("re-encoded event is not valid JSON/UTF-8: %q", out)
 		}
@@ -146,7 +149,7 @@ func FuzzParseResult(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := channel.ParseResult(data, 1<<16)
+		r, err := wire.ParseResult(data, 1<<16)
 		if !acceptedValid(t, data, err) {
 			return
 		}
@@ -176,7 +179,7 @@ func FuzzParseResult(f *testing.F) {
 		}
 		comp := channel.Completion{Status: channel.StatusCompleted, Success: r.Success, Result: r.Result, Error: r.Error,
 			Metadata: r.Metadata, DispatchedAt: time.Unix(1, 0), PolledAt: time.Unix(2, 0), CompletedAt: time.Unix(3, 0)}
-		out := channel.AppendCompletionJSON(nil, &comp)
+		out := wire.AppendCompletionJSON(nil, &comp)
 		if !json.Valid(out) || !utf8.Valid(out) {
 			t.Fatalf("completion is not valid JSON/UTF-8: %q", out)
 		}
@@ -235,8 +238,8 @@ func TestRule12_NoPanicOnHostileInput(t *testing.T) {
 		return out
 	}
 	check := func(what string, in []byte, err error) {
-		if err != nil && channel.Status(err) != channel.StatusInvalid && channel.Status(err) != channel.StatusTooBig {
-			t.Fatalf("%s(%q): error %v maps to status %d", what, in, err, channel.Status(err))
+		if err != nil && cabi.Status(err) != cabi.Invalid && cabi.Status(err) != cabi.TooBig {
+			t.Fatalf("%s(%q): error %v maps to status %d", what, in, err, cabi.Status(err))
 		}
 	}
 	c := newChan(t, func(cfg *channel.Config) {
@@ -254,7 +257,7 @@ func TestRule12_NoPanicOnHostileInput(t *testing.T) {
 			if i > 0 {
 				in = mutate(in)
 			}
-			e, err := channel.ParseDispatch(in, 256)
+			e, err := wire.ParseDispatch(in, 256)
 			check("ParseDispatch", in, err)
 			if err == nil {
 				_, err = c.Enqueue(bg, e, channel.KindFFI, 0)
@@ -262,7 +265,7 @@ func TestRule12_NoPanicOnHostileInput(t *testing.T) {
 					t.Fatalf("Enqueue of a parsed event: %v", err)
 				}
 			}
-			r, err := channel.ParseResult(in, 256)
+			r, err := wire.ParseResult(in, 256)
 			check("ParseResult", in, err)
 			if err == nil {
 				err = c.Complete(uuid.New(), r)
@@ -270,7 +273,7 @@ func TestRule12_NoPanicOnHostileInput(t *testing.T) {
 					t.Fatalf("Complete of a parsed result for an unknown id: %v", err)
 				}
 			}
-			_, err = channel.ParseConfig(in)
+			_, err = rt.ParseConfig(in)
 			check("ParseConfig", in, err)
 		}
 	}

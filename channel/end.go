@@ -1,0 +1,205 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// endLocked ends e (queued or pending): removes it from every index and
+// pushes its completion onto the stream. byReturn is false when a Go
+// handler's goroutine is still running after its event ended.
+func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
+	c.endAtLocked(e, status, r, byReturn, time.Now())
+	delete(c.live, e.ev.EventID)
+}
+
+// endAtLocked is endLocked with the completion time given, so that a batch
+// of ends (cleanup, cancellation) reads the clock once. It leaves the
+// entry in c.live: the caller deletes it, or rebuilds the index after a
+// large batch (deleting 100,000 random keys one by one was most of a big
+// cleanup's time).
+func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byReturn bool, now time.Time) {
+	switch e.state {
+	case statePending:
+		e.prev.next, e.next.prev = e.next, e.prev
+		e.prev, e.next = nil, nil
+		c.pendingN[e.kind]--
+		if e.heapIdx >= 0 {
+			c.timeouts.remove(e)
+		}
+		if e.kind == KindGo && !byReturn {
+			e.overdue = true
+			c.overdueGo++
+		}
+	case stateQueued:
+		// the caller has popped it from its queue
+	default:
+		panic("channel: ending an event twice")
+	}
+	e.state = stateEnded
+	c.stream.push(Completion{
+		EventID:       e.ev.EventID,
+		TaskUUID:      e.ev.TaskUUID,
+		StepUUID:      e.ev.StepUUID,
+		CorrelationID: e.ev.CorrelationID,
+		Handler:       e.ev.Handler,
+		Status:        status,
+		Success:       r.Success,
+		Result:        r.Result,
+		Error:         r.Error,
+		Metadata:      r.Metadata,
+		DispatchedAt:  e.ev.DispatchedAt,
+		PolledAt:      e.ev.PolledAt,
+		CompletedAt:   now,
+	})
+	switch status {
+	case StatusCompleted:
+		c.st.Completed++
+	case StatusFailed:
+		c.st.Failed++
+	case StatusTimeout:
+		c.st.TimedOut++
+	case StatusCancelled:
+		c.st.Cancelled++
+	}
+	if c.hook != nil {
+		c.hook(c.stream.back())
+	}
+}
+
+// Complete ends a pending FFI event with the worker's result: completed when
+// r.Success, failed otherwise. It never waits (room was reserved at poll). An
+// invalid result is ErrInvalid and leaves the event pending. An event that is
+// not pending (never polled, already ended, unknown, or run by a Go handler)
+// is ErrNotPending and counts as a late completion; the first end stands.
+func (c *Channel) Complete(id uuid.UUID, r Result) error {
+	if err := ValidateResult(&r, c.cfg.MaxPayloadBytes); err != nil {
+		return err
+	}
+	return c.complete(id, r)
+}
+
+// ResultParser decodes a result document into a Result. Like
+// DispatchParser it must reject every document whose Result
+// ValidateResult would reject. wire.ParseResult is the module's one.
+type ResultParser func(doc []byte, maxBytes int) (Result, error)
+
+// CompleteJSON parses a result document with parse and completes the event
+// with it. A document that does not parse leaves the event pending.
+func (c *Channel) CompleteJSON(id uuid.UUID, doc []byte, parse ResultParser) error {
+	r, err := parse(doc, c.cfg.MaxPayloadBytes)
+	if err != nil {
+		return err
+	}
+	return c.complete(id, r)
+}
+
+// complete ends a pending FFI event with a validated result.
+func (c *Channel) complete(id uuid.UUID, r Result) error {
+	status := StatusCompleted
+	if !r.Success {
+		status = StatusFailed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.live[id]
+	if e == nil || e.state != statePending || e.kind != KindFFI {
+		c.st.LateCompletions++
+		why := "unknown or already ended"
+		if e != nil && e.state == stateQueued {
+			why = "queued, never polled"
+		} else if e != nil {
+			why = "run by a Go handler"
+		}
+		return fmt.Errorf("%w: event %s is not pending (%s)", ErrNotPending, id, why)
+	}
+	c.endLocked(e, status, r, true)
+	c.kickLocked()
+	return nil
+}
+
+// CleanupTimeouts ends every pending FFI event past its deadline with an
+// ffi_timeout result and returns how many it ended. Never waits.
+func (c *Channel) CleanupTimeouts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wall := time.Now()
+	now := wall.Sub(c.epoch)
+	n := 0
+	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep
+	var ended []*entry
+	for len(c.timeouts) > 0 && c.timeouts[0].deadline <= int64(now) {
+		e, _ := c.timeouts.min()
+		info, ok := infos[e.ev.TimeoutMs]
+		if !ok {
+			info = &ErrorInfo{
+				Message:   "no result within " + strconv.Itoa(e.ev.TimeoutMs) + " ms of poll (cleanup)",
+				ErrorType: ErrorTypeFFITimeout,
+				Retryable: true,
+			}
+			infos[e.ev.TimeoutMs] = info
+		}
+		c.endAtLocked(e, StatusTimeout, Result{Error: info}, true, wall)
+		ended = append(ended, e)
+		n++
+	}
+	c.unindexLocked(ended)
+	if n > 0 {
+		c.kickLocked()
+	}
+	return n
+}
+
+// unindexLocked removes ended entries from c.live: one by one for a few,
+// by rebuilding the index from the survivors (queued and pending entries)
+// when most of it ended at once.
+func (c *Channel) unindexLocked(ended []*entry) {
+	if len(ended) < 1024 || len(ended) < len(c.live)/2 {
+		for _, e := range ended {
+			delete(c.live, e.ev.EventID)
+		}
+		return
+	}
+	live := make(map[uuid.UUID]*entry, len(c.live)-len(ended))
+	for k := range c.queues {
+		for i := 0; i < c.queues[k].len(); i++ {
+			e := *c.queues[k].at(i)
+			live[e.ev.EventID] = e
+		}
+	}
+	for e := c.pendList.next; e != &c.pendList; e = e.next {
+		live[e.ev.EventID] = e
+	}
+	c.live = live
+}
+
+// ---- the completion stream ----
+
+// NextCompletion takes the oldest completion from the stream. ErrEmpty when
+// none arrived within timeout; ErrClosed once shutdown began, every event has
+// ended and the stream is empty.
+func (c *Channel) NextCompletion(ctx context.Context, timeout time.Duration) (Completion, error) {
+	w := newWait(ctx, timeout)
+	defer w.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.stream.len() > 0 {
+			comp := c.stream.pop()
+			c.st.Delivered++
+			c.kickLocked() // room freed: a poller may start an event
+			return comp, nil
+		}
+		if c.closing && c.allEndedLocked() {
+			return Completion{}, c.fail(&w, fmt.Errorf("%w: every event has ended and the stream is empty", ErrClosed))
+		}
+		if !w.canWait() {
+			return Completion{}, c.fail(&w, ErrEmpty)
+		}
+		c.park(&c.waitNext, &w)
+	}
+}

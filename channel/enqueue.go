@@ -1,0 +1,98 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Enqueue queues ev for a worker of the given kind. EventID and
+// CorrelationID are generated when zero, TimeoutMs defaults to
+// handler_timeout_ms, DispatchedAt is set. It waits up to timeout for room
+// in the dispatch queue; then ErrFull, with nothing queued. After shutdown
+// began: ErrShutdown. A bad event is ErrInvalid or ErrTooBig and changes
+// nothing. An explicit EventID that is queued or pending is ErrInvalid.
+func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
+	if err := validateEvent(&ev, c.cfg.MaxPayloadBytes); err != nil {
+		c.recordRejectedInvalid()
+		return uuid.Nil, err
+	}
+	return c.enqueue(ctx, ev, kind, timeout)
+}
+
+// DispatchParser decodes a dispatch document into an Event. It must reject
+// (with ErrInvalid or ErrTooBig, changing nothing) every document whose
+// Event Enqueue's validation would reject: EnqueueJSON does not validate
+// what it returns a second time. wire.ParseDispatch is the module's one.
+type DispatchParser func(doc []byte, maxBytes int) (Event, error)
+
+// EnqueueJSON parses a dispatch document with parse (given
+// max_payload_bytes) and queues the event for the kind route chooses from
+// its handler name. Parsing and queueing happen in one call so that the
+// parsed event goes straight in: a document that does not parse queues
+// nothing and counts in rejected_invalid.
+func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchParser, route func(handler string) Kind, timeout time.Duration) (uuid.UUID, error) {
+	ev, err := parse(doc, c.cfg.MaxPayloadBytes)
+	if err != nil {
+		c.recordRejectedInvalid()
+		return uuid.Nil, err
+	}
+	return c.enqueue(ctx, ev, route(ev.Handler), timeout)
+}
+
+// enqueue queues a validated event.
+func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
+	now := time.Now()
+	if ev.EventID == uuid.Nil {
+		ev.EventID = newIDAt(now)
+	}
+	if ev.CorrelationID == uuid.Nil {
+		ev.CorrelationID = newIDAt(now)
+	}
+	if ev.TimeoutMs == 0 {
+		ev.TimeoutMs = c.cfg.HandlerTimeoutMs
+	}
+	ev.PolledAt = time.Time{}
+	e := &entry{ev: ev, kind: kind, heapIdx: -1}
+	w := newWait(ctx, timeout)
+	defer w.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.closing {
+			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: dispatch after shutdown began", ErrShutdown))
+		}
+		if _, dup := c.live[ev.EventID]; dup {
+			c.st.RejectedInvalid++
+			return uuid.Nil, c.fail(&w, invalidf("event: event_id %s is already queued or pending", ev.EventID))
+		}
+		if c.queuedLocked() < c.cfg.DispatchBufferSize {
+			break
+		}
+		if !w.canWait() {
+			c.st.RejectedFull++
+			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: %d events queued (dispatch_buffer_size) for the whole wait of %v",
+				ErrFull, c.cfg.DispatchBufferSize, timeout))
+		}
+		c.park(&c.waitDispatch, &w)
+	}
+	if w.parked {
+		now = time.Now() // it waited for room: dispatched now
+	}
+	e.ev.DispatchedAt = now
+	c.queues[kind].push(e)
+	c.live[ev.EventID] = e
+	c.st.Dispatched++
+	c.kickLocked()
+	return ev.EventID, nil
+}
+
+// recordRejectedInvalid counts a dispatch rejected as invalid before it
+// reached the queue.
+func (c *Channel) recordRejectedInvalid() {
+	c.mu.Lock()
+	c.st.RejectedInvalid++
+	c.mu.Unlock()
+}

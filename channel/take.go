@@ -1,0 +1,126 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// take moves up to max events of kind k from the queue to pending, waiting
+// only for the first. It returns ErrEmpty when nothing could be taken within
+// the timeout (queue empty or a bound reached) and ErrClosed once shutdown
+// began and the queue is empty.
+func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Duration, out []*entry) ([]*entry, error) {
+	w := newWait(ctx, timeout)
+	defer w.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		q := &c.queues[k]
+		if q.len() > 0 {
+			if n := min(max, q.len(), c.budgetLocked()); n > 0 {
+				now := time.Now()
+				since := now.Sub(c.epoch)
+				for range n {
+					e := q.pop()
+					e.state = statePending
+					e.ev.PolledAt = now
+					// append to the pending list (start order)
+					e.prev, e.next = c.pendList.prev, &c.pendList
+					e.prev.next, c.pendList.prev = e, e
+					c.pendingN[k]++
+					if k == KindFFI {
+						e.deadline = since + time.Duration(e.ev.TimeoutMs)*time.Millisecond
+						c.timeouts.push(e)
+						c.st.Polled++
+					} else {
+						c.st.StartedGo++
+					}
+					out = append(out, e)
+				}
+				// Room for the completions of every running event, reserved
+				// now: ending an event (complete, cleanup) never allocates
+				// a bigger stream.
+				c.stream.reserve(c.pendingLocked() + c.overdueGo + c.stream.len())
+				c.kickLocked()
+				return out, nil
+			}
+		} else if c.closing {
+			return nil, c.fail(&w, fmt.Errorf("%w: shutdown began and no queued event is left", ErrClosed))
+		}
+		if !w.canWait() {
+			return nil, c.fail(&w, ErrEmpty)
+		}
+		c.park(&c.waitTake[k], &w)
+	}
+}
+
+// Poll takes one event for an FFI worker: it becomes pending and its
+// deadline (now + its timeout_ms) starts. ErrEmpty when none could be taken
+// within timeout (the queue was empty or a bound of rule 3 was reached);
+// ErrClosed once shutdown began and no queued event is left.
+func (c *Channel) Poll(ctx context.Context, timeout time.Duration) (Event, error) {
+	var one [1]*entry
+	es, err := c.take(ctx, KindFFI, 1, timeout, one[:0])
+	if err != nil {
+		return Event{}, err
+	}
+	return es[0].ev, nil
+}
+
+// PollBatch takes up to max events (max >= 1), waiting only for the first.
+func (c *Channel) PollBatch(ctx context.Context, max int, timeout time.Duration) ([]Event, error) {
+	if max < 1 {
+		return nil, invalidf("poll_batch: max must be >= 1, got %d", max)
+	}
+	es, err := c.take(ctx, KindFFI, max, timeout, make([]*entry, 0, min(max, 64)))
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]Event, len(es))
+	for i, e := range es {
+		evs[i] = e.ev
+	}
+	return evs, nil
+}
+
+// GoTask is an event taken for a Go handler. Its goroutine must call
+// FinishGo exactly once, when the handler has returned (or, for a timeout,
+// once with returned=false first and once more when it returns).
+type GoTask struct {
+	e *entry
+}
+
+// Event returns the task's event (PolledAt is its start time).
+func (t *GoTask) Event() *Event { return &t.e.ev }
+
+// TakeGo takes one event for a Go handler; same waiting rules as Poll.
+func (c *Channel) TakeGo(ctx context.Context, timeout time.Duration) (*GoTask, error) {
+	var one [1]*entry
+	es, err := c.take(ctx, KindGo, 1, timeout, one[:0])
+	if err != nil {
+		return nil, err
+	}
+	return &GoTask{e: es[0]}, nil
+}
+
+// FinishGo ends a Go task's event with (status, r) if it is still pending.
+// returned says whether the handler goroutine has returned: a handler that
+// timed out ends its event now (returned=false) and keeps its running slot
+// until it does return (then call FinishGo again with returned=true; the
+// second result is discarded). It reports whether this call ended the event.
+func (c *Channel) FinishGo(t *GoTask, status CompletionStatus, r Result, returned bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := t.e
+	ended := false
+	if e.state == statePending {
+		c.endLocked(e, status, r, returned)
+		ended = true
+	} else if returned && e.overdue {
+		e.overdue = false
+		c.overdueGo--
+	}
+	c.kickLocked()
+	return ended
+}

@@ -1,0 +1,193 @@
+package wire
+
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/libtasker/channel"
+)
+
+// ParseDispatch decodes a dispatch document (ABI.md, "Dispatch input"). It
+// is strict: unknown keys, duplicate keys, wrong types, bad UUIDs and
+// invalid UTF-8 are ErrInvalid with a message naming the key; an input longer
+// than maxBytes (when > 0) is ErrTooBig. Fields left out stay zero; Dispatch
+// fills them in.
+func ParseDispatch(data []byte, maxBytes int) (channel.Event, error) {
+	const doc = "event"
+	var ev channel.Event
+	if maxBytes > 0 && len(data) > maxBytes {
+		return ev, &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
+	}
+	var haveTask, haveStep, haveHandler bool
+	err := scanObject(data, doc, func(key string, raw []byte) error {
+		var err error
+		switch key {
+		case "task_uuid", "step_uuid", "event_id", "correlation_id":
+			var u uuid.UUID
+			if u, err = rawUUID(doc, key, raw); err != nil {
+				return err
+			}
+			if u == uuid.Nil {
+				return invalidf("%s: key %q: the nil UUID is not allowed (leave the key out to have one generated)", doc, key)
+			}
+			switch key {
+			case "task_uuid":
+				ev.TaskUUID, haveTask = u, true
+			case "step_uuid":
+				ev.StepUUID, haveStep = u, true
+			case "event_id":
+				ev.EventID = u
+			default:
+				ev.CorrelationID = u
+			}
+		case "handler":
+			if ev.Handler, err = rawString(doc, key, raw); err != nil {
+				return err
+			}
+			haveHandler = true
+		case "payload":
+			ev.Payload = append(json.RawMessage(nil), raw...)
+		case "timeout_ms":
+			var n int64
+			if n, err = rawInt(doc, key, raw, 1, channel.MaxTimeoutMs); err != nil {
+				return err
+			}
+			ev.TimeoutMs = int(n)
+		case "trace_id", "span_id":
+			if isNull(raw) {
+				return nil
+			}
+			var s string
+			if s, err = rawString(doc, key, raw); err != nil {
+				return err
+			}
+			if key == "trace_id" {
+				ev.TraceID = &s
+			} else {
+				ev.SpanID = &s
+			}
+		default:
+			return invalidf("%s: unknown key %q (known: task_uuid, step_uuid, handler, payload, event_id, "+
+				"correlation_id, timeout_ms, trace_id, span_id)", doc, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return channel.Event{}, err
+	}
+	switch {
+	case !haveTask:
+		return channel.Event{}, invalidf("%s: missing required key \"task_uuid\"", doc)
+	case !haveStep:
+		return channel.Event{}, invalidf("%s: missing required key \"step_uuid\"", doc)
+	case !haveHandler:
+		return channel.Event{}, invalidf("%s: missing required key \"handler\"", doc)
+	case ev.Handler == "":
+		return channel.Event{}, invalidf("%s: key \"handler\" must be a non-empty string", doc)
+	}
+	return ev, nil
+}
+
+// ParseResult decodes a result document (ABI.md, "Result"). Strict like
+// ParseDispatch: `success` is required; a failure needs an `error` object
+// with a non-empty `message`; a success must not carry an `error`; unknown
+// keys at the top level or inside `error` are ErrInvalid naming the key.
+// Defaults: error_type "handler_error", retryable true.
+func ParseResult(data []byte, maxBytes int) (channel.Result, error) {
+	const doc = "result"
+	var r channel.Result
+	if maxBytes > 0 && len(data) > maxBytes {
+		return r, &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
+	}
+	var haveSuccess bool
+	var errRaw []byte
+	err := scanObject(data, doc, func(key string, raw []byte) error {
+		var err error
+		switch key {
+		case "success":
+			r.Success, err = rawBool(doc, key, raw)
+			haveSuccess = true
+			return err
+		case "result":
+			if !isNull(raw) {
+				r.Result = append(json.RawMessage(nil), raw...)
+			}
+		case "metadata":
+			if isNull(raw) {
+				return nil
+			}
+			if raw[0] != '{' {
+				return invalidf("%s: key \"metadata\": expected an object, got %s", doc, kindOf(raw))
+			}
+			r.Metadata = append(json.RawMessage(nil), raw...)
+		case "error":
+			if !isNull(raw) {
+				errRaw = raw
+			}
+		default:
+			hint := ""
+			switch key {
+			case "retryable", "message", "error_type":
+				hint = " (it belongs inside \"error\")"
+			}
+			return invalidf("%s: unknown key %q%s (known: success, result, error, metadata)", doc, key, hint)
+		}
+		return nil
+	})
+	if err != nil {
+		return channel.Result{}, err
+	}
+	if !haveSuccess {
+		return channel.Result{}, invalidf("%s: missing required key \"success\"", doc)
+	}
+	if errRaw != nil {
+		if r.Success {
+			return channel.Result{}, invalidf("%s: key \"error\" given with \"success\": true (use success: false for a failure)", doc)
+		}
+		if r.Error, err = parseErrorInfo(errRaw); err != nil {
+			return channel.Result{}, err
+		}
+	} else if !r.Success {
+		return channel.Result{}, invalidf("%s: \"success\": false needs \"error\": {\"message\": ...}", doc)
+	}
+	return r, nil
+}
+
+func parseErrorInfo(data []byte) (*channel.ErrorInfo, error) {
+	const doc = "result.error"
+	if data[0] != '{' {
+		return nil, invalidf("result: key \"error\": expected an object, got %s", kindOf(data))
+	}
+	e := &channel.ErrorInfo{ErrorType: channel.ErrorTypeHandlerError, Retryable: true}
+	var haveMsg bool
+	err := scanObject(data, doc, func(key string, raw []byte) error {
+		var err error
+		switch key {
+		case "message":
+			e.Message, err = rawString(doc, key, raw)
+			haveMsg = true
+		case "error_type":
+			if !isNull(raw) {
+				e.ErrorType, err = rawString(doc, key, raw)
+			}
+		case "retryable":
+			if !isNull(raw) {
+				e.Retryable, err = rawBool(doc, key, raw)
+			}
+		default:
+			err = invalidf("%s: unknown key %q (known: message, error_type, retryable)", doc, key)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !haveMsg || e.Message == "" {
+		return nil, invalidf("%s: \"message\" is required and must be a non-empty string", doc)
+	}
+	if e.ErrorType == "" {
+		e.ErrorType = channel.ErrorTypeHandlerError
+	}
+	return e, nil
+}

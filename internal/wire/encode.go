@@ -1,0 +1,162 @@
+package wire
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/tasker-systems/libtasker/channel"
+)
+
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	var buf [36]byte
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hex[c>>4], hex[c&0xf]
+		j += 2
+	}
+	b = append(b, '"')
+	b = append(b, buf[:]...)
+	return append(b, '"')
+}
+
+// appendString writes s as a JSON string. Invalid UTF-8 cannot reach here:
+// every string is validated on the way in.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if raw == nil {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
+}
+
+func appendOptString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendString(b, *s)
+}
+
+// AppendEventJSON appends the polled-event document of ev to b.
+func AppendEventJSON(b []byte, ev *channel.Event) []byte {
+	b = append(b, `{"event_id":`...)
+	b = appendUUID(b, ev.EventID)
+	b = append(b, `,"task_uuid":`...)
+	b = appendUUID(b, ev.TaskUUID)
+	b = append(b, `,"step_uuid":`...)
+	b = appendUUID(b, ev.StepUUID)
+	b = append(b, `,"correlation_id":`...)
+	b = appendUUID(b, ev.CorrelationID)
+	b = append(b, `,"handler":`...)
+	b = appendString(b, ev.Handler)
+	b = append(b, `,"payload":`...)
+	b = appendRaw(b, ev.Payload)
+	b = append(b, `,"timeout_ms":`...)
+	b = strconv.AppendInt(b, int64(ev.TimeoutMs), 10)
+	b = append(b, `,"trace_id":`...)
+	b = appendOptString(b, ev.TraceID)
+	b = append(b, `,"span_id":`...)
+	b = appendOptString(b, ev.SpanID)
+	b = append(b, `,"dispatched_at":`...)
+	b = appendTime(b, ev.DispatchedAt)
+	b = append(b, `,"polled_at":`...)
+	b = appendTime(b, ev.PolledAt)
+	return append(b, '}')
+}
+
+// AppendEventsJSON appends a JSON array of polled-event documents.
+func AppendEventsJSON(b []byte, evs []channel.Event) []byte {
+	b = append(b, '[')
+	for i := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendEventJSON(b, &evs[i])
+	}
+	return append(b, ']')
+}
+
+func appendErrorInfo(b []byte, e *channel.ErrorInfo) []byte {
+	if e == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"message":`...)
+	b = appendString(b, e.Message)
+	b = append(b, `,"error_type":`...)
+	b = appendString(b, e.ErrorType)
+	b = append(b, `,"retryable":`...)
+	b = strconv.AppendBool(b, e.Retryable)
+	return append(b, '}')
+}
+
+// AppendCompletionJSON appends the completion document of c to b. Every key
+// of ABI.md is present, null where it has no value.
+func AppendCompletionJSON(b []byte, c *channel.Completion) []byte {
+	b = append(b, `{"event_id":`...)
+	b = appendUUID(b, c.EventID)
+	b = append(b, `,"task_uuid":`...)
+	b = appendUUID(b, c.TaskUUID)
+	b = append(b, `,"step_uuid":`...)
+	b = appendUUID(b, c.StepUUID)
+	b = append(b, `,"correlation_id":`...)
+	b = appendUUID(b, c.CorrelationID)
+	b = append(b, `,"handler":`...)
+	b = appendString(b, c.Handler)
+	b = append(b, `,"status":"`...)
+	b = append(b, c.Status...)
+	b = append(b, `","success":`...)
+	b = strconv.AppendBool(b, c.Success)
+	b = append(b, `,"result":`...)
+	b = appendRaw(b, c.Result)
+	b = append(b, `,"error":`...)
+	b = appendErrorInfo(b, c.Error)
+	b = append(b, `,"metadata":`...)
+	b = appendRaw(b, c.Metadata)
+	b = append(b, `,"dispatched_at":`...)
+	b = appendTime(b, c.DispatchedAt)
+	b = append(b, `,"polled_at":`...)
+	b = appendTime(b, c.PolledAt)
+	b = append(b, `,"completed_at":`...)
+	b = appendTime(b, c.CompletedAt)
+	b = append(b, `,"execution_time_ms":`...)
+	if d, ok := c.ExecutionTime(); ok {
+		// milliseconds with microsecond precision
+		b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	return append(b, '}')
+}
