@@ -38,6 +38,7 @@ import (
 //	take.go      starting events: Poll, PollBatch, TakeGo, FinishGo
 //	end.go       ending events: Complete, CleanupTimeouts, NextCompletion
 //	shutdown.go  Shutdown, cancellation at the drain deadline, Discard
+//	source.go    events fed by a source and their completions (FeedSource, TakeSourceCompletions)
 //	wait.go      parking callers and waking them (kickLocked)
 //	ids.go       UUIDv7 event and correlation ids
 //	stats.go     the Stats snapshot
@@ -68,6 +69,7 @@ type entry struct {
 	kind     Kind
 	state    entryState
 	overdue  bool          // a Go handler still running after its event ended (see Channel.overdueGo)
+	src      bool          // fed by a source: its completion goes to srcDone (source.go)
 	deadline time.Duration // since Channel.epoch; FFI pending only
 	heapIdx  int
 	// pending list links, in start order
@@ -124,6 +126,15 @@ type Channel struct {
 	waitTake     [2]waitq // take, per Kind: a queued event and a running slot, or closing
 	waitNext     waitq    // NextCompletion: a completion, or closed with every event ended
 	waitIdle     waitq    // Shutdown: every event ended, or a new deadline
+	waitSource   waitq    // TakeSourceCompletions: a source completion, or closed with every source event ended
+
+	// Source events (source.go): srcLive counts those queued or pending;
+	// srcDone holds the completions of ended ones until the source takes
+	// them, with room reserved for every live one. srcWake is set once
+	// before use (SetSourceWake), like hook.
+	srcLive int
+	srcDone deque[Completion]
+	srcWake chan struct{}
 
 	st Stats // the counters; Stats() adds the gauges to a copy
 }
@@ -159,7 +170,7 @@ func (c *Channel) pendingLocked() int { return c.pendingN[0] + c.pendingN[1] }
 // budgetLocked is how many more events may start now (rule 3).
 func (c *Channel) budgetLocked() int {
 	running := c.pendingLocked() + c.overdueGo
-	return min(c.cfg.MaxConcurrentHandlers-running, c.cfg.CompletionBufferSize-running-c.stream.len())
+	return min(c.cfg.MaxConcurrentHandlers-running, c.cfg.CompletionBufferSize-running-c.stream.len()-c.srcDone.len())
 }
 
 func (c *Channel) allEndedLocked() bool { return c.queuedLocked() == 0 && c.pendingLocked() == 0 }

@@ -111,4 +111,5 @@ func (c *Channel) kickLocked() {
 	if c.waitIdle.len() > 0 && c.allEndedLocked() {
 		c.waitIdle.broadcast()
 	}
+	c.kickSourceLocked()
 }

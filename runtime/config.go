@@ -15,6 +15,10 @@ type Config struct {
 	channel.Config
 	// CleanupIntervalMs is the reaper's period; 0 turns the reaper off.
 	CleanupIntervalMs int `json:"cleanup_interval_ms"`
+	// Source is the config document's "source" object as written (nil:
+	// no source): {"<kind>": {...}} with a kind registered by
+	// RegisterSource. ParseConfig checks it; New opens it.
+	Source []byte `json:"source,omitempty"`
 }
 
 // DefaultConfig returns ABI.md's defaults.
@@ -51,9 +55,13 @@ func ParseConfig(data []byte) (Config, error) {
 		{Name: "starvation_warning_threshold_ms", Int: &cfg.StarvationWarningThresholdMs},
 		{Name: "max_payload_bytes", Int: &cfg.MaxPayloadBytes},
 		{Name: "worker_id", Str: &cfg.WorkerID},
+		{Name: "source", Raw: &cfg.Source},
 	})
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil && cfg.Source != nil {
+		_, err = openSource(cfg.Source) // checks the document; connects nowhere
 	}
 	if err != nil {
 		return Config{}, err

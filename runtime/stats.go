@@ -12,4 +12,6 @@ type Stats struct {
 	CallbacksRun      uint64 `json:"callbacks_run"`
 	CallbacksPanicked uint64 `json:"callbacks_panicked"`
 	CallbacksDropped  uint64 `json:"callbacks_dropped"`
+	// The source's keys (QUEUE.md rule 9); absent without a source.
+	*SourceStats
 }

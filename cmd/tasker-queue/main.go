@@ -29,7 +29,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
 	"github.com/tasker-systems/libtasker/source/postgres"
 )
 
@@ -177,7 +177,7 @@ func send(ctx context.Context, pool *pgxpool.Pool, cfg postgres.Config, in io.Re
 				err = errors.New("not valid JSON")
 			}
 		} else {
-			_, err = channel.ParseDispatch(b, 0)
+			_, err = wire.ParseDispatch(b, 0)
 		}
 		if err != nil {
 			bad++

@@ -9,13 +9,15 @@ import (
 )
 
 // ConfigKey is one key of the config document and where its value goes:
-// exactly one of Int and Str is set. An integer must fit in
+// exactly one of Int, Str and Raw is set. An integer must fit in
 // [math.MinInt32, channel.MaxTimeoutMs] here; its owner's Validate checks
-// the real range. A string may be null (meaning "").
+// the real range. A string may be null (meaning ""). Raw takes a JSON
+// object as written (a copy; null means nil), for its owner to parse.
 type ConfigKey struct {
 	Name string
 	Int  *int
 	Str  *string
+	Raw  *[]byte
 }
 
 // ParseConfig decodes a config document (ABI.md, "Config") into the
@@ -33,6 +35,17 @@ func ParseConfig(data []byte, keys []ConfigKey) error {
 		for _, k := range keys {
 			if k.Name != key {
 				continue
+			}
+			if k.Raw != nil {
+				switch {
+				case isNull(raw):
+					*k.Raw = nil
+				case raw[0] == '{':
+					*k.Raw = append([]byte(nil), raw...)
+				default:
+					return invalidf("config: key %q: expected an object, got %s", key, kindOf(raw))
+				}
+				return nil
 			}
 			if k.Int != nil {
 				n, err := rawInt("config", key, raw, math.MinInt32, math.MaxInt64)

@@ -1,22 +1,20 @@
 package postgres
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/strictjson"
 )
 
 // Config is the `source.postgres` object of tasker_new's config document
@@ -269,51 +267,16 @@ func kindOf(raw json.RawMessage) string {
 	}
 }
 
-// scanStrictObject walks one JSON object (all of doc) calling fn for each
-// key with its raw value, in document order; duplicate keys, invalid UTF-8
-// and trailing data are rejected.
+// scanStrictObject walks one JSON object (all of doc) with the module's
+// strict scanner: duplicate keys, invalid UTF-8 and trailing data are
+// rejected.
 func scanStrictObject(doc []byte, what string, fn func(key string, raw json.RawMessage) error) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", channel.ErrInvalid, what, fmt.Sprintf(format, args...))
+	err := strictjson.ScanObject(doc, func(key string, raw []byte) error { return fn(key, raw) })
+	var se *strictjson.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: %s: %v", channel.ErrInvalid, what, err)
 	}
-	if !json.Valid(doc) {
-		return bad("not valid JSON")
-	}
-	if !utf8.Valid(doc) {
-		return bad("not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return bad("expected a JSON object")
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return bad("%v", err)
-		}
-		key := tok.(string)
-		if seen[key] {
-			return bad("duplicate key %q", key)
-		}
-		seen[key] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return bad("key %q: %v", key, err)
-		}
-		if err := fn(key, raw); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return bad("%v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return bad("trailing data after the object")
-	}
-	return nil
+	return err
 }
 
 // Keys lists the keys of the source document (for messages and docs).

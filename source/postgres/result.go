@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 // Error types of the results the source itself writes (QUEUE.md rule 5).
@@ -32,7 +33,7 @@ func appendResult(b []byte, queue string, l Lease, completion []byte) []byte {
 
 // ResultFor is the result message of a completed source event.
 func ResultFor(queue string, l Lease, c *channel.Completion) []byte {
-	return appendResult(make([]byte, 0, 512), queue, l, channel.AppendCompletionJSON(make([]byte, 0, 384), c))
+	return appendResult(make([]byte, 0, 512), queue, l, wire.AppendCompletionJSON(make([]byte, 0, 384), c))
 }
 
 // poisonCompletion is the completion document (ABI.md, every key present)

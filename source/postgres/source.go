@@ -36,11 +36,26 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/wire"
+	"github.com/tasker-systems/libtasker/runtime"
 )
 
-// Link is what a source needs from the dispatcher it feeds.
-// runtime.SourceLink implements it.
+func init() {
+	runtime.RegisterSource("postgres", func(doc []byte) (runtime.Source, error) {
+		cfg, err := ParseConfig(doc)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg)
+	})
+}
+
+// Link is what the source needs from the dispatcher it feeds (see
+// runtime.Source for the contract); *runtime.SourceLink implements it.
 type Link interface {
+	// MaxPayloadBytes is the channel's max_payload_bytes: a bigger message
+	// is invalid.
+	MaxPayloadBytes() int
 	// Room is how many more events the source may feed now: the smaller of
 	// the dispatch queue's free room and the handler slots not already
 	// claimed by running or queued events (QUEUE.md rule 6).
@@ -62,17 +77,9 @@ type Link interface {
 }
 
 // Stats are the source_* keys of tasker_stats (QUEUE.md rule 9).
-type Stats struct {
-	State        string  `json:"source_state"`
-	Read         uint64  `json:"source_read"`
-	Acked        uint64  `json:"source_acked"`
-	Released     uint64  `json:"source_released"`
-	LeaseLost    uint64  `json:"source_lease_lost"`
-	DeadLettered uint64  `json:"source_dead_lettered"`
-	Heartbeats   uint64  `json:"source_heartbeats"`
-	Errors       uint64  `json:"source_errors"`
-	LastError    *string `json:"source_last_error"`
-}
+type Stats = runtime.SourceStats
+
+var _ runtime.Source = (*Source)(nil)
 
 // Source states.
 const (
@@ -101,7 +108,8 @@ type Source struct {
 	errs                                          atomic.Uint64
 	lastErr                                       atomic.Pointer[string]
 
-	wake chan struct{} // notification or reconnect: read now
+	wake     chan struct{} // notification or reconnect: read now
+	maxBytes int           // the channel's max_payload_bytes (set by Run)
 
 	mu     sync.Mutex
 	leases map[uuid.UUID]*lease
@@ -195,9 +203,12 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // Run runs the source until reading stops (stop is done: shutdown began)
 // and every event it fed has ended and been written (acked or released),
 // or CloseTimeout after the last one ended if the database stays away.
-// Call it once, in its own goroutine.
-func (s *Source) Run(stop context.Context, link Link) {
+// The dispatcher calls it once, in its own goroutine (runtime.Source).
+func (s *Source) Run(stop context.Context, link *runtime.SourceLink) { s.run(stop, link) }
+
+func (s *Source) run(stop context.Context, link Link) {
 	defer s.state.Store(StateStopped)
+	s.maxBytes = link.MaxPayloadBytes()
 	poolCfg, err := pgxpool.ParseConfig(s.cfg.DSN)
 	if err != nil { // Validate parsed it already
 		s.fail(fmt.Errorf("dsn: %w", err))
@@ -370,7 +381,7 @@ func (s *Source) event(m *Message) (channel.Event, error) {
 	if m.Body == nil {
 		return channel.Event{}, fmt.Errorf("%w: the message is SQL NULL", channel.ErrInvalid)
 	}
-	ev, err := channel.ParseDispatch(m.Body, 0)
+	ev, err := wire.ParseDispatch(m.Body, s.maxBytes)
 	if err != nil {
 		return ev, err
 	}

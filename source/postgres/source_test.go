@@ -13,18 +13,18 @@ import (
 
 	"github.com/tasker-systems/libtasker/channel"
 	"github.com/tasker-systems/libtasker/internal/pgtest"
+	"github.com/tasker-systems/libtasker/runtime"
 )
 
-// rig is one source feeding one link, with helpers for worker threads.
+// rig is one source feeding one real dispatcher (runtime.New with
+// WithSource), with helpers playing the worker threads.
 type rig struct {
-	t      *testing.T
-	db     *testDB
-	cfg    Config
-	src    *Source
-	link   *fakeLink
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	t    *testing.T
+	db   *testDB
+	cfg  Config
+	src  *Source
+	d    *runtime.Dispatcher
+	once sync.Once
 }
 
 func startRig(t *testing.T, db *testDB, cfg Config, slots int) *rig {
@@ -33,27 +33,30 @@ func startRig(t *testing.T, db *testDB, cfg Config, slots int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{t: t, db: db, cfg: src.Config(), src: src, link: newFakeLink(slots*10, slots), cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(r.done); src.Run(ctx, r.link) }()
+	rc := runtime.DefaultConfig()
+	rc.MaxConcurrentHandlers, rc.DispatchBufferSize, rc.CompletionBufferSize = slots, slots*10, slots*10
+	d, err := runtime.New(rc, runtime.WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, db: db, cfg: src.Config(), src: src, d: d}
 	t.Cleanup(func() { r.shutdown(0) })
 	waitFor(t, "the source to connect", func() bool { return src.Stats().State == StateConnected })
 	return r
 }
 
-// shutdown does what the dispatcher's shutdown does: stop reading, drain
-// until the deadline, cancel the rest, wait for the source to finish.
+// shutdown is tasker_shutdown: stop reading, drain until the deadline,
+// release the rest; it returns when the source has finished.
 func (r *rig) shutdown(drain time.Duration) {
-	r.once.Do(func() {
-		r.cancel()
-		r.link.shutdown(drain)
-		select {
-		case <-r.done:
-		case <-time.After(60 * time.Second):
-			r.t.Error("source did not stop within 60s of shutdown")
-		}
-	})
+	r.once.Do(func() { r.d.Shutdown(drain) })
 }
+
+func (r *rig) poll(timeout time.Duration) (channel.Event, bool) {
+	ev, err := r.d.Poll(context.Background(), timeout)
+	return ev, err == nil
+}
+
+func (r *rig) complete(id uuid.UUID, res channel.Result) bool { return r.d.Complete(id, res) == nil }
 
 func ok(v string) channel.Result {
 	return channel.Result{Success: true, Result: json.RawMessage(v)}
@@ -73,9 +76,9 @@ func (r *rig) work(n int, fn func(ev channel.Event) channel.Result) (stop func()
 					return
 				default:
 				}
-				ev, got := r.link.poll(50 * time.Millisecond)
+				ev, got := r.poll(50 * time.Millisecond)
 				if got {
-					r.link.complete(ev.EventID, fn(ev))
+					r.complete(ev.EventID, fn(ev))
 				}
 			}
 		}()
@@ -193,14 +196,14 @@ func TestSource_Rule2_HeartbeatKeepsLease(t *testing.T) {
 	other := prepared(t, db, cfg)
 	ids := db.send(r.cfg.Schema, steps(1, "slow")...)
 	var ev channel.Event
-	waitFor(t, "the event", func() bool { var got bool; ev, got = r.link.poll(10 * time.Millisecond); return got })
+	waitFor(t, "the event", func() bool { var got bool; ev, got = r.poll(10 * time.Millisecond); return got })
 	for range 8 { // 1.6 s, well past the 600 ms lease
 		time.Sleep(200 * time.Millisecond)
 		if m, err := other.Read(context.Background(), 10); err != nil || len(m) != 0 {
 			t.Fatalf("another reader got the message of a running event (lease not extended): %v %+v", err, m)
 		}
 	}
-	r.link.complete(ev.EventID, ok(`1`))
+	r.complete(ev.EventID, ok(`1`))
 	waitFor(t, "the ack", func() bool { return r.src.Stats().Acked == 1 })
 	r.exactlyOne(ids)
 	if s := r.src.Stats(); s.Heartbeats == 0 || s.LeaseLost != 0 {
@@ -216,10 +219,10 @@ func TestSource_Rule2_LostLeaseWritesNothing(t *testing.T) {
 	r := startRig(t, db, cfg, 2)
 	ids := db.send(r.cfg.Schema, steps(1, "h")...)
 	var ev channel.Event
-	waitFor(t, "the event", func() bool { var got bool; ev, got = r.link.poll(10 * time.Millisecond); return got })
+	waitFor(t, "the event", func() bool { var got bool; ev, got = r.poll(10 * time.Millisecond); return got })
 	// another worker's read after our vt passed
 	db.exec(`UPDATE `+Table(r.cfg.Schema, "q", r.cfg.Queue)+` SET read_ct = read_ct + 1, vt = now() + interval '1 hour' WHERE msg_id = $1`, ids[0])
-	r.link.complete(ev.EventID, ok(`1`))
+	r.complete(ev.EventID, ok(`1`))
 	waitFor(t, "the lost lease", func() bool { return r.src.Stats().LeaseLost == 1 })
 	if n := len(r.results()[ids[0]]); n != 0 {
 		t.Fatalf("an ack without its lease wrote %d results", n)
@@ -326,13 +329,13 @@ func TestSource_Rule7_ShutdownReleases(t *testing.T) {
 	var a, b channel.Event
 	waitFor(t, "two events", func() bool {
 		if a.EventID == (uuid.UUID{}) {
-			a, _ = r.link.poll(10 * time.Millisecond)
+			a, _ = r.poll(10 * time.Millisecond)
 		} else if b.EventID == (uuid.UUID{}) {
-			b, _ = r.link.poll(10 * time.Millisecond)
+			b, _ = r.poll(10 * time.Millisecond)
 		}
 		return b.EventID != (uuid.UUID{})
 	})
-	go func() { time.Sleep(100 * time.Millisecond); r.link.complete(a.EventID, ok(`"a"`)) }()
+	go func() { time.Sleep(100 * time.Millisecond); r.complete(a.EventID, ok(`"a"`)) }()
 	db.send(r.cfg.Schema, steps(1, "late")...) // sent during shutdown: never read
 	r.shutdown(500 * time.Millisecond)
 	s := r.src.Stats()
