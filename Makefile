@@ -12,7 +12,7 @@ RUBY       ?= ruby
 PREFIX     ?= /usr/local
 BUILD      := build
 LIB        := $(BUILD)/libtasker.so
-GOFILES    := $(shell find channel runtime ffi internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+GOFILES    := $(shell find channel runtime ffi internal source -name '*.go' -not -name '*_test.go') go.mod go.sum
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
@@ -38,7 +38,7 @@ test: lint test-go test-c test-symbols test-python test-ruby ## Run every test: 
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l channel runtime ffi internal tests/bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(gofmt -l channel runtime ffi internal source cmd tests/bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
 test-go: ## Go unit, stress, model and leak tests under the race detector
