@@ -18,7 +18,7 @@ LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
+        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python deps-postgres tasker-queue
 
 all: build ## Build build/libtasker.so (the default)
 
@@ -41,8 +41,8 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l channel runtime ffi internal source cmd tests/bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-test-go: ## Go unit, stress, model and leak tests under the race detector
-	$(GO) test -race -count=1 ./...
+test-go: deps-postgres ## Go unit, stress, model and leak tests under the race detector (PostgreSQL tests included)
+	TASKER_PG_REQUIRED=1 $(GO) test -race -count=1 ./...
 
 test-c: $(LIB) ## The C harness (each scenario in its own process)
 	@bash tests/c/run.sh
@@ -71,6 +71,16 @@ deps-python: ## Install python3 from Debian when missing (the binding needs only
 	  fi; \
 	fi
 
+deps-postgres: ## Install the PostgreSQL server from Debian when missing (tests start their own throwaway server)
+	@if ! bash tests/pg/pg.sh check; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "The PostgreSQL server is needed (tests start a throwaway one). Run:  sudo apt-get install -y postgresql"; exit 1; \
+	  fi; \
+	fi
+
 deps-ruby: ## Install ruby and ruby-ffi from Debian when missing
 	@if ! command -v $(RUBY) >/dev/null 2>&1 || ! $(RUBY) -e 'require "ffi"; require "minitest"' >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -92,6 +102,9 @@ demo-python: $(LIB) deps-python ## Only the Python demo
 
 demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
+
+tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL source (QUEUE.md)
+	$(GO) build -o $(BUILD)/tasker-queue ./cmd/tasker-queue
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
