@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -474,4 +475,39 @@ func TestSource_DatabaseRestart(t *testing.T) {
 		t.Fatalf("stats after the restarts: %+v", s)
 	}
 	waitFor(t, "connected again", func() bool { return r.src.Stats().State == StateConnected })
+}
+
+// Rule 10: local dispatch still works beside a source; its events are the
+// only ones in the local completion stream, and source events never are.
+func TestSource_Rule10_LocalDispatchBesideSource(t *testing.T) {
+	db := newTestDB(t)
+	r := startRig(t, db, db.cfg(), 6)
+	stop := r.work(2, func(ev channel.Event) channel.Result { return ok(`"` + ev.Handler + `"`) })
+	defer stop()
+	local := map[uuid.UUID]bool{}
+	for range 5 {
+		id, err := r.d.DispatchJSON(context.Background(), []byte(steps(1, "local")[0]), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local[id] = true
+	}
+	ids := db.sendAll(r.cfg.Schema, steps(5, "queued")...)
+	waitFor(t, "5 acks", func() bool { return r.src.Stats().Acked == 5 })
+	for range 5 {
+		c, err := r.d.NextCompletion(context.Background(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !local[c.EventID] || c.Handler != "local" {
+			t.Fatalf("the local stream gave %s (%s), not a local event", c.EventID, c.Handler)
+		}
+	}
+	if c, err := r.d.NextCompletion(context.Background(), 100*time.Millisecond); !errors.Is(err, channel.ErrEmpty) {
+		t.Fatalf("a sixth completion in the local stream: %v %+v", err, c)
+	}
+	r.exactlyOne(ids)
+	if n := db.count(`SELECT count(*) FROM ` + Table(r.cfg.Schema, "q", r.cfg.ResultsQueue) + ` WHERE message->'completion'->>'handler' = 'local'`); n != 0 {
+		t.Fatalf("%d local events' results were written to the results queue", n)
+	}
 }
