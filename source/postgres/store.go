@@ -131,8 +131,10 @@ func (s *Store) ensureQueues(ctx context.Context) error {
 // CreateQueues creates the schema and, for each queue, the tables
 // <schema>.q_<queue> and <schema>.a_<queue> in pgmq's layout plus an insert
 // trigger notifying on "<schema>.q_<queue>.INSERT", where missing. When
-// pgmq itself is installed in schema, it calls <schema>.create(queue)
-// instead, so that pgmq knows the queue. Safe to run concurrently from
+// pgmq itself is installed in schema (a meta table and a create(text)
+// function), it calls <schema>.create(queue) instead, so that pgmq knows the
+// queue (pgmq's own notify trigger is then pgmq's business: polling covers
+// a queue without it). Safe to run concurrently from
 // several processes (one advisory lock serializes them).
 func CreateQueues(ctx context.Context, pool *pgxpool.Pool, schema string, queues ...string) error {
 	tx, err := pool.Begin(ctx)
@@ -143,10 +145,12 @@ func CreateQueues(ctx context.Context, pool *pgxpool.Pool, schema string, queues
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('libtasker.create_queues'))`); err != nil {
 		return fmt.Errorf("creating queues: advisory lock: %w", err)
 	}
+	// pgmq (as an extension or installed as plain SQL) keeps a meta table
+	// and makes queues with <schema>.create(text)
 	var hasPgmq bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-		WHERE e.extname = 'pgmq' AND n.nspname = $1)`, schema).Scan(&hasPgmq); err != nil {
-		return fmt.Errorf("creating queues: looking for the pgmq extension: %w", err)
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regprocedure($2) IS NOT NULL`,
+		qident(schema)+".meta", qident(schema)+`."create"(text)`).Scan(&hasPgmq); err != nil {
+		return fmt.Errorf("creating queues: looking for pgmq in schema %s: %w", schema, err)
 	}
 	sch := qident(schema)
 	if !hasPgmq {

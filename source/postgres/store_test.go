@@ -240,6 +240,38 @@ func TestStore_ForeignLayout(t *testing.T) {
 	}
 }
 
+// Where pgmq is installed (a meta table and create(text) in the schema),
+// missing queues are made with pgmq's create, so that pgmq knows them.
+func TestStore_CreatesThroughPgmq(t *testing.T) {
+	db := newTestDB(t)
+	cfg := db.cfg()
+	cfg.Schema = "fakepgmq_" + db.queue
+	sch := qident(cfg.Schema)
+	db.exec(`CREATE SCHEMA ` + sch)
+	db.exec(`CREATE TABLE ` + sch + `.meta (queue_name text PRIMARY KEY)`)
+	db.exec(`CREATE FUNCTION ` + sch + `."create"(queue_name text) RETURNS void LANGUAGE plpgsql AS $f$
+		BEGIN
+			EXECUTE format('CREATE TABLE %I.%I (msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY, read_ct int NOT NULL DEFAULT 0,
+				enqueued_at timestamptz NOT NULL DEFAULT now(), vt timestamptz NOT NULL, message jsonb)', '` + cfg.Schema + `', 'q_' || queue_name);
+			EXECUTE format('CREATE TABLE %I.%I (msg_id bigint PRIMARY KEY, read_ct int NOT NULL DEFAULT 0,
+				enqueued_at timestamptz NOT NULL DEFAULT now(), archived_at timestamptz NOT NULL DEFAULT now(), vt timestamptz NOT NULL,
+				message jsonb)', '` + cfg.Schema + `', 'a_' || queue_name);
+			INSERT INTO ` + sch + `.meta VALUES (queue_name);
+		END $f$`)
+	st := prepared(t, db, cfg)
+	if n := db.count(`SELECT count(*) FROM ` + sch + `.meta`); n != 3 {
+		t.Fatalf("pgmq's create made %d queues, want 3", n)
+	}
+	db.exec(`INSERT INTO `+Table(cfg.Schema, "q", cfg.Queue)+` (vt, message) VALUES (now(), $1)`, step("h"))
+	msgs, err := st.Read(context.Background(), 5)
+	if err != nil || len(msgs) != 1 {
+		t.Fatal(err, msgs)
+	}
+	if got, err := st.Ack(context.Background(), []Ack{{Lease: msgs[0].Lease, Result: json.RawMessage(`{}`)}}); err != nil || len(got) != 1 {
+		t.Fatal(err, got)
+	}
+}
+
 // create_queues false with missing tables is an error naming the table.
 func TestStore_MissingQueuesNotCreated(t *testing.T) {
 	db := newTestDB(t)
