@@ -279,6 +279,7 @@ func (s *Source) prepare(stop context.Context, store *Store) bool {
 // notification or the poll interval.
 func (s *Source) readLoop(stop context.Context, store *Store, link Link) {
 	var b backoff
+	backlog := false // the last read filled its batch: more messages are waiting
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for stop.Err() == nil {
@@ -288,6 +289,9 @@ func (s *Source) readLoop(stop context.Context, store *Store, link Link) {
 			case <-stop.Done():
 				return
 			case <-link.RoomChanged():
+			}
+			if backlog {
+				s.gatherRoom(stop, link, s.cfg.BatchSize)
 			}
 			continue
 		}
@@ -310,7 +314,7 @@ func (s *Source) readLoop(stop context.Context, store *Store, link Link) {
 		s.setState(StateConnected)
 		s.read.Add(uint64(len(msgs)))
 		s.take(stop, store, link, msgs)
-		if len(msgs) == n {
+		if backlog = len(msgs) == n; backlog {
 			continue // there may be more: read again as soon as there is room
 		}
 		if !poll.Stop() {
@@ -328,6 +332,28 @@ func (s *Source) readLoop(stop context.Context, store *Store, link Link) {
 		}
 	}
 }
+
+// gatherRoom lets room grow for a moment before the next read while a
+// backlog is waiting: under load room comes back one completion at a time,
+// and reading one message per statement would cost a round trip each. It
+// waits at most gatherWait, or until room reaches want (batch_size: a
+// smaller target measured 3-4 times slower with 16 slots and batch 20).
+func (s *Source) gatherRoom(stop context.Context, link Link, want int) {
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for link.Room() < want {
+		select {
+		case <-stop.Done():
+			return
+		case <-t.C:
+			return
+		case <-link.RoomChanged():
+		}
+	}
+}
+
+// gatherWait is how long a reader with a backlog waits for room to grow.
+const gatherWait = 2 * time.Millisecond
 
 // take turns read messages into events, dead letters and releases.
 func (s *Source) take(stop context.Context, store *Store, link Link, msgs []Message) {
