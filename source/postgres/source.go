@@ -502,46 +502,60 @@ func (s *Source) flush(ctx context.Context, store *Store, ws []pendingWrite) (fa
 func (s *Source) write(bg context.Context, ready <-chan struct{}, store *Store, link Link) {
 	<-ready
 	var b backoff
-	var closedAt time.Time
+	var closedAt time.Time // when the link reported every source event ended and taken
 	buf := make([]pendingWrite, 0, 64)
 	for {
+		if closedAt.IsZero() {
+			// Wait for completions, at most a second so that writes the
+			// reader queued for retry get their turn; not at all while
+			// writes are failing (the backoff below is the wait).
+			timeout := time.Second
+			s.mu.Lock()
+			if len(s.retry) > 0 {
+				timeout = 0
+			}
+			s.mu.Unlock()
+			if s.takeCompletions(link, &buf, timeout) {
+				closedAt = time.Now()
+			}
+		}
 		s.mu.Lock()
-		retry := s.retry
+		work := append(s.retry, buf...)
 		s.retry = nil
 		s.mu.Unlock()
-		if len(retry) > 0 {
-			if !closedAt.IsZero() && time.Since(closedAt) > s.CloseTimeout {
-				s.fail(fmt.Errorf("shutdown: gave up writing %d results/releases after %v: those messages come back when their vt passes", len(retry), s.CloseTimeout))
-				return
-			}
+		buf = buf[:0]
+		if len(work) > 0 {
 			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
-			failed := s.flush(ctx, store, retry)
+			failed := s.flush(ctx, store, work) // what fails is back in s.retry
 			cancel()
 			if failed {
 				s.setState(StateReconnecting)
-				if !sleep(bg, b.next()) {
+				if !closedAt.IsZero() && time.Since(closedAt) > s.CloseTimeout {
+					s.mu.Lock()
+					n := len(s.retry)
+					s.mu.Unlock()
+					s.fail(fmt.Errorf("shutdown: gave up writing %d results/releases after %v: those messages come back when their vt passes",
+						n, s.CloseTimeout))
 					return
 				}
-				if closedAt.IsZero() {
-					s.takeCompletions(link, &buf, 0)
+				wait := b.next()
+				if !closedAt.IsZero() {
+					wait = min(wait, max(s.CloseTimeout-time.Since(closedAt), 0)+time.Millisecond)
+				}
+				if !sleep(bg, wait) {
+					return
 				}
 				continue
 			}
 			b.reset()
 		}
 		if !closedAt.IsZero() {
-			return
-		}
-		// wait at most a second: writes the reader queued for retry get
-		// their turn even when no completion comes
-		if done := s.takeCompletions(link, &buf, time.Second); done {
-			closedAt = time.Now()
-		}
-		if len(buf) > 0 {
-			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
-			s.flush(ctx, store, buf)
-			cancel()
-			buf = buf[:0]
+			s.mu.Lock()
+			n := len(s.retry)
+			s.mu.Unlock()
+			if n == 0 {
+				return
+			}
 		}
 	}
 }

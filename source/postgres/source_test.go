@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -509,5 +510,40 @@ func TestSource_Rule10_LocalDispatchBesideSource(t *testing.T) {
 	r.exactlyOne(ids)
 	if n := db.count(`SELECT count(*) FROM ` + Table(r.cfg.Schema, "q", r.cfg.ResultsQueue) + ` WHERE message->'completion'->>'handler' = 'local'`); n != 0 {
 		t.Fatalf("%d local events' results were written to the results queue", n)
+	}
+}
+
+// Shutdown while the database is away: the source retries its last writes
+// for CloseTimeout, then gives up (the messages come back when their vt
+// passes; nothing is written twice) and stops, so that destroy returns.
+func TestSource_ShutdownWithTheDatabaseAway(t *testing.T) {
+	srv := pgtest.Start(t)
+	db := newTestDBOn(t, srv)
+	r := startRig(t, db, db.cfg(), 2)
+	r.src.CloseTimeout = 300 * time.Millisecond
+	ids := db.send(r.cfg.Schema, steps(1, "h")...)
+	var ev channel.Event
+	waitFor(t, "the event", func() bool { var got bool; ev, got = r.poll(10 * time.Millisecond); return got })
+	if err := srv.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	r.complete(ev.EventID, ok(`1`))
+	done := make(chan struct{})
+	go func() { r.shutdown(0); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(25 * time.Second):
+		t.Fatal("shutdown still waiting for a database that is away")
+	}
+	s := r.src.Stats()
+	if s.State != StateStopped || s.LastError == nil || !strings.Contains(*s.LastError, "gave up") || s.Acked != 0 {
+		t.Fatalf("stats: %+v (last error %v)", s, s.LastError)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	db.pool.Reset()
+	if n := db.count(`SELECT count(*) FROM `+Table(r.cfg.Schema, "q", r.cfg.Queue)+` WHERE msg_id = $1`, ids[0]); n != 1 {
+		t.Fatal("the message left the queue without its result")
 	}
 }
