@@ -453,6 +453,7 @@ func TestSource_DatabaseRestart(t *testing.T) {
 	}
 	hold.Store(false) // these completions meet a database that is away
 	waitFor(t, "failed writes", func() bool { return r.src.Stats().Errors > 0 })
+	waitFor(t, "source_state reconnecting", func() bool { return r.src.Stats().State == StateReconnecting })
 	time.Sleep(200 * time.Millisecond)
 	if err := srv.Resume(); err != nil {
 		t.Fatal(err)
