@@ -21,7 +21,7 @@ import (
 // rig is one source feeding one real dispatcher (runtime.New with
 // WithSource), with helpers playing the worker threads.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	db   *testDB
 	cfg  Config
 	src  *Source
@@ -29,7 +29,7 @@ type rig struct {
 	once sync.Once
 }
 
-func startRig(t *testing.T, db *testDB, cfg Config, slots int) *rig {
+func startRig(t testing.TB, db *testDB, cfg Config, slots int) *rig {
 	t.Helper()
 	src, err := New(cfg)
 	if err != nil {
@@ -89,7 +89,7 @@ func (r *rig) work(n int, fn func(ev channel.Event) channel.Result) (stop func()
 }
 
 // waitFor polls cond until it holds (or fails the test after 30s).
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

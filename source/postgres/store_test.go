@@ -33,18 +33,18 @@ var queueSeq atomic.Int64
 
 // testDB is one test's view of the shared server: a pool and a fresh queue name.
 type testDB struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *pgtest.Server
 	pool  *pgxpool.Pool
 	queue string
 }
 
-func newTestDB(t *testing.T) *testDB {
+func newTestDB(t testing.TB) *testDB {
 	t.Helper()
 	return newTestDBOn(t, pgtest.StartShared(t))
 }
 
-func newTestDBOn(t *testing.T, srv *pgtest.Server) *testDB {
+func newTestDBOn(t testing.TB, srv *pgtest.Server) *testDB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -115,7 +115,7 @@ func step(handler string) string {
 		"0190a0f0-0000-7000-8000-000000000001", "0190a0f0-0000-7000-8000-000000000002", handler)
 }
 
-func prepared(t *testing.T, db *testDB, cfg Config) *Store {
+func prepared(t testing.TB, db *testDB, cfg Config) *Store {
 	t.Helper()
 	st := NewStore(db.pool, cfg)
 	if err := st.Prepare(context.Background()); err != nil {
