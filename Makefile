@@ -55,8 +55,8 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-test-python: $(LIB) deps-python ## Python binding tests (standard library unittest)
-	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
+test-python: $(LIB) deps-python deps-postgres ## Python binding tests (standard library unittest; a throwaway PostgreSQL for the source test)
+	cd bindings/python && TASKER_PG_REQUIRED=1 $(PYTHON) -m unittest discover -s tests -t . -v
 
 test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
