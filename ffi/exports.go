@@ -34,8 +34,6 @@ import (
 	"github.com/tasker-systems/libtasker/internal/cabi"
 	"github.com/tasker-systems/libtasker/internal/wire"
 	"github.com/tasker-systems/libtasker/runtime"
-	// the "postgres" kind of the config's "source" key (QUEUE.md)
-	_ "github.com/tasker-systems/libtasker/source/postgres"
 )
 
 func main() {}
