@@ -245,7 +245,7 @@ func (d *Dispatcher) Stats() Stats {
 	}
 	if d.src != nil {
 		ss := d.src.Stats()
-		s.SourceStats = &ss
+		s.Source = &ss
 	}
 	return s
 }

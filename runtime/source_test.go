@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -149,8 +150,12 @@ func TestSource_CompletionsOnlyToTheirSource(t *testing.T) {
 	assert.Equal(t, uint64(7), s.SourceFed)
 	assert.Equal(t, uint64(7), s.SourceHanded)
 	assert.Equal(t, s.Completed+s.Failed+s.TimedOut+s.Cancelled, s.Delivered+uint64(s.Undelivered)+s.Discarded+s.SourceHanded+uint64(s.SourceUntaken))
-	require.NotNil(t, s.SourceStats)
-	assert.Equal(t, "connected", s.SourceStats.State)
+	require.NotNil(t, s.Source)
+	assert.Equal(t, "connected", s.Source.State)
+	doc := ts.DecodeObject(t, must(json.Marshal(s)))
+	assert.Equal(t, "connected", doc["source_state"])
+	assert.Equal(t, "closed", doc["state"])
+	assert.Contains(t, doc, "callbacks_run")
 }
 
 // Room (QUEUE.md rule 6): dispatch-queue room and running slots not
@@ -226,4 +231,11 @@ func TestSource_ShutdownHandsUnfinishedEvents(t *testing.T) {
 	assert.Equal(t, channel.StatusCancelled, byID[queued].Status)
 	_, err = d.NextCompletion(bg, 0)
 	assert.ErrorIs(t, err, channel.ErrClosed, "the local stream saw a source event")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -125,10 +125,10 @@ func TestSource_NewDoesNotWaitForTheDatabase(t *testing.T) {
 	}
 	made := time.Since(start)
 	s := d.Stats()
-	if s.SourceStats == nil || (s.SourceStats.State != StateConnecting && s.SourceStats.State != StateReconnecting) {
-		t.Fatalf("stats right after New: %+v", s.SourceStats)
+	if s.Source == nil || (s.Source.State != StateConnecting && s.Source.State != StateReconnecting) {
+		t.Fatalf("stats right after New: %+v", s.Source)
 	}
-	waitFor(t, "a connection error in the stats", func() bool { st := d.Stats().SourceStats; return st.Errors > 0 && st.LastError != nil })
+	waitFor(t, "a connection error in the stats", func() bool { st := d.Stats().Source; return st.Errors > 0 && st.LastError != nil })
 	b, _ := json.Marshal(d.Stats())
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -141,7 +141,7 @@ func TestSource_NewDoesNotWaitForTheDatabase(t *testing.T) {
 		}
 	}
 	d.Shutdown(0)
-	if st := d.Stats().SourceStats.State; st != StateStopped {
+	if st := d.Stats().Source.State; st != StateStopped {
 		t.Fatalf("state after shutdown: %s", st)
 	}
 	t.Logf("runtime.New with an unreachable database took %v", made)

@@ -193,14 +193,14 @@ func TestSource_Rule4_ResultShape(t *testing.T) {
 func TestSource_Rule2_HeartbeatKeepsLease(t *testing.T) {
 	db := newTestDB(t)
 	cfg := db.cfg()
-	cfg.VisibilityTimeoutMs, cfg.HeartbeatMs = 600, 150
+	cfg.VisibilityTimeoutMs, cfg.HeartbeatMs = 1500, 300
 	r := startRig(t, db, cfg, 2)
 	other := prepared(t, db, cfg)
 	ids := db.send(r.cfg.Schema, steps(1, "slow")...)
 	var ev channel.Event
 	waitFor(t, "the event", func() bool { var got bool; ev, got = r.poll(10 * time.Millisecond); return got })
-	for range 8 { // 1.6 s, well past the 600 ms lease
-		time.Sleep(200 * time.Millisecond)
+	for range 14 { // 3.5 s, well past the 1.5 s lease
+		time.Sleep(250 * time.Millisecond)
 		if m, err := other.Read(context.Background(), 10); err != nil || len(m) != 0 {
 			t.Fatalf("another reader got the message of a running event (lease not extended): %v %+v", err, m)
 		}
@@ -337,8 +337,13 @@ func TestSource_Rule7_ShutdownReleases(t *testing.T) {
 		}
 		return b.EventID != (uuid.UUID{})
 	})
-	go func() { time.Sleep(100 * time.Millisecond); r.complete(a.EventID, ok(`"a"`)) }()
-	db.send(r.cfg.Schema, steps(1, "late")...) // sent during shutdown: never read
+	waitFor(t, "three reads", func() bool { return r.src.Stats().Read == 3 })
+	db.send(r.cfg.Schema, steps(1, "late")...) // no room for it now, and none after shutdown began: never read
+	go func() {
+		// a ends during the drain
+		waitFor(t, "shutdown to begin", func() bool { return r.d.Stats().State != "running" })
+		r.complete(a.EventID, ok(`"a"`))
+	}()
 	r.shutdown(500 * time.Millisecond)
 	s := r.src.Stats()
 	if s.Acked != 1 || s.Released != 2 || s.State != StateStopped || s.Read != 3 {
