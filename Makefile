@@ -62,8 +62,8 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 test-python: $(LIB) deps-python deps-postgres ## Python binding tests (standard library unittest; a throwaway PostgreSQL for the source test)
 	cd bindings/python && TASKER_PG_REQUIRED=1 $(PYTHON) -m unittest discover -s tests -t . -v
 
-test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
-	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+test-ruby: $(LIB) deps-ruby deps-postgres ## Ruby binding tests (minitest; a throwaway PostgreSQL for the source test)
+	cd bindings/ruby && TASKER_PG_REQUIRED=1 $(RUBY) -Ilib -Itest test/run_all.rb
 
 deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
