@@ -123,6 +123,7 @@ func (c *Channel) kickLocked() {
 			c.wakes |= wakeAll
 		}
 	}
+	c.kickSourceLocked()
 }
 
 // The bits of Channel.wakes.
