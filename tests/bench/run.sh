@@ -82,7 +82,7 @@ cg() { # label events valgrind-option command...
   fi
 }
 if command -v valgrind >/dev/null; then
-  CG_WHAT="all into dispatch poll complete next peer"
+  CG_WHAT="all batch into dispatch poll complete next peer"
   (( QUICK )) && CG_WHAT="all"   # the split by call only in the full run
   for what in $CG_WHAT; do
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
