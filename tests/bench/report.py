@@ -179,6 +179,7 @@ def main() -> None:
             go_json = (gb["ir"] - ga["ir"]) / ((gb["events"] - ga["events"]) * 1.1)  # each run warms up with 10% more
         body = [["C round trip (dispatch + poll + complete + next_completion)", f(ir("c_all"))],
                 ["C round trip with poll_into + next_completion_into", f(ir("c_into"))],
+                ["C round trip with poll_batch(64), per event", f(ir("c_batch"))],
                 ["  of which tasker_dispatch", f(ir("c_dispatch"))],
                 ["  of which tasker_poll + tasker_free", f(ir("c_poll"))],
                 ["  of which tasker_complete", f(ir("c_complete"))],

@@ -14,7 +14,7 @@ RB=${RUBY:-ruby}
 export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
-  N_FLOOR=200000 N_RT=50000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
+  N_FLOOR=100000 N_RT=30000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
   N_CG=300 N_PP=10000
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
@@ -82,7 +82,7 @@ cg() { # label events valgrind-option command...
   fi
 }
 if command -v valgrind >/dev/null; then
-  CG_WHAT="all into dispatch poll complete next peer"
+  CG_WHAT="all batch into dispatch poll complete next peer"
   (( QUICK )) && CG_WHAT="all"   # the split by call only in the full run
   for what in $CG_WHAT; do
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
