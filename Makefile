@@ -16,9 +16,12 @@ GOFILES    := $(shell find channel runtime ffi internal source -name '*.go' -not
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
+# Tests that need PostgreSQL start their own throwaway server; under make a missing server fails them.
+export TASKER_PG_REQUIRED := 1
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python
+        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python deps-pg \
+        test-cluster demo-cluster soak-cluster
 
 all: build ## Build build/libtasker.so (the default)
 
@@ -34,7 +37,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: lint test-go test-c test-symbols test-python test-ruby ## Run every test: Go (-race), C harness, symbols, Python, Ruby
+test: lint test-go test-c test-symbols test-python test-ruby test-cluster ## Run every test: Go (-race), C harness, symbols, Python, Ruby, cluster
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -60,6 +63,25 @@ test-python: $(LIB) deps-python ## Python binding tests (standard library unitte
 
 test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+
+# Worker processes (2 Python, 1 Ruby) on the PostgreSQL source against a throwaway server: one
+# run kill -9s a worker, one restarts PostgreSQL, one uses queues made the way pgmq makes them with
+# invalid messages among the steps. Each counts one result per msg_id from the database.
+CLUSTER := $(PYTHON) tests/cluster/cluster.py
+test-cluster: $(LIB) deps-python deps-ruby deps-pg ## Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
+	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1
+	$(CLUSTER) --title "cluster: PostgreSQL restart" --messages 3000 --python 2 --ruby 1 --restart
+	$(CLUSTER) --title "cluster: pgmq-shaped queues, invalid messages" --messages 1000 --python 1 --ruby 1 --layout pgmq --invalid 8
+
+deps-pg: ## Install the PostgreSQL server from Debian when missing (tests start their own throwaway one)
+	@if ! bash tests/pg/pg.sh check || ! command -v psql >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql from Debian"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is needed. Run:  sudo apt-get install -y postgresql"; exit 1; \
+	  fi; \
+	fi
 
 deps-python: ## Install python3 from Debian when missing (the binding needs only its standard library)
 	@if ! command -v $(PYTHON) >/dev/null 2>&1; then \
@@ -92,6 +114,14 @@ demo-python: $(LIB) deps-python ## Only the Python demo
 
 demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
+
+demo-cluster: $(LIB) deps-python deps-ruby deps-pg ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
+	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
+	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --table
+
+soak-cluster: $(LIB) deps-python deps-ruby deps-pg ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
+	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
+	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 0 --timeout 1800 --table
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
