@@ -271,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=producer, daemon=True).start()
         total = args.messages + args.invalid
         killed = restarted = False
+        timed_out = ""
         victims = [p for p in procs][: args.kill]
         while True:
             if prod_err:
@@ -298,10 +299,13 @@ def run(args: argparse.Namespace) -> int:
             if produced_done.is_set() and done >= total:
                 break
             if time.monotonic() > deadline:
-                raise Failure(f"timed out after {args.timeout} s with {fmt(done)} of {fmt(total)} messages retired")
+                timed_out = f"timed out after {args.timeout:g} s with {fmt(done)} of {fmt(total)} messages retired"
+                tl.add(t0, timed_out)
+                break
             time.sleep(0.05)
         elapsed = time.monotonic() - t_prod
-        tl.add(t0, f"all {fmt(total)} messages retired")
+        if not timed_out:
+            tl.add(t0, f"all {fmt(total)} messages retired")
 
         # stop the workers that are left: SIGTERM, they release and exit 0
         for p in procs:
@@ -322,7 +326,9 @@ def run(args: argparse.Namespace) -> int:
 
         report = verify(db, queue, results_q, dlq)
         report["elapsed"] = elapsed
-        ok = print_report(args, report, procs, tl, queue)
+        ok = print_report(args, report, procs, tl, queue) and not timed_out
+        if timed_out:
+            log(f"  FAILED: {timed_out}")
         return 0 if ok else 1
     finally:
         for p in procs:
