@@ -121,7 +121,7 @@ demo-cluster: $(LIB) deps-python deps-ruby deps-pg ## 20,000 steps on PostgreSQL
 
 soak-cluster: $(LIB) deps-python deps-ruby deps-pg ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
 	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
-	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 0 --timeout 1800 --table
+	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --timeout 1800 --progress 15 --table
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
