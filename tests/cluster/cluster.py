@@ -519,6 +519,10 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.python + args.ruby < 1 or args.kill >= args.python + args.ruby:
         ap.error("need at least one worker, and one more than --kill")
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt  # the same cleanup as Ctrl-C
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         return run(args)
     except Failure as exc:
