@@ -9,7 +9,8 @@ then returns {"worker": NAME, "i": n}, or, when "fail" is true, raises Declined 
 names the worker (so the database alone tells which process wrote each result).
 
 Every 200 ms the process prints one JSON line on stdout: {"worker", "pid", "counts", "source"}
-(the Worker's counts and the channel's source_* stats). SIGTERM or SIGINT stop it: the threads
+(the Worker's counts and the channel's source_* stats). SIGTERM stops it (SIGINT is ignored:
+Ctrl-C goes to the whole process group, and the orchestrator decides): the threads
 end, the channel shuts down (events still queued are released at once), a last line is printed,
 exit 0. It also stops when its parent process is gone (nothing outlives the run).
 """
@@ -38,7 +39,7 @@ def main() -> int:
     parent = os.getppid()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the orchestrator's: it stops us
 
     def charge(ev: tasker.StepEvent) -> dict:
         p = ev.payload or {}

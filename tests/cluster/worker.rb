@@ -5,7 +5,7 @@
 #   ruby worker.rb NAME SOURCE_JSON [THREADS]
 #
 # Same handler ("charge"), same JSON status lines on stdout every 200 ms, same stop on
-# SIGTERM/SIGINT or when the parent process is gone.
+# SIGTERM (SIGINT ignored) or when the parent process is gone.
 
 $LOAD_PATH.unshift File.expand_path("../../bindings/ruby/lib", __dir__)
 require "json"
@@ -20,7 +20,8 @@ source = JSON.parse(ARGV.fetch(1))
 threads = Integer(ARGV.fetch(2, "4"))
 parent = Process.ppid
 stop = false
-%w[TERM INT].each { |sig| trap(sig) { stop = true } }
+trap("TERM") { stop = true }
+trap("INT", "IGNORE") # Ctrl-C reaches the whole process group: the orchestrator stops us
 
 charge = lambda do |ev|
   p = ev.payload || {}
