@@ -15,10 +15,10 @@ export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
   N_FLOOR=300000 N_RT=50000 N_LAT=2000 N_LAT_SLEEP=100 N_MEM=200000 N_SCALE=50000 N_LANG=20000 N_GOJSON=200000 GOBENCH=0.3s
-  N_PG=2000 N_PG_LAT=50 PG_PROCS="1"
+  N_PG=2000 N_PG_LAT=50 PG_PROCS="1" PG_REPS=1
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
-  N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4"
+  N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4" PG_REPS=3
 fi
 
 step() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -87,9 +87,11 @@ if bash tests/pg/pg.sh check; then
   bash tests/pg/pg.sh stop "$PGDIR"
   DSN=$(bash tests/pg/pg.sh start "$PGDIR" $$)
   trap 'bash tests/pg/pg.sh stop "$PGDIR"' EXIT
-  for p in $PG_PROCS; do   # floor and source alternate, so that both see the same machine
-    run "$B/pgsource" throughput -dsn "$DSN" -kind floor -procs "$p" -n "$N_PG"
-    run "$B/pgsource" throughput -dsn "$DSN" -kind source -procs "$p" -n "$N_PG" -worker "$B/pgworker"
+  for rep in $(seq "$PG_REPS"); do
+    for p in $PG_PROCS; do   # floor and source alternate, so that both see the same machine
+      run "$B/pgsource" throughput -dsn "$DSN" -kind floor -procs "$p" -n "$N_PG"
+      run "$B/pgsource" throughput -dsn "$DSN" -kind source -procs "$p" -n "$N_PG" -worker "$B/pgworker"
+    done
   done
   run "$B/pgsource" latency -dsn "$DSN" -worker "$B/pgworker" -n "$N_PG_LAT"
   if (( ! QUICK )); then
