@@ -65,11 +65,12 @@ test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
 
 # Worker processes (2 Python, 1 Ruby) on the PostgreSQL source against a throwaway server: one
-# run kill -9s a worker, one restarts PostgreSQL, one uses queues made the way pgmq makes them with
+# run kill -9s a worker while it holds leases (20 ms steps keep some in flight; the run fails if the
+# kill hit none), one restarts PostgreSQL, one uses queues made the way pgmq makes them with
 # invalid messages among the steps. Each counts one result per msg_id from the database.
 CLUSTER := $(PYTHON) tests/cluster/cluster.py
 test-cluster: $(LIB) deps-python deps-ruby deps-pg ## Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
-	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1
+	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1 --sleep-ms 20 --require-kill-hit
 	$(CLUSTER) --title "cluster: PostgreSQL restart" --messages 3000 --python 2 --ruby 1 --restart
 	$(CLUSTER) --title "cluster: pgmq-shaped queues, invalid messages" --messages 1000 --python 1 --ruby 1 --layout pgmq --invalid 8
 
@@ -117,11 +118,11 @@ demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 
 demo-cluster: $(LIB) deps-python deps-ruby deps-pg ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
 	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
-	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --table
+	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 5 --table
 
 soak-cluster: $(LIB) deps-python deps-ruby deps-pg ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
 	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
-	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --timeout 1800 --progress 15 --table
+	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 5 --timeout 1800 --progress 15 --table
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
