@@ -32,8 +32,9 @@ charge = lambda do |ev|
   { "worker" => name, "i" => p["i"] }
 end
 
-channel = Tasker::Channel.new(source: source, worker_id: name, dispatch_buffer_size: threads * 2,
-                              max_concurrent_handlers: threads, handler_timeout_ms: 60_000)
+# handler slots beyond the thread count let the source read ahead (see worker.py)
+channel = Tasker::Channel.new(source: source, worker_id: name, dispatch_buffer_size: threads * 4,
+                              max_concurrent_handlers: threads * 4, handler_timeout_ms: 60_000)
 worker = Tasker::Worker.new(channel, { "charge" => charge }, threads: threads, poll_interval: 0.05)
 
 report = lambda do
