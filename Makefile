@@ -20,7 +20,7 @@ export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 export TASKER_PG_REQUIRED := 1
 
 .PHONY: all build test test-go test-c test-symbols test-python test-ruby lint demo demo-python demo-ruby \
-        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python deps-pg \
+        bench bench-quick bench-go install uninstall clean help deps-ruby deps-python deps-postgres \
         test-cluster demo-cluster soak-cluster
 
 all: build ## Build build/libtasker.so (the default)
@@ -69,12 +69,12 @@ test-ruby: $(LIB) deps-ruby ## Ruby binding tests (minitest)
 # kill hit none), one restarts PostgreSQL, one uses queues made the way pgmq makes them with
 # invalid messages among the steps. Each counts one result per msg_id from the database.
 CLUSTER := $(PYTHON) tests/cluster/cluster.py
-test-cluster: $(LIB) deps-python deps-ruby deps-pg ## Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
+test-cluster: $(LIB) deps-python deps-ruby deps-postgres ## Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
 	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1 --sleep-ms 20 --require-kill-hit
 	$(CLUSTER) --title "cluster: PostgreSQL restart" --messages 3000 --python 2 --ruby 1 --restart
 	$(CLUSTER) --title "cluster: pgmq-shaped queues, invalid messages" --messages 1000 --python 1 --ruby 1 --layout pgmq --invalid 8
 
-deps-pg: ## Install the PostgreSQL server from Debian when missing (tests start their own throwaway one)
+deps-postgres: ## Install the PostgreSQL server from Debian when missing (tests start their own throwaway one)
 	@if ! bash tests/pg/pg.sh check || ! command -v psql >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing postgresql from Debian"; \
@@ -116,11 +116,11 @@ demo-python: $(LIB) deps-python ## Only the Python demo
 demo-ruby: $(LIB) deps-ruby ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
 
-demo-cluster: $(LIB) deps-python deps-ruby deps-pg ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
+demo-cluster: $(LIB) deps-python deps-ruby deps-postgres ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
 	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
 	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 5 --table
 
-soak-cluster: $(LIB) deps-python deps-ruby deps-pg ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
+soak-cluster: $(LIB) deps-python deps-ruby deps-postgres ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
 	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
 	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 5 --timeout 1800 --progress 15 --table
 
