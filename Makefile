@@ -35,10 +35,13 @@ GOTAGS     ?=
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
+# Tests that need PostgreSQL start their own throwaway server; under make a missing server fails them.
+export TASKER_PG_REQUIRED := 1
 
 .PHONY: all build deps test test-go test-c test-symbols test-python test-ruby test-install lint typecheck \
         demo demo-python demo-ruby bench bench-quick bench-go fuzz install uninstall wheel gem gem-source packages \
-        check-versions clean help tasker-queue
+        check-versions clean help tasker-queue \
+        test-cluster demo-cluster soak-cluster
 
 all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
@@ -60,7 +63,7 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: deps lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
+test: deps lint typecheck test-go test-c test-symbols test-python test-ruby test-install test-cluster ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install, cluster
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
@@ -95,6 +98,17 @@ test-python: $(LIB) ## Python binding tests (standard library unittest; a throwa
 test-ruby: $(LIB) ## Ruby binding tests (minitest; a throwaway PostgreSQL for the source test)
 	cd bindings/ruby && TASKER_PG_REQUIRED=1 $(RUBY) -Ilib -Itest test/run_all.rb
 
+# Worker processes (2 Python, 1 Ruby) on the PostgreSQL source against a throwaway server: one
+# run kill -9s a worker while it holds leases (20 ms steps keep some in flight; the run fails if the
+# kill hit none), one restarts PostgreSQL, one uses queues made the way pgmq makes them with
+# invalid messages among the steps. Each counts one result per msg_id from the database.
+CLUSTER := $(PYTHON) tests/cluster/cluster.py
+test-cluster: $(LIB) ## (needs `make deps`) Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
+	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1 --sleep-ms 20 --require-kill-hit
+	$(CLUSTER) --title "cluster: PostgreSQL restart" --messages 3000 --python 2 --ruby 1 --restart
+	$(CLUSTER) --title "cluster: pgmq-shaped queues, invalid messages" --messages 1000 --python 1 --ruby 1 --layout pgmq --invalid 8
+
+
 test-install: $(LIB) wheel gem gem-source deps ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
 	@MAKE="$(MAKE)" PYTHON="$(PYTHON)" RUBY="$(RUBY)" GO="$(GO)" CC="$(CC)" bash tests/install/run.sh
 
@@ -125,7 +139,7 @@ deps: ## Install from Debian what tests, demos and benches need when missing (py
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
-	bash tests/pg/pg.sh check >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	{ bash tests/pg/pg.sh check >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -149,6 +163,14 @@ demo-ruby: $(LIB) deps ## Only the Ruby demo
 
 tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL source (QUEUE.md)
 	$(GO) build -o $(BUILD)/tasker-queue ./cmd/tasker-queue
+
+demo-cluster: $(LIB) deps ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
+	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
+	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 5 --table
+
+soak-cluster: $(LIB) deps ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
+	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
+	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 5 --timeout 1800 --progress 15 --table
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 
