@@ -274,7 +274,7 @@ def main() -> None:
     out.append("```\n")
     data["go_bench"] = [l.rstrip() for l in gob]
 
-    # 8. PostgreSQL source
+    # 9. PostgreSQL source
     tp = [r for r in rows if r.get("bench") == "pg_throughput"]
     if tp:
         body, pg_summary = [], []

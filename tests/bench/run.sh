@@ -139,7 +139,7 @@ for mode in decoded raw; do run "$PY" tests/bench/bench.py checkpoint "$N_LANG" 
 step "8. go test -bench (core)"
 go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench.txt" >&2
 
-step "8. PostgreSQL source"
+step "9. PostgreSQL source"
 PGDIR="$PWD/$B/pg"
 if bash tests/pg/pg.sh check; then
   gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/pgworker.c -Lbuild -ltasker -Wl,-rpath,"$PWD/build" -lpthread -o "$B/pgworker"
@@ -162,7 +162,7 @@ if bash tests/pg/pg.sh check; then
   bash tests/pg/pg.sh stop "$PGDIR"
   trap - EXIT
 else
-  echo "PostgreSQL server binaries not found: section 8 skipped (make deps-pg installs them)" >&2
+  echo "PostgreSQL server binaries not found: section 9 skipped (make deps installs them)" >&2
 fi
 if (( ! QUICK )); then
   # the library's size before the source (main at 5f9c7a9, the last commit before issue 9), same flags
