@@ -1,9 +1,12 @@
 # libtasker — `make help` lists the targets.
 #
 # Needs Go and gcc. `make deps` installs the rest (python3, ruby, ruby-ffi,
-# ruby-minitest) from Debian's packages when missing and run as root; otherwise
+# ruby-minitest, postgresql, ...) from Debian's packages when missing and run as root; otherwise
 # it stops and prints the exact command to run. `make test`, `make demo` and
 # `make bench` call it first; the test-* targets only run tests.
+#
+# `make build GOTAGS=tasker_nopg` builds the library without the PostgreSQL source (3 MB instead
+# of 11 MB: pgx brings crypto/tls, net and x/text).
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -28,13 +31,17 @@ SONAME     := libtasker.so.$(ABI)
 SOLIB      := $(BUILD)/$(SONAME)
 LIB        := $(BUILD)/libtasker.so
 GOFILES    := $(shell find channel runtime ffi $(wildcard internal source cmd) -name '*.go' -not -name '*_test.go') go.mod go.sum
+GOTAGS     ?=
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
 LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
+# Tests that need PostgreSQL start their own throwaway server; under make a missing server fails them.
+export TASKER_PG_REQUIRED := 1
 
 .PHONY: all build deps test test-go test-c test-symbols test-python test-ruby test-install lint typecheck \
         demo demo-python demo-ruby bench bench-quick bench-go fuzz install uninstall wheel gem gem-source packages \
-        check-versions clean help
+        check-versions clean help tasker-queue \
+        test-cluster demo-cluster soak-cluster
 
 all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so (the default)
 
@@ -43,7 +50,7 @@ build: $(LIB) ## Build build/libtasker.so.1 (SONAME libtasker.so.1) and the syml
 $(SOLIB): $(GOFILES) $(CFILES)
 	@mkdir -p $(BUILD)
 	@if [ -z "$(ABI)" ] || [ -z "$(VERSION)" ]; then echo "cannot read TASKER_ABI_VERSION / TASKER_VERSION_STRING from include/tasker.h"; exit 1; fi
-	$(GO) build -buildmode=c-shared -ldflags='$(LDFLAGS)' -o $@ ./ffi
+	$(GO) build -buildmode=c-shared -tags '$(GOTAGS)' -ldflags='$(LDFLAGS)' -o $@ ./ffi
 	@rm -f $(BUILD)/libtasker.so.h $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
 
 # The name every in-repository user links or loads (tests, benches, TASKER_LIBRARY) is the dev
@@ -56,15 +63,15 @@ help: ## List the targets
 
 # ---- tests ----
 
-test: deps lint typecheck test-go test-c test-symbols test-python test-ruby test-install ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install
+test: deps lint typecheck test-go test-c test-symbols test-python test-ruby test-install test-cluster ## Run every test: Go (-race), C harness, symbols, mypy, Python, Ruby, install, cluster
 	@echo "make test: all suites passed"
 
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l channel runtime ffi internal tests/bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(gofmt -l channel runtime ffi internal source cmd tests/bench); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-test-go: ## Go unit, stress, model and leak tests under the race detector
-	$(GO) test -race -count=1 ./...
+test-go: ## Go unit, stress, model and leak tests under the race detector (PostgreSQL tests included); needs `make deps`
+	TASKER_PG_REQUIRED=1 $(GO) test -race -count=1 ./...
 
 test-c: $(LIB) ## The C harness (each scenario in its own process)
 	@bash tests/c/run.sh
@@ -88,11 +95,22 @@ typecheck: deps ## mypy --strict on bindings/python/tasker and the Python exampl
 	open(sys.argv[1], "w").write(re.search(r"```python\n(.*?)```", t, re.S).group(1))' "$$tmp/readme_asyncio.py" bindings/python/README.md && \
 	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_asyncio.py
 
-test-python: $(LIB) ## Python binding tests (standard library unittest; needs `make deps`)
-	cd bindings/python && $(PYTHON) -m unittest discover -s tests -t . -v
+test-python: $(LIB) ## Python binding tests (standard library unittest; a throwaway PostgreSQL for the source test)
+	cd bindings/python && TASKER_PG_REQUIRED=1 $(PYTHON) -m unittest discover -s tests -t . -v
 
-test-ruby: $(LIB) ## Ruby binding tests (minitest; needs `make deps`)
-	cd bindings/ruby && $(RUBY) -Ilib -Itest test/run_all.rb
+test-ruby: $(LIB) ## Ruby binding tests (minitest; a throwaway PostgreSQL for the source test)
+	cd bindings/ruby && TASKER_PG_REQUIRED=1 $(RUBY) -Ilib -Itest test/run_all.rb
+
+# Worker processes (2 Python, 1 Ruby) on the PostgreSQL source against a throwaway server: one
+# run kill -9s a worker while it holds leases (20 ms steps keep some in flight; the run fails if the
+# kill hit none), one restarts PostgreSQL, one uses queues made the way pgmq makes them with
+# invalid messages among the steps. Each counts one result per msg_id from the database.
+CLUSTER := $(PYTHON) tests/cluster/cluster.py
+test-cluster: $(LIB) ## (needs `make deps`) Multi-process runs on the PostgreSQL source: kill -9, restart, pgmq layout
+	$(CLUSTER) --title "cluster: kill -9 of a worker" --messages 3000 --python 2 --ruby 1 --kill 1 --sleep-ms 20 --require-kill-hit
+	$(CLUSTER) --title "cluster: PostgreSQL restart" --messages 3000 --python 2 --ruby 1 --restart
+	$(CLUSTER) --title "cluster: pgmq-shaped queues, invalid messages" --messages 1000 --python 1 --ruby 1 --layout pgmq --invalid 8
+
 
 test-install: $(LIB) wheel gem gem-source deps ## Install tests: make install + pkg-config C program, wheel in a fresh venv, gems in a fresh GEM_HOME (offline)
 	@MAKE="$(MAKE)" PYTHON="$(PYTHON)" RUBY="$(RUBY)" GO="$(GO)" CC="$(CC)" bash tests/install/run.sh
@@ -112,7 +130,7 @@ DEB_RUBY_FFI      := ruby-ffi
 DEB_RUBY_MINITEST := ruby-minitest
 DEB_RUBY_ASYNC    := ruby-async
 
-deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv, valgrind)
+deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv, valgrind, postgresql)
 	@missing=""; \
 	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing $(DEB_PYTHON)"; \
 	if ! command -v $(RUBY) >/dev/null 2>&1; then \
@@ -126,6 +144,7 @@ deps: ## Install from Debian what tests, demos and benches need when missing (py
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v objdump >/dev/null 2>&1 || missing="$$missing binutils"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	{ bash tests/pg/pg.sh check >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -146,6 +165,17 @@ demo-python: $(LIB) deps ## Only the Python demo
 
 demo-ruby: $(LIB) deps ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
+
+tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL source (QUEUE.md)
+	$(GO) build -o $(BUILD)/tasker-queue ./cmd/tasker-queue
+
+demo-cluster: $(LIB) deps ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
+	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
+	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 5 --table
+
+soak-cluster: $(LIB) deps ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
+	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
+	  --messages 100000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.3 --restart --restart-at 0.6 --sleep-ms 5 --timeout 1800 --progress 15 --table
 
 # ---- benchmarks (report only; nothing asserts a time) ----
 

@@ -39,6 +39,7 @@ import (
 //	end.go       ending events: Complete, CleanupTimeouts, NextCompletion
 //	checkpoint.go  sending a pending event back to its queue: Checkpoint
 //	shutdown.go  Shutdown, cancellation at the drain deadline, Discard
+//	source.go    events fed by a source and their completions (FeedSource, TakeSourceCompletions)
 //	wait.go      parking callers and waking them (kickLocked)
 //	ids.go       UUIDv7 event and correlation ids
 //	stats.go     the Stats snapshot
@@ -69,6 +70,7 @@ type entry struct {
 	kind     Kind
 	state    entryState
 	overdue  bool          // a Go handler still running after its event ended (see Channel.overdueGo)
+	src      bool          // fed by a source: its completion goes to srcDone (source.go)
 	deadline time.Duration // since Channel.epoch; FFI pending only
 	heapIdx  int
 	// queuedAt is when the event last entered its queue: its dispatch, or
@@ -141,6 +143,15 @@ type Channel struct {
 	waitTake     [2]waitq // take, per Kind: a queued event and a running slot, or closing
 	waitNext     waitq    // NextCompletion: a completion, or closed with every event ended
 	waitIdle     waitq    // Shutdown: every event ended, or a new deadline
+	waitSource   waitq    // TakeSourceCompletions: a source completion, or closed with every source event ended
+
+	// Source events (source.go): srcLive counts those queued or pending;
+	// srcDone holds the completions of ended ones until the source takes
+	// them, with room reserved for every live one. srcWake is set once
+	// before use (SetSourceWake), like hook.
+	srcLive int
+	srcDone deque[Completion]
+	srcWake chan struct{}
 
 	st Stats // the counters; Stats() adds the gauges to a copy
 
@@ -178,7 +189,7 @@ func (c *Channel) pendingLocked() int { return c.pendingN[0] + c.pendingN[1] }
 // budgetLocked is how many more events may start now (rule 3).
 func (c *Channel) budgetLocked() int {
 	running := c.pendingLocked() + c.overdueGo
-	return min(c.cfg.MaxConcurrentHandlers-running, c.cfg.CompletionBufferSize-running-c.stream.len())
+	return min(c.cfg.MaxConcurrentHandlers-running, c.cfg.CompletionBufferSize-running-c.stream.len()-c.srcDone.len())
 }
 
 func (c *Channel) allEndedLocked() bool { return c.queuedLocked() == 0 && c.pendingLocked() == 0 }

@@ -49,7 +49,7 @@ func (c *Channel) CheckpointJSON(id uuid.UUID, doc []byte, parse CheckpointParse
 // checkpoint applies a validated checkpoint.
 func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 	c.mu.Lock()
-	defer c.unlock() // tells the waker (C-parked pollers) too
+	defer c.unlock()
 	e := c.live[id]
 	if e == nil || e.state != statePending || e.kind != KindFFI {
 		return c.notPendingLocked(id, e)

@@ -36,7 +36,7 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		panic("channel: ending an event twice")
 	}
 	e.state = stateEnded
-	c.stream.push(Completion{
+	comp := Completion{
 		EventID:       e.ev.EventID,
 		TaskUUID:      e.ev.TaskUUID,
 		StepUUID:      e.ev.StepUUID,
@@ -53,7 +53,13 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		PolledAt:      e.startedAt,
 		CompletedAt:   now,
 		Checkpoints:   e.checkpoints,
-	})
+	}
+	if e.src {
+		c.srcLive--
+		c.srcDone.push(comp)
+	} else {
+		c.stream.push(comp)
+	}
 	switch status {
 	case StatusCompleted:
 		c.st.Completed++
@@ -64,7 +70,7 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 	case StatusCancelled:
 		c.st.Cancelled++
 	}
-	if c.hook != nil {
+	if c.hook != nil && !e.src {
 		c.hook(c.stream.back())
 	}
 }

@@ -20,7 +20,7 @@ func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 		c.RecordRejected()
 		return uuid.Nil, err
 	}
-	return c.enqueue(ctx, ev, kind, timeout)
+	return c.enqueueAs(ctx, ev, kind, timeout, false)
 }
 
 // DispatchParser decodes a dispatch document into an Event. It must reject
@@ -40,11 +40,11 @@ func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchPar
 		c.RecordRejected()
 		return uuid.Nil, err
 	}
-	return c.enqueue(ctx, ev, route(ev.Handler), timeout)
+	return c.enqueueAs(ctx, ev, route(ev.Handler), timeout, false)
 }
 
-// enqueue queues a validated event.
-func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time.Duration) (uuid.UUID, error) {
+// enqueueAs queues a validated event; src marks a source event (source.go).
+func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
 	now := time.Now()
 	if ev.EventID == uuid.Nil {
 		ev.EventID = newIDAt(now)
@@ -59,7 +59,7 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 		}
 	}
 	ev.PolledAt = time.Time{}
-	e := &entry{ev: ev, kind: kind, heapIdx: -1}
+	e := &entry{ev: ev, kind: kind, heapIdx: -1, src: src}
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
@@ -90,6 +90,11 @@ func (c *Channel) enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	c.queues[kind].push(e)
 	c.live[ev.EventID] = e
 	c.st.Dispatched++
+	if src {
+		c.srcLive++
+		c.st.SourceFed++
+		c.srcDone.reserve(c.srcLive + c.srcDone.len()) // ending never allocates
+	}
 	c.kickLocked()
 	return ev.EventID, nil
 }

@@ -7,7 +7,12 @@ import "time"
 // snapshot is consistent:
 //
 //	Dispatched == Queued + Pending + Completed + Failed + TimedOut + Cancelled
-//	Completed + Failed + TimedOut + Cancelled == Delivered + Undelivered + Discarded
+//	Completed + Failed + TimedOut + Cancelled == Delivered + Undelivered + Discarded + SourceHanded + SourceUntaken
+//
+// Events fed by a source count like dispatched ones in every counter and
+// gauge above, except that their completions are handed to the source
+// (SourceHanded, SourceUntaken) instead of the stream (Delivered,
+// Undelivered, Discarded).
 type Stats struct {
 	Dispatched      uint64 `json:"dispatched"`
 	Polled          uint64 `json:"polled"`
@@ -48,6 +53,13 @@ type Stats struct {
 
 	State    string `json:"state"`
 	WorkerID string `json:"worker_id"`
+
+	// Source events (source.go). Not in the JSON document: the source's own
+	// source_* keys describe it there.
+	SourceFed     uint64 `json:"-"` // events fed by a source
+	SourceHanded  uint64 `json:"-"` // their completions taken by the source
+	SourceLive    int    `json:"-"` // queued or pending
+	SourceUntaken int    `json:"-"` // ended, completion not yet taken
 }
 
 // Stats returns a consistent snapshot (ABI.md, "Stats").
@@ -62,7 +74,8 @@ func (c *Channel) Stats() Stats {
 	s.Pending = s.PendingFFI + s.RunningGo
 	s.OverdueGo = c.overdueGo
 	s.Undelivered = c.stream.len()
-	s.InFlight = s.Pending + s.OverdueGo + s.Undelivered
+	s.SourceLive, s.SourceUntaken = c.srcLive, c.srcDone.len()
+	s.InFlight = s.Pending + s.OverdueGo + s.Undelivered + s.SourceUntaken
 	s.MaxConcurrent = c.cfg.MaxConcurrentHandlers
 	s.DispatchCap = c.cfg.DispatchBufferSize
 	s.CompletionCap = c.cfg.CompletionBufferSize

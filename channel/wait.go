@@ -79,7 +79,10 @@ func (c *Channel) fail(w *waitState, err error) error {
 // kickLocked wakes one waiter of every class whose condition now holds, and
 // every waiter of a class that shutdown has released. Called after every
 // state change; a woken waiter that takes something kicks again, so wakeups
-// chain for as long as there is something to take.
+// chain for as long as there is something to take. Threads parked outside Go
+// (SetWaker) hear of what it found only when the critical section ends in
+// c.unlock(): a method that kicks must release mu with c.unlock(), never with
+// c.mu.Unlock(), or a thread parked in tasker_poll sleeps through the change.
 func (c *Channel) kickLocked() {
 	if c.waitDispatch.len() > 0 {
 		if c.closing {
@@ -124,6 +127,7 @@ func (c *Channel) kickLocked() {
 			c.wakes |= wakeAll
 		}
 	}
+	c.kickSourceLocked()
 }
 
 // The bits of Channel.wakes.

@@ -247,6 +247,11 @@
  *   event_json, a bad timeout_ms, a bad handle) is not counted. Counters
  *   add up in every snapshot:
  *   dispatched == queued + pending + completed + failed + timed_out + cancelled.
+ *   With a source (below) its events count in these like dispatched ones,
+ *   and these keys are added (QUEUE.md rule 9): source_state
+ *   ("connecting" | "connected" | "reconnecting" | "stopped"), source_read,
+ *   source_acked, source_released, source_lease_lost, source_dead_lettered,
+ *   source_heartbeats, source_errors, source_last_error (string or null).
  *
  * Config (tasker_new), a JSON object; every key optional:
  *   dispatch_buffer_size (1000), completion_buffer_size (1000, must be >=
@@ -256,7 +261,8 @@
  *   (1048576), worker_id (string), max_checkpoints (100000: a checkpoint
  *   beyond it ends the event as failed, too_many_checkpoints; 0 allows
  *   none), completion_timeout_ms (0: the default timeout of polled events,
- *   0 meaning handler_timeout_ms), tasker_config: see below.
+ *   0 meaning handler_timeout_ms), tasker_config and source (objects,
+ *   below).
  *
  * tasker-core TOML (tasker_config). Reads the handler-dispatch settings from
  * tasker-core's own configuration files, so that its users need not
@@ -277,6 +283,37 @@
  *   getenv() during tasker_new). Keys given in the JSON document win over
  *   the TOML. Errors (missing file, TOML syntax, a wrong type, an unset
  *   variable without default) are TASKER_EINVAL naming the file and key.
+ *
+ * Source (config key "source"; the contract is QUEUE.md): the channel reads
+ * step messages from a PostgreSQL queue (pgmq's table layout) with a lease,
+ * feeds them to its workers, and writes each result back in the transaction
+ * that archives the message:
+ *   {"source": {"postgres": {"dsn": "postgres://user@/db?host=/run/pg",
+ *     "queue": "orders", "schema": "pgmq", "results_queue": "orders_results",
+ *     "dead_letter_queue": "orders_dlq", "create_queues": true,
+ *     "visibility_timeout_ms": 30000, "heartbeat_ms": 10000,
+ *     "batch_size": 20, "poll_interval_ms": 500, "max_attempts": 5}}}
+ *   dsn and queue are required; the values shown are the defaults
+ *   (results_queue <queue>_results, dead_letter_queue <queue>_dlq,
+ *   heartbeat_ms visibility_timeout_ms / 3, which it must stay below).
+ *   Queue names are [a-z0-9_], at most 47 characters, derived names too.
+ *   Bad values are TASKER_EINVAL naming the key. tasker_new never waits for
+ *   the database: the source connects in the background and reconnects
+ *   with backoff; tasker_stats shows its state.
+ *   Source events are polled and completed like any other, but their
+ *   completions go back to the source (acked to the database), never to
+ *   tasker_next_completion; tasker_dispatch'ed events are unchanged and the
+ *   only ones in the completion stream. A source event is running while
+ *   polled and counts against completion_buffer_size until the source has
+ *   taken its completion (at once, in practice). The source reads only as
+ *   many messages as there are free handler slots and dispatch-queue room:
+ *   a worker that stops polling stops taking messages.
+ *   tasker_shutdown / tasker_destroy stop reading; events ending before the
+ *   drain deadline are acked; those still queued or running at it are
+ *   released to other workers (no result, not reported as cancelled
+ *   anywhere). Destroy waits for those last writes (bounded: a database
+ *   that stays away is given up on after about 10 s; its messages come back
+ *   when their lease expires).
  */
 #ifndef TASKER_H
 #define TASKER_H
@@ -374,6 +411,8 @@ void tasker_free(void *p);
  * TASKER_EINVAL. On success *out is the new handle; on failure *out is 0.
  * Ownership: config_json is borrowed for the call; the handle is the
  * caller's and must be released with tasker_destroy.
+ * With a "source" key it starts the source in the background and returns
+ * without waiting for the database.
  * Returns: TASKER_OK; TASKER_EINVAL (out NULL, bad JSON, unknown key, bad
  * value — the message names the key); TASKER_EFORKED; TASKER_EINTERNAL.
  */

@@ -15,6 +15,10 @@ type Config struct {
 	channel.Config
 	// CleanupIntervalMs is the reaper's period; 0 turns the reaper off.
 	CleanupIntervalMs int `json:"cleanup_interval_ms"`
+	// Source is the config document's "source" object as written (nil:
+	// no source): {"<kind>": {...}} with a kind registered by
+	// RegisterSource. ParseConfig checks it; New opens it.
+	Source []byte `json:"source,omitempty"`
 }
 
 // DefaultConfig returns ABI.md's defaults.

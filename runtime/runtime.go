@@ -53,6 +53,7 @@ type options struct {
 	callbacks []Callback
 	grace     time.Duration
 	sources   map[string]string
+	source    Source
 }
 
 // Option configures a Dispatcher.
@@ -103,12 +104,25 @@ type Dispatcher struct {
 	cbPanic   atomic.Uint64
 	cbDropped atomic.Uint64
 
+	// the source, when one is attached (source.go); fixed by New
+	src     Source
+	srcLink *SourceLink
+	srcStop context.CancelFunc // stop reading: Shutdown began
+	srcDone chan struct{}      // closed when Source.Run has returned
+
 	ready readyFDs // readiness descriptors (readyfd.go)
 }
 
+// sourceGrace bounds how long Shutdown waits for a source's Run to return
+// after every event has ended (a source bounds its own final writes; this
+// is the backstop).
+var sourceGrace = 30 * time.Second
+
 // New makes a dispatcher and starts its goroutines: the Go-handler loop
-// (when handlers are registered), the reaper (when cleanup_interval_ms > 0)
-// and the callback goroutine (when callbacks are registered).
+// (when handlers are registered), the reaper (when cleanup_interval_ms > 0),
+// the callback goroutine (when callbacks are registered) and the source
+// (WithSource, or the config's "source" key; it connects in the
+// background: New never waits for it).
 func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	o := options{handlers: map[string]Handler{}, grace: time.Second}
 	for _, opt := range opts {
@@ -121,6 +135,13 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if o.source == nil && cfg.Source != nil {
+		s, err := openSource(cfg.Source)
+		if err != nil {
+			return nil, err
+		}
+		o.source = s
 	}
 	ch, err := channel.New(cfg.Config)
 	if err != nil {
@@ -147,6 +168,9 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 			}
 		})
 		go d.callbackLoop()
+	}
+	if o.source != nil {
+		d.startSource(o.source)
 	}
 	if len(d.handlers) > 0 {
 		d.loops.Add(1)
@@ -246,13 +270,18 @@ func (d *Dispatcher) NextCompletion(ctx context.Context, timeout time.Duration) 
 // Stats returns the channel's snapshot plus the dispatcher's counters
 // (read just after the snapshot, without the channel's lock).
 func (d *Dispatcher) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Stats:             d.ch.Stats(),
 		CallbacksRun:      d.cbRun.Load(),
 		CallbacksPanicked: d.cbPanic.Load(),
 		CallbacksDropped:  d.cbDropped.Load(),
 		ConfigSources:     d.sources,
 	}
+	if d.src != nil {
+		ss := d.src.Stats()
+		s.Source = &ss
+	}
+	return s
 }
 
 // Shutdown stops intake, lets workers and Go handlers drain until now+drain
@@ -264,6 +293,9 @@ func (d *Dispatcher) Stats() Stats {
 // may bring the deadline closer, never push it back.
 func (d *Dispatcher) Shutdown(drain time.Duration) {
 	start := time.Now()
+	if d.srcStop != nil {
+		d.srcStop() // the source stops reading before intake closes
+	}
 	d.ch.Shutdown(drain)
 	d.stopOnce.Do(func() {
 		d.cancelRoot()
@@ -287,6 +319,10 @@ func (d *Dispatcher) Shutdown(drain time.Duration) {
 			d.cbDrop.Store(true)
 			waitOrGrace(d.cbDone, d.grace)
 		}
+	}
+	if d.srcDone != nil {
+		// every event has ended: the source writes what it took and returns
+		waitOrGrace(d.srcDone, sourceGrace)
 	}
 	idle := make(chan struct{})
 	go func() { d.handlersWG.Wait(); close(idle) }()

@@ -1,6 +1,10 @@
 package runtime
 
-import "github.com/tasker-systems/libtasker/channel"
+import (
+	"encoding/json"
+
+	"github.com/tasker-systems/libtasker/channel"
+)
 
 // Stats is the channel's snapshot (channel.Stats, whose fields are
 // promoted) plus the dispatcher's own counters. encoding/json writes it as
@@ -16,4 +20,17 @@ type Stats struct {
 	// ParseConfigEnv); absent when the dispatcher was made without
 	// WithConfigSources. Shared and read-only.
 	ConfigSources map[string]string `json:"config_sources,omitempty"`
+	// Source is the source's snapshot (QUEUE.md rule 9); nil without a
+	// source. Its keys (source_*) join the flat JSON object.
+	Source *SourceStats `json:"-"`
+}
+
+// MarshalJSON writes one flat object: the channel's keys, the dispatcher's,
+// then the source's when there is one.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats // without this method
+	return json.Marshal(struct {
+		plain
+		*SourceStats
+	}{plain(s), s.Source})
 }

@@ -60,7 +60,8 @@ func ParseConfigEnv(data []byte, lookup func(string) (string, bool)) (Config, ma
 		keys[i].Seen = &seen[i]
 	}
 	var tcRaw []byte
-	all := append(keys, wire.ConfigKey{Name: "tasker_config", Raw: &tcRaw})
+	all := append(keys, wire.ConfigKey{Name: "tasker_config", Raw: &tcRaw},
+		wire.ConfigKey{Name: "source", Raw: &cfg.Source})
 	if err := wire.ParseConfig(data, all); err != nil {
 		return Config{}, nil, err
 	}
@@ -78,6 +79,11 @@ func ParseConfigEnv(data []byte, lookup func(string) (string, bool)) (Config, ma
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, nil, annotate(err, sources)
+	}
+	if cfg.Source != nil {
+		if _, err := openSource(cfg.Source); err != nil { // checks the document; connects nowhere
+			return Config{}, nil, err
+		}
 	}
 	return cfg, sources, nil
 }

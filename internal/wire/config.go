@@ -11,8 +11,8 @@ import (
 // exactly one of Int, Str and Raw is set. An integer must fit in
 // [math.MinInt32, channel.MaxTimeoutMs] here; its owner's Validate checks
 // the real range. A string may be null (meaning ""). Raw receives a copy of
-// the value's JSON text, for a key whose owner parses it (tasker_config:
-// ParseTaskerConfig).
+// the value's JSON text (nil for null), for a key whose owner parses it
+// (tasker_config: ParseTaskerConfig; source: runtime's openSource).
 type ConfigKey struct {
 	Name string
 	Int  *int
@@ -45,7 +45,10 @@ func ParseConfig(data []byte, keys []ConfigKey) error {
 				*k.Seen = true
 			}
 			if k.Raw != nil {
-				*k.Raw = append([]byte(nil), raw...)
+				*k.Raw = nil
+				if !isNull(raw) {
+					*k.Raw = append([]byte(nil), raw...)
+				}
 				return nil
 			}
 			if k.Int != nil {

@@ -21,7 +21,8 @@
  *   bench peer_pingpong N        the same through the mutex + condvar queue
  *   bench callgrind N WHAT       N round trips between CALLGRIND_TOGGLE_COLLECT marks, for
  *                                `valgrind --tool=callgrind --collect-atstart=no`; WHAT is
- *                                all|into|dispatch|poll|complete|next|peer: which calls are counted
+ *                                all|batch|into|dispatch|poll|complete|next|peer: which calls are
+ *                                counted (batch: poll_batch(64) round trips)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -585,6 +586,12 @@ static int mode_callgrind(long N, const char *what) {
         CALLGRIND_TOGGLE_COLLECT;
         for (long i = 0; i < N; i++) peer_round_trip(&work, &done, evl, rl);
         CALLGRIND_TOGGLE_COLLECT;
+    } else if (!strcmp(what, "batch")) {
+        for (long i = 0; i < 1000; i += 64) batch_round_trip(h, evl, rl, 64);
+        CALLGRIND_TOGGLE_COLLECT;
+        for (long i = 0; i < N; i += 64) batch_round_trip(h, evl, rl, 64);
+        CALLGRIND_TOGGLE_COLLECT;
+        N = (N + 63) / 64 * 64;
     } else if (!strcmp(what, "into")) {
         for (long i = 0; i < 1000; i++) into_round_trip(h, evl, rl);
         CALLGRIND_TOGGLE_COLLECT;

@@ -179,6 +179,7 @@ def main() -> None:
             go_json = (gb["ir"] - ga["ir"]) / ((gb["events"] - ga["events"]) * 1.1)  # each run warms up with 10% more
         body = [["C round trip (dispatch + poll + complete + next_completion)", f(ir("c_all"))],
                 ["C round trip with poll_into + next_completion_into", f(ir("c_into"))],
+                ["C round trip with poll_batch(64), per event", f(ir("c_batch"))],
                 ["  of which tasker_dispatch", f(ir("c_dispatch"))],
                 ["  of which tasker_poll + tasker_free", f(ir("c_poll"))],
                 ["  of which tasker_complete", f(ir("c_complete"))],
@@ -276,6 +277,64 @@ def main() -> None:
     out.extend(l.rstrip() for l in gob)
     out.append("```\n")
     data["go_bench"] = [l.rstrip() for l in gob]
+
+    # 9. PostgreSQL source
+    tp = [r for r in rows if r.get("bench") == "pg_throughput"]
+    if tp:
+        body, pg_summary = [], []
+        def median(kind: str, procs: int):
+            xs = sorted(r["msgs_per_s"] for r in tp if r["kind"] == kind and r["procs"] == procs)
+            return (xs[len(xs) // 2], xs) if xs else (None, [])
+
+        def span(xs: list) -> str:
+            return f"{f(xs[len(xs) // 2])}" + (f" ({f(xs[0])}-{f(xs[-1])})" if len(xs) > 1 else "")
+
+        for procs in sorted({r["procs"] for r in tp}):
+            (sm, sxs), (fm, fxs) = median("source", procs), median("floor", procs)
+            ratio = sm / fm if sm and fm else None
+            body.append([str(procs), span(sxs) if sxs else "n/a", span(fxs) if fxs else "n/a",
+                         f(ratio, 2) if ratio else "n/a", "yes" if ratio and ratio >= 0.8 else "no",
+                         f(tp[0]["messages"]), str(len(sxs))])
+            pg_summary.append({"procs": procs, "source_msgs_per_s": sm, "floor_msgs_per_s": fm, "ratio": ratio,
+                               "source_runs": sxs, "floor_runs": fxs})
+        table("9. PostgreSQL source: messages/s, C worker processes vs the raw SQL floor",
+              ["worker processes", "source msgs/s, median (min-max)", "raw SQL floor msgs/s, median (min-max)",
+               "ratio of medians", ">= 0.8", "messages per run", "runs"], body)
+        out.append("Each run: N step messages inserted in one statement once every worker process is connected; the "
+                   "time from that commit until all N are in `a_<queue>` (every result written). *source*: the C "
+                   "worker (`tests/bench/pgworker.c`, 2 threads, `poll_batch(20)`, each event completed at once) "
+                   "on libtasker's source, batch_size 20. *floor*: `tests/bench/pgsource floorworker`, a plain pgx "
+                   "loop doing the same reads (the source's own statement, batch 20) and the same one-statement "
+                   "acks (same result document size), one after the other, with no channel in between. The source "
+                   "reads and acks on separate connections at once, which the plain loop does not: a ratio above 1 "
+                   "is that overlap. Floor and source runs alternate (one of each per process count, repeated), so that both see the same machine; on a shared machine single runs vary by 2x, hence the medians.\n")
+        summary["pg_throughput"] = pg_summary
+        body = []
+        for r in rows:
+            if r.get("bench") == "pg_latency":
+                what = "LISTEN/NOTIFY" if r["mode"] == "notify" else f"polling only (poll_interval_ms {r['poll_interval_ms']})"
+                body.append([what, f(r["p50_ms"], 2), f(r["p90_ms"], 2), f(r["p99_ms"], 2), f(r["max_ms"], 2), str(r["samples"])])
+        if body:
+            table("9b. Wake-up latency: INSERT sent -> tasker_poll returns in the C worker (ms)",
+                  ["wake-up by", "p50", "p90", "p99", "max", "samples"], body)
+            out.append("One message at a time into an idle worker; the clock starts just before the INSERT (its commit "
+                       "is included). Polling only: the queue without its notify trigger (as pgmq makes queues by default), "
+                       "sends at random moments.\n")
+        body = []
+        for r in rows:
+            if r.get("bench") == "pg_idle_cpu":
+                body.append([{"c": "C (pgworker, 2 threads blocked in poll_batch)",
+                              "python": "Python (tests/cluster/worker.py: tasker.Worker, 4 threads, stats line every 200 ms)"}
+                             .get(r["worker"], r["worker"]), f"{r['cpu_seconds']:.2f} s", f"{r['seconds']:.1f} s",
+                             f"{r['cpu_percent']:.2f} %"])
+        sz = find("lib_size")
+        if sz:
+            body.append([f"build/libtasker.so size: {sz['before_commit']} (before the source) -> {sz['after_commit']}",
+                         f"{sz['before_bytes'] / 1e6:.2f} MB -> {sz['after_bytes'] / 1e6:.2f} MB",
+                         f"+{(sz['after_bytes'] - sz['before_bytes']) / 1e6:.2f} MB", ""])
+        if body:
+            table("9c. Idle worker process with a source (empty queue), and the library's size",
+                  ["what", "CPU time / size", "over", "CPU"], body)
     data["summary"] = summary
 
     # the targets of issue 14, from this run

@@ -14,11 +14,13 @@ RB=${RUBY:-ruby}
 export TASKER_LIBRARY="$PWD/build/libtasker.so"
 
 if (( QUICK )); then
-  N_FLOOR=200000 N_RT=50000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
+  N_FLOOR=100000 N_RT=30000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
   N_CG=300 N_PP=10000
+  N_PG=2000 N_PG_LAT=50 PG_PROCS="1" PG_REPS=1
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
   N_CG=5000 N_PP=200000
+  N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4" PG_REPS=3
 fi
 
 T0=$SECONDS
@@ -82,7 +84,7 @@ cg() { # label events valgrind-option command...
   fi
 }
 if command -v valgrind >/dev/null; then
-  CG_WHAT="all into dispatch poll complete next peer"
+  CG_WHAT="all batch into dispatch poll complete next peer"
   (( QUICK )) && CG_WHAT="all"   # the split by call only in the full run
   for what in $CG_WHAT; do
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
@@ -141,6 +143,46 @@ for mode in decoded raw; do run "$PY" tests/bench/bench.py checkpoint "$N_LANG" 
 
 step "8. go test -bench (core)"
 go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench.txt" >&2
+
+step "9. PostgreSQL source"
+PGDIR="$PWD/$B/pg"
+if bash tests/pg/pg.sh check; then
+  gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/pgworker.c -Lbuild -ltasker -Wl,-rpath,"$PWD/build" -lpthread -o "$B/pgworker"
+  go build -o "$B/pgsource" ./tests/bench/pgsource
+  bash tests/pg/pg.sh stop "$PGDIR"
+  DSN=$(bash tests/pg/pg.sh start "$PGDIR" $$)
+  trap 'bash tests/pg/pg.sh stop "$PGDIR"' EXIT
+  for rep in $(seq "$PG_REPS"); do
+    for p in $PG_PROCS; do   # floor and source alternate, so that both see the same machine
+      run "$B/pgsource" throughput -dsn "$DSN" -kind floor -procs "$p" -n "$N_PG"
+      run "$B/pgsource" throughput -dsn "$DSN" -kind source -procs "$p" -n "$N_PG" -worker "$B/pgworker"
+    done
+  done
+  run "$B/pgsource" latency -dsn "$DSN" -worker "$B/pgworker" -n "$N_PG_LAT"
+  if (( ! QUICK )); then
+    run "$B/pgsource" latency -dsn "$DSN" -worker "$B/pgworker" -n 40 -notify=false -poll-ms 500
+    run "$B/pgsource" idle -dsn "$DSN" -worker "$B/pgworker" -seconds 10 -cmd c
+    run "$B/pgsource" idle -dsn "$DSN" -worker "$B/pgworker" -seconds 10 -cmd python
+  fi
+  bash tests/pg/pg.sh stop "$PGDIR"
+  trap - EXIT
+else
+  echo "PostgreSQL server binaries not found: section 9 skipped (make deps installs them)" >&2
+fi
+if (( ! QUICK )); then
+  # the library's size before the source (main at 5f9c7a9, the last commit before issue 9), same flags
+  BEFORE=5f9c7a9
+  if [ ! -f "$B/libtasker-$BEFORE.so" ] && git cat-file -e "$BEFORE^{commit}" 2>/dev/null; then
+    tmp=$(mktemp -d)
+    git archive "$BEFORE" | tar -x -C "$tmp"
+    (cd "$tmp" && go build -buildmode=c-shared -ldflags="-s -w -extldflags=-Wl,--version-script=$tmp/ffi/libtasker.map" \
+       -o "$OLDPWD/$B/libtasker-$BEFORE.so" ./ffi) && rm -f "$B/libtasker-$BEFORE.h"
+    rm -rf "$tmp"
+  fi
+  if [ -f "$B/libtasker-$BEFORE.so" ]; then
+    echo "{\"bench\":\"lib_size\",\"before_commit\":\"$BEFORE\",\"before_bytes\":$(stat -c %s "$B/libtasker-$BEFORE.so"),\"after_commit\":\"$(git rev-parse --short HEAD)\",\"after_bytes\":$(stat -c %s build/libtasker.so)}" | tee -a "$OUT" >&2
+  fi
+fi
 
 MD=BENCHMARKS.md; (( QUICK )) && MD="$B/BENCHMARKS-quick.md"   # a quick look never replaces the full table
 "$PY" tests/bench/report.py "$OUT" "$B/gobench.txt" --json build/bench.json --markdown "$MD" \

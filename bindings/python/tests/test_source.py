@@ -1,0 +1,99 @@
+"""A channel with a PostgreSQL source (QUEUE.md), end to end from Python: a throwaway server
+(tests/pg/pg.sh), steps inserted with plain SQL (psql), tasker.Worker running them, one result per
+message in the results queue, nothing in the local completion stream.
+
+Needs the PostgreSQL server binaries; skipped without them unless TASKER_PG_REQUIRED=1 (make test),
+where a missing server is a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+import uuid
+
+import tasker
+
+from ._util import REPO_ROOT
+
+PG_SH = os.path.join(REPO_ROOT, "tests", "pg", "pg.sh")
+
+
+def _psql() -> str | None:
+    found = shutil.which("psql")
+    if found:
+        return found
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True) if os.path.isdir("/usr/lib/postgresql") else []:
+        p = os.path.join("/usr/lib/postgresql", d, "bin", "psql")
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+class SourceTest(unittest.TestCase):
+    dir: str
+    dsn: str
+    psql: str
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        psql = _psql()
+        if subprocess.run(["bash", PG_SH, "check"]).returncode != 0 or psql is None:
+            if os.environ.get("TASKER_PG_REQUIRED") == "1":
+                raise RuntimeError("PostgreSQL server binaries or psql not found and TASKER_PG_REQUIRED=1")
+            raise unittest.SkipTest("PostgreSQL server binaries not installed")
+        cls.psql = psql
+        cls.dir = os.path.join(REPO_ROOT, "build", f"pgtest-py-{os.getpid()}")
+        out = subprocess.run(["bash", PG_SH, "start", cls.dir, str(os.getpid())], capture_output=True, text=True, check=True)
+        cls.dsn = out.stdout.strip()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        subprocess.run(["bash", PG_SH, "stop", cls.dir], check=False)
+
+    def sql(self, query: str) -> str:
+        res = subprocess.run([self.psql, self.dsn, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return res.stdout.strip()
+
+    def test_worker_runs_steps_from_a_queue(self) -> None:
+        source = {"postgres": {"dsn": self.dsn, "queue": "py_orders", "poll_interval_ms": 100}}
+        with tasker.Channel(source=source, max_concurrent_handlers=4) as ch:
+            with tasker.Worker(ch, {"add": lambda ev: {"sum": ev.payload["a"] + 1}}, threads=3):
+                deadline = time.monotonic() + 30
+                while ch.stats()["source_state"] != "connected":
+                    self.assertLess(time.monotonic(), deadline, ch.stats()["source_last_error"])
+                    time.sleep(0.02)
+                steps = [json.dumps({"task_uuid": str(uuid.uuid4()), "step_uuid": str(uuid.uuid4()),
+                                     "handler": "add", "payload": {"a": i}}) for i in range(20)]
+                values = ",".join("(now(), '%s'::jsonb)" % s for s in steps)
+                self.sql(f"INSERT INTO pgmq.q_py_orders (vt, message) VALUES {values}")
+                while ch.stats()["source_acked"] < 20:
+                    self.assertLess(time.monotonic(), deadline, ch.stats())
+                    time.sleep(0.02)
+            stats = ch.stats()
+            self.assertEqual(stats["undelivered"], 0)
+            self.assertIsNone(ch.next_completion(timeout=0.05), "a source event reached the local stream")
+        self.assertEqual(stats["source_read"], 20)
+        self.assertEqual(stats["source_lease_lost"], 0)
+        rows = self.sql("SELECT message FROM pgmq.q_py_orders_results").splitlines()
+        results = [json.loads(r) for r in rows]
+        self.assertEqual(len(results), 20)
+        self.assertEqual(len({r["msg_id"] for r in results}), 20, "a message has two results")
+        sums = sorted(r["completion"]["result"]["sum"] for r in results)
+        self.assertEqual(sums, list(range(1, 21)))
+        self.assertEqual(self.sql("SELECT count(*) FROM pgmq.q_py_orders"), "0")
+        self.assertEqual(self.sql("SELECT count(*) FROM pgmq.a_py_orders"), "20")
+
+    def test_bad_source_config_names_the_key(self) -> None:
+        with self.assertRaises(tasker.InvalidArgument) as cm:
+            tasker.Channel(source={"postgres": {"dsn": self.dsn, "queue": "Bad-Name"}})
+        self.assertIn('"queue"', str(cm.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
