@@ -84,13 +84,16 @@ test-symbols: $(LIB) ## The exported tasker_* symbols are exactly the header's f
 	if [ -n "$$other" ]; then echo "unexpected exports: $$other"; exit 1; fi; \
 	echo "symbols: $$(echo "$$so" | wc -l) tasker_* functions, same as include/tasker.h"
 
-typecheck: deps ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md
+typecheck: deps ## mypy --strict on bindings/python/tasker and the Python examples of README.md and bindings/python/README.md (the asyncio one too)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -c 'import re, sys; \
 	[open(f"{sys.argv[1]}/readme_example_{i}.py", "w").write(re.search(r"```python\n(.*?)```", open(p).read(), re.S).group(1)) \
 	 for i, p in enumerate(sys.argv[2:])]' "$$tmp" README.md bindings/python/README.md && \
 	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" bindings/python/tasker "$$tmp"/readme_example_0.py && \
-	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_example_1.py && \
+	$(PYTHON) -c 'import re, sys; t = open(sys.argv[2]).read().split("\n## asyncio\n", 1)[1]; \
+	open(sys.argv[1], "w").write(re.search(r"```python\n(.*?)```", t, re.S).group(1))' "$$tmp/readme_asyncio.py" bindings/python/README.md && \
+	MYPYPATH=bindings/python $(MYPY) --strict --cache-dir="$$tmp/cache" "$$tmp"/readme_asyncio.py
 
 test-python: $(LIB) ## Python binding tests (standard library unittest; a throwaway PostgreSQL for the source test)
 	cd bindings/python && TASKER_PG_REQUIRED=1 $(PYTHON) -m unittest discover -s tests -t . -v
@@ -125,15 +128,17 @@ DEB_PYTHON        := python3
 DEB_RUBY          := ruby
 DEB_RUBY_FFI      := ruby-ffi
 DEB_RUBY_MINITEST := ruby-minitest
+DEB_RUBY_ASYNC    := ruby-async
 
-deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, mypy, pkg-config, binutils, python3-venv, valgrind, postgresql)
+deps: ## Install from Debian what tests, demos and benches need when missing (python3, ruby, ruby-ffi, ruby-minitest, ruby-async, mypy, pkg-config, binutils, python3-venv, valgrind, postgresql)
 	@missing=""; \
 	command -v $(PYTHON) >/dev/null 2>&1 || missing="$$missing $(DEB_PYTHON)"; \
 	if ! command -v $(RUBY) >/dev/null 2>&1; then \
-	  missing="$$missing $(DEB_RUBY) $(DEB_RUBY_FFI) $(DEB_RUBY_MINITEST)"; \
+	  missing="$$missing $(DEB_RUBY) $(DEB_RUBY_FFI) $(DEB_RUBY_MINITEST) $(DEB_RUBY_ASYNC)"; \
 	else \
 	  $(RUBY) -e 'require "ffi"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_FFI)"; \
 	  $(RUBY) -e 'require "minitest"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_MINITEST)"; \
+	  $(RUBY) -e 'require "async"' >/dev/null 2>&1 || missing="$$missing $(DEB_RUBY_ASYNC)"; \
 	fi; \
 	command -v $(MYPY) >/dev/null 2>&1 || missing="$$missing mypy"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \

@@ -154,6 +154,8 @@ type Channel struct {
 	srcWake chan struct{}
 
 	st Stats // the counters; Stats() adds the gauges to a copy
+
+	ready [2]readyWatch // readiness watchers (ready.go)
 }
 
 // New makes a channel with a validated config.

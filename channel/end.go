@@ -41,6 +41,8 @@ func (c *Channel) endAtLocked(e *entry, status CompletionStatus, r Result, byRet
 		TaskUUID:      e.ev.TaskUUID,
 		StepUUID:      e.ev.StepUUID,
 		CorrelationID: e.ev.CorrelationID,
+		TraceID:       e.ev.TraceID,
+		SpanID:        e.ev.SpanID,
 		Handler:       e.ev.Handler,
 		Status:        status,
 		Success:       r.Success,

@@ -98,13 +98,17 @@ type Completion struct {
 	TaskUUID      uuid.UUID
 	StepUUID      uuid.UUID
 	CorrelationID uuid.UUID
-	Handler       string
-	Status        CompletionStatus
-	Success       bool
-	Result        json.RawMessage
-	Error         *ErrorInfo
-	Metadata      json.RawMessage
-	DispatchedAt  time.Time
+	// TraceID and SpanID are the event's (nil: absent, JSON null), carried
+	// onto its completion so that a trace can be followed through.
+	TraceID      *string
+	SpanID       *string
+	Handler      string
+	Status       CompletionStatus
+	Success      bool
+	Result       json.RawMessage
+	Error        *ErrorInfo
+	Metadata     json.RawMessage
+	DispatchedAt time.Time
 	// PolledAt is the event's first start (its first poll), zero when it
 	// was never started: with checkpoints, the execution time spans every run.
 	PolledAt    time.Time

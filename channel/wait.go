@@ -114,6 +114,7 @@ func (c *Channel) kickLocked() {
 	if c.waitIdle.len() > 0 && c.allEndedLocked() {
 		c.waitIdle.broadcast()
 	}
+	c.notifyReadyLocked() // readiness watchers (ready.go)
 	if c.waker != nil {
 		q := c.queues[KindFFI].len()
 		if (q > 0 && c.budgetLocked() > 0) || (q == 0 && c.closing) {

@@ -520,3 +520,20 @@ int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size
 int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
     return take_into("tasker_next_completion_into", "completion", h, KEPT_COMPLETION, timeout_ms, buf, cap, len);
 }
+
+/* ---- readiness descriptors (issue 13): tasker_event_fd, tasker_completion_fd ----
+ * Kept apart from the waiting calls above. The descriptor is the library's
+ * (an eventfd opened close-on-exec and non-blocking); *fd is -1 on every
+ * status but TASKER_OK. In a forked child the call never enters Go. */
+
+int tasker_event_fd(tasker_t h, int *fd) {
+    if (fd != NULL) *fd = -1;
+    CHECK_FORK();
+    return tgo_event_fd(h, fd);
+}
+
+int tasker_completion_fd(tasker_t h, int *fd) {
+    if (fd != NULL) *fd = -1;
+    CHECK_FORK();
+    return tgo_completion_fd(h, fd);
+}

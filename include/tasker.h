@@ -130,6 +130,49 @@
  * (bindings load it lazily, when the first channel is made), or use
  * posix_spawn/exec for workers.
  *
+ * ==== Readiness descriptors (event loops, fiber schedulers; ABI minor 2) ====
+ *
+ * A program that must not block a thread in tasker_poll or
+ * tasker_next_completion (an asyncio loop, a Ruby fiber scheduler, an
+ * epoll/kqueue/libuv loop) waits on a file descriptor instead:
+ * tasker_event_fd for the event queue, tasker_completion_fd for the
+ * completion stream. Nothing else changes: when the descriptor is readable,
+ * the usual non-blocking call (tasker_poll / tasker_poll_batch /
+ * tasker_next_completion with timeout_ms 0) takes the work.
+ *
+ *   Level-triggered. The event descriptor is readable exactly while
+ *   tasker_poll(h, 0, ...) would return TASKER_OK or TASKER_CLOSED (an
+ *   event is queued and the bounds let it start, or shutdown began and no
+ *   event is queued); the completion descriptor exactly while
+ *   tasker_next_completion(h, 0, ...) would return TASKER_OK or
+ *   TASKER_CLOSED. The library updates it in the same critical section as
+ *   the state, so it stays readable as long as work is there (take it
+ *   batch by batch, with no lost wake-up) and becomes unreadable as soon as
+ *   the last item is taken. Edge-triggered waiting (EPOLLET) also works if
+ *   you drain until TASKER_EMPTY after each wake-up: the descriptor goes
+ *   unreadable and readable again on every new arrival after that.
+ *   Readable also once shut down (CLOSED), so a waiter always wakes up,
+ *   and it stays readable from destroy on.
+ *
+ *   Spurious wake-ups. Another thread (or a Go handler taking room under
+ *   the bounds) may take the work between your wake-up and your call: the
+ *   non-blocking call then returns TASKER_EMPTY; wait on the descriptor
+ *   again. Never treat EMPTY after a wake-up as an error.
+ *
+ *   Ownership. The descriptor belongs to the library: it is opened on the
+ *   first call (later calls return the same number), close-on-exec and
+ *   non-blocking, and closed by tasker_destroy. Only wait on it (poll,
+ *   select, epoll, kqueue, an event loop's add_reader): never read, write
+ *   or close it, which would corrupt its readiness. Stop waiting on it (e.g.
+ *   remove it from your epoll set or event loop) before tasker_destroy, or
+ *   wait on a dup() of it, which you close yourself and which stays
+ *   readable after destroy.
+ *
+ *   Fork. In a forked child the call returns TASKER_EFORKED like every
+ *   other; the descriptor inherited from the parent still refers to the
+ *   parent's channel and must not be used (not even waited on) in the
+ *   child. Closing the child's copy is harmless.
+ *
  * ==== JSON documents ====
  *
  * All documents are strict: an unknown key, a duplicate key or a value of
@@ -172,7 +215,9 @@
  *
  * Completion (tasker_next_completion), every key always present, null where
  * it has no value:
- *   event_id, task_uuid, step_uuid, correlation_id, handler,
+ *   event_id, task_uuid, step_uuid, correlation_id, trace_id, span_id (the
+ *   event's, so that a trace can be followed from dispatch to completion;
+ *   null when the event had none), handler,
  *   status ("completed" | "failed" | "timeout" | "cancelled"), success,
  *   result, error {message, error_type, retryable}, metadata,
  *   dispatched_at, polled_at (the first poll; null if never polled),
@@ -284,10 +329,11 @@ extern "C" {
 #define TASKER_ABI_VERSION 1
 /**
  * The minor version: additions to ABI version 1 that older code does not
- * use. 1 adds tasker_checkpoint and tasker_abi_minor. A program that calls
- * an addition checks tasker_abi_minor() >= the minor that added it.
+ * use. 1 adds tasker_checkpoint and tasker_abi_minor; 2 adds
+ * tasker_event_fd and tasker_completion_fd. A program that calls an
+ * addition checks tasker_abi_minor() >= the minor that added it.
  */
-#define TASKER_ABI_MINOR 1
+#define TASKER_ABI_MINOR 2
 /** The library version this header ships with. */
 #define TASKER_VERSION_STRING "libtasker 0.1.0 (abi 1)"
 
@@ -549,6 +595,33 @@ int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms);
  * TASKER_EFORKED; TASKER_EINTERNAL.
  */
 int tasker_stats(tasker_t h, char **stats_json, size_t *len);
+
+/* ==== Readiness descriptors (see "Readiness descriptors" above) ==== */
+
+/**
+ * Sets *fd to the channel's event readiness descriptor: readable exactly
+ * while tasker_poll(h, 0, ...) would return TASKER_OK or TASKER_CLOSED
+ * (level-triggered; see above for spurious wake-ups). The first call opens
+ * it; every call returns the same descriptor until destroy. *fd is -1 on any
+ * status but TASKER_OK.
+ * Ownership: the descriptor is the library's, closed by tasker_destroy; the
+ * caller only waits on it (never reads, writes or closes it) and stops
+ * waiting before destroy, or waits on its own dup(). Thread-safe.
+ * Returns: TASKER_OK; TASKER_EINVAL (fd NULL); TASKER_EBADF; TASKER_EFORKED
+ * (in a forked child: do not use a descriptor inherited from the parent);
+ * TASKER_EINTERNAL (also when the system refuses a descriptor, e.g. EMFILE;
+ * tasker_last_error says which).
+ */
+int tasker_event_fd(tasker_t h, int *fd);
+
+/**
+ * Sets *fd to the channel's completion readiness descriptor: readable
+ * exactly while tasker_next_completion(h, 0, ...) would return TASKER_OK or
+ * TASKER_CLOSED. Everything else as tasker_event_fd.
+ * Ownership: as tasker_event_fd. Thread-safe.
+ * Returns: as tasker_event_fd.
+ */
+int tasker_completion_fd(tasker_t h, int *fd);
 
 #ifdef __cplusplus
 }

@@ -109,6 +109,8 @@ type Dispatcher struct {
 	srcLink *SourceLink
 	srcStop context.CancelFunc // stop reading: Shutdown began
 	srcDone chan struct{}      // closed when Source.Run has returned
+
+	ready readyFDs // readiness descriptors (readyfd.go)
 }
 
 // sourceGrace bounds how long Shutdown waits for a source's Run to return
@@ -337,10 +339,11 @@ func waitOrGrace(done <-chan struct{}, grace time.Duration) {
 }
 
 // Close shuts down with no drain and discards completions not yet taken
-// (what tasker_destroy does).
+// (what tasker_destroy does), then closes the readiness descriptors.
 func (d *Dispatcher) Close() {
 	d.Shutdown(0)
 	d.ch.Discard()
+	d.closeReadyFDs()
 }
 
 // ---- goroutines ----

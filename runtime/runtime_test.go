@@ -75,7 +75,7 @@ func completionJSON(t *testing.T, c channel.Completion) map[string]any {
 	require.True(t, json.Valid(b), "%s", b)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
-	assert.Len(t, m, len(ts.CompletionKeys))
+	assert.Equal(t, ts.CompletionKeys, ts.SortedKeys(m))
 	return m
 }
 

@@ -96,7 +96,8 @@ func SortedKeys(m map[string]any) []string {
 // too after a checkpoint (not listed: a first run has none).
 var (
 	CompletionKeys = []string{"checkpoints", "completed_at", "correlation_id", "dispatched_at", "error", "event_id",
-		"execution_time_ms", "handler", "metadata", "polled_at", "result", "status", "step_uuid", "success", "task_uuid"}
+		"execution_time_ms", "handler", "metadata", "polled_at", "result", "span_id", "status", "step_uuid", "success",
+		"task_uuid", "trace_id"}
 	EventKeys = []string{"correlation_id", "dispatched_at", "event_id", "handler", "payload", "polled_at",
 		"span_id", "step_uuid", "task_uuid", "timeout_ms", "trace_id"}
 )

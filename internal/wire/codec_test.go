@@ -428,9 +428,11 @@ func TestAppendEventJSON(t *testing.T) {
 
 func TestAppendCompletionJSON(t *testing.T) {
 	polled := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
+	trace, span := tricky, "span-1"
+
 	c := channel.Completion{
 		EventID: uuid.MustParse(eU), TaskUUID: uuid.MustParse(tU), StepUUID: uuid.MustParse(sU), CorrelationID: uuid.MustParse(cU),
-		Handler: tricky, Status: channel.StatusFailed,
+		Handler: tricky, Status: channel.StatusFailed, TraceID: &trace, SpanID: &span,
 		Error:        &channel.ErrorInfo{Message: tricky, ErrorType: "handler_error", Retryable: true},
 		Metadata:     []byte(`{"big":1e400}`),
 		DispatchedAt: polled.Add(-time.Second),
@@ -443,6 +445,8 @@ func TestAppendCompletionJSON(t *testing.T) {
 	assert.Equal(t, tU, m["task_uuid"])
 	assert.Equal(t, sU, m["step_uuid"])
 	assert.Equal(t, cU, m["correlation_id"])
+	assert.Equal(t, tricky, m["trace_id"], "trace_id carried onto the completion")
+	assert.Equal(t, "span-1", m["span_id"])
 	assert.Equal(t, tricky, m["handler"])
 	assert.Equal(t, "failed", m["status"])
 	assert.Equal(t, false, m["success"])
@@ -458,7 +462,7 @@ func TestAppendCompletionJSON(t *testing.T) {
 	never := channel.Completion{Status: channel.StatusCancelled, DispatchedAt: polled, CompletedAt: polled}
 	m = ts.DecodeObject(t, wire.AppendCompletionJSON(nil, &never))
 	assert.Equal(t, ts.CompletionKeys, ts.SortedKeys(m))
-	for _, k := range []string{"result", "error", "metadata", "polled_at", "execution_time_ms"} {
+	for _, k := range []string{"result", "error", "metadata", "polled_at", "execution_time_ms", "trace_id", "span_id"} {
 		assert.Nil(t, m[k], k)
 	}
 	assert.Equal(t, "00000000-0000-0000-0000-000000000000", m["event_id"])

@@ -3,7 +3,8 @@
  *
  *   bench roundtrip N BATCH      one thread: dispatch + poll + complete + next_completion
  *   bench scaling THREADS N      THREADS threads doing round trips on one handle
- *   bench latency N MODE         dispatch -> poll-return latency; MODE block (poll -1)
+ *   bench latency N MODE         dispatch -> poll-return latency; MODE block (poll -1), fd (poll(2) on
+ *                                tasker_event_fd, then poll 0)
  *                                or sleep (poll 0, sleep 10 ms when empty)
  *   bench memory N               RSS before/after N round trips; peak with 100,000 pending
  *   bench cleanup N              time of tasker_cleanup_timeouts expiring N events
@@ -24,6 +25,8 @@
  *                                counted (batch: poll_batch(64) round trips)
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -300,7 +303,7 @@ static int mode_scaling(int threads, long N) {
 
 struct lat_arg {
     tasker_t h;
-    int sleep_mode;
+    int sleep_mode; /* 0 blocking poll(-1), 1 poll(0)+sleep 10 ms, 2 poll(2) on tasker_event_fd then poll(0) */
     long n;
     double *poll_at; /* per sample: when poll returned */
 };
@@ -310,10 +313,17 @@ static void *lat_worker(void *p) {
     size_t rl = strlen(RESULT);
     char id[37], *out;
     size_t n;
+    int efd = -1;
+    if (a->sleep_mode == 2) OK(tasker_event_fd(a->h, &efd));
     for (long i = 0; i < a->n;) {
+        if (efd >= 0) {
+            struct pollfd pf = {.fd = efd, .events = POLLIN};
+            while (poll(&pf, 1, -1) < 0 && errno == EINTR) {
+            }
+        }
         int st = tasker_poll(a->h, a->sleep_mode ? 0 : -1, &out, &n);
         if (st == TASKER_EMPTY) {
-            usleep(10000);
+            if (efd < 0) usleep(10000); /* fd mode: a spurious wake-up, wait again */
             continue;
         }
         if (st != TASKER_OK) die("poll", st);
@@ -331,6 +341,8 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+static const char *LAT_MODES[] = {"blocking", "sleep10ms", "fd"};
+
 static int mode_latency(long N, int sleep_mode) {
     tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
     double *sent = calloc((size_t)N, sizeof(double)), *got = calloc((size_t)N, sizeof(double));
@@ -346,14 +358,14 @@ static int mode_latency(long N, int sleep_mode) {
         OK(tasker_dispatch(h, EVENT, evl, -1, NULL));
         OK(tasker_next_completion(h, -1, &out, &n)); /* one event at a time */
         tasker_free(out);
-        if (!sleep_mode) usleep(50); /* let the worker park in poll again: measure an idle worker */
+        if (sleep_mode != 1) usleep(50); /* let the worker park again: measure an idle worker */
     }
     pthread_join(th, NULL);
     double *lat = malloc(sizeof(double) * (size_t)N);
     for (long i = 0; i < N; i++) lat[i] = (got[i] - sent[i]) * 1e6;
     qsort(lat, (size_t)N, sizeof(double), cmp_double);
     printf("{\"bench\":\"c_latency\",\"mode\":\"%s\",\"samples\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-           sleep_mode ? "sleep10ms" : "blocking", N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
+           LAT_MODES[sleep_mode], N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
     tasker_destroy(h);
     free(sent); free(got); free(lat);
     return 0;
@@ -626,7 +638,8 @@ int main(int argc, char **argv) {
     long N = atol(argv[2]);
     if (!strcmp(mode, "roundtrip")) return mode_roundtrip(N, argc > 3 ? (uint32_t)atoi(argv[3]) : 1);
     if (!strcmp(mode, "scaling")) return mode_scaling((int)N, atol(argv[3]));
-    if (!strcmp(mode, "latency")) return mode_latency(N, argc > 3 && !strcmp(argv[3], "sleep"));
+    if (!strcmp(mode, "latency"))
+        return mode_latency(N, argc <= 3 ? 0 : !strcmp(argv[3], "sleep") ? 1 : !strcmp(argv[3], "fd") ? 2 : 0);
     if (!strcmp(mode, "memory")) return mode_memory(N);
     if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
     if (!strcmp(mode, "checkpoint")) return mode_checkpoint(N);

@@ -3,6 +3,7 @@
     bench.py jsonfloor N                the JSON work Python must do per event
     bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+                                        | fd (an asyncio worker: AsyncChannel.poll on the readiness fd)
     bench.py checkpoint N MODE          checkpoint round trip (poll + checkpoint) beside complete
                                         round trip (dispatch + poll + complete + next_completion),
                                         same run; MODE decoded (StepEvent, Checkpoint values) | raw
@@ -107,7 +108,40 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
          events_per_s=done / dt, us_per_event=dt / done * 1e6)
 
 
+def latency_fd(n: int) -> None:
+    """An idle asyncio worker (tasker.aio.AsyncChannel.poll: loop.add_reader on tasker_event_fd) on
+    its own thread's event loop; the producer dispatches from the main thread."""
+    import asyncio
+    from tasker.aio import AsyncChannel
+
+    got = [0.0] * n
+    with tasker.Channel(cleanup_interval_ms=0) as ch:
+        async def work() -> None:
+            ach = AsyncChannel(ch)
+            for i in range(n):
+                ev = await ach.poll(None)
+                got[i] = time.perf_counter()
+                ch.complete_raw(ev.event_id, RESULT)  # type: ignore[union-attr]
+
+        t = threading.Thread(target=lambda: asyncio.run(work()))
+        t.start()
+        time.sleep(0.05)
+        sent = [0.0] * n
+        for i in range(n):
+            time.sleep(0.0002)  # let the worker go back to waiting: measure an idle worker
+            sent[i] = time.perf_counter()
+            ch.dispatch_raw(EVENT)
+            ch.next_completion_raw(None)
+        t.join()
+    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
+    emit(bench="py_latency", mode="fd", samples=n,
+         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+
+
 def latency(n: int, mode: str) -> None:
+    if mode == "fd":
+        latency_fd(n)
+        return
     sleep_mode = mode == "sleep"
     got = [0.0] * n
     with tasker.Channel(cleanup_interval_ms=0) as ch:

@@ -3,11 +3,13 @@
 #   bench.rb jsonfloor N               the JSON work Ruby must do per event
 #   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
+#                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
 #   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
 #   bench.rb breakdown N               where a raw round trip's time goes, call by call
 require "json"
 require "tasker"
+require "async" if ARGV[0] == "latency" && ARGV[2] == "fd"
 
 EVENT = ENV.fetch("BENCH_EVENT").b.freeze
 RESULT = ENV.fetch("BENCH_RESULT").b.freeze
@@ -97,6 +99,17 @@ def latency(n, mode)
   sent = Array.new(n, 0.0)
   Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
     worker = Thread.new do
+      if mode == "fd"
+        # a fiber under the reactor: poll_raw waits with IO#wait_readable on tasker_event_fd
+        Async do
+          n.times do |i|
+            raw = ch.poll_raw(timeout: nil)
+            got[i] = now
+            ch.complete_raw(raw.byteslice(13, 36), RESULT)
+          end
+        end.wait
+        next
+      end
       i = 0
       while i < n
         raw = ch.poll_raw(timeout: sleep_mode ? 0 : nil)
@@ -119,7 +132,7 @@ def latency(n, mode)
     worker.join
   end
   lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
-  emit(bench: "rb_latency", mode: sleep_mode ? "sleep10ms" : "blocking", samples: n,
+  emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd" }.fetch(mode, "blocking"), samples: n,
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
 end
 

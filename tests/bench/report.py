@@ -210,6 +210,7 @@ def main() -> None:
                                   ("rb", "Ruby", "Thread::Queue")):
         blk, slp = find(f"{lang}_latency", mode="blocking"), find(f"{lang}_latency", mode="sleep10ms")
         peer = find(f"{lang}_peer_latency")
+        fdl = find(f"{lang}_latency", mode="fd")
         if not blk:
             continue
         r50 = blk["p50_us"] / peer["p50_us"] if peer else None
@@ -218,7 +219,8 @@ def main() -> None:
         body.append([name, f(blk["p50_us"], 1), f(blk["p90_us"], 1), f(blk["p99_us"], 1), f(blk["max_us"], 1),
                      f"{peer_name}: " + (f"{peer['p50_us']:.1f} / {peer['p99_us']:.1f}" if peer else "n/a"),
                      f(r50, 2), f(r99, 2), "yes" if met else "no",
-                     f(slp and slp["p50_us"], 0), str(blk["samples"])])
+                     f(slp and slp["p50_us"], 0),
+                     f(fdl and fdl["p50_us"], 1), f(fdl and fdl["p99_us"], 1), str(blk["samples"])])
         lat_summary.append({"lang": lang, "p50_us": blk["p50_us"], "p99_us": blk["p99_us"],
                             "peer_p50_us": peer and peer["p50_us"], "peer_p99_us": peer and peer["p99_us"],
                             "ratio_p50": r50, "ratio_p99": r99})
@@ -231,10 +233,12 @@ def main() -> None:
         summary["pingpong"] = {"c": pp["events_per_s"], "peer": ppp and ppp["events_per_s"]}
     table("3. Latency: dispatch -> poll returns (µs), idle worker, beside the language's own queue",
           ["from", "p50", "p90", "p99", "max", "own queue p50 / p99", "ratio p50", "ratio p99",
-           "both <= 1.5", "poll(0)+sleep 10ms p50", "samples"], body)
+           "both <= 1.5", "poll(0)+sleep 10ms p50", "readiness fd p50", "fd p99", "samples"], body)
     out.append("Own queue: the same protocol (one event at a time, the worker blocked when it comes, "
                "the same documents) through what a user of that language would otherwise use between threads. "
-               "Ratio = libtasker / own queue, from the same run.\n")
+               "Ratio = libtasker / own queue, from the same run. Readiness fd: the idle worker waits on "
+               "tasker_event_fd (C: poll(2); Python: tasker.aio.AsyncChannel on an asyncio loop; Ruby: a fiber "
+               "in an Async reactor), then takes the event with a zero-timeout poll.\n")
     summary["latency"] = lat_summary
 
     # 4. scaling

@@ -112,13 +112,18 @@ step "3. latency: dispatch -> poll return, idle worker (and each language's own 
 run "$B/bench" pingpong "$N_PP"
 run "$B/bench" peer_pingpong "$N_PP"
 run "$B/bench" latency "$N_LAT" block
+run "$B/bench" latency "$N_LAT" fd
 run "$B/bench" peer_latency "$N_LAT"
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
 run "$PY" tests/bench/bench.py latency "$N_LAT" block
+run "$PY" tests/bench/bench.py latency "$N_LAT" fd
 run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
 run "$PY" tests/bench/bench.py latency "$N_LAT_SLEEP" sleep
 if (( HAVE_RUBY )); then
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
+  if "$RB" -e 'require "async"' 2>/dev/null; then
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" fd
+  else echo "ruby async gem not found: Ruby fd-path latency skipped (make deps installs ruby-async)" >&2; fi
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT_SLEEP" sleep
 fi

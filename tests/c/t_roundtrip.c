@@ -224,8 +224,8 @@ static int build_result(char *buf, size_t cap, const exp_t *x, int i) {
 static double max_exec_gap_ms;
 
 static void check_completion(const char *c, size_t n, const exp_t *x, int i) {
-    static const char *const keys[] = {"event_id", "task_uuid", "step_uuid", "correlation_id", "handler",
-                                       "status", "success", "result", "error", "metadata",
+    static const char *const keys[] = {"event_id", "task_uuid", "step_uuid", "correlation_id", "trace_id",
+                                       "span_id", "handler", "status", "success", "result", "error", "metadata",
                                        "dispatched_at", "polled_at", "completed_at", "execution_time_ms"};
     CHECKF(json_valid(c, n), "event %d: completion is not valid JSON: %.300s", i, c);
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
@@ -236,6 +236,17 @@ static void check_completion(const char *c, size_t n, const exp_t *x, int i) {
     CHECK(jv_uuid(json_get(c, n, "step_uuid"), u) && strcasecmp(u, x->step) == 0);
     CHECK(jv_uuid(json_get(c, n, "correlation_id"), u) && strcmp(u, x->corr_eff) == 0);
     CHECK(jv_str_is(json_get(c, n, "handler"), HANDLER_TEXT[x->hv]));
+    /* trace_id and span_id are carried from the event onto its completion */
+    if (x->trace == 1) {
+        char t[32];
+        snprintf(t, sizeof t, "trace-%d", i);
+        CHECKF(jv_str_is(json_get(c, n, "trace_id"), t), "event %d: completion trace_id", i);
+        snprintf(t, sizeof t, "span-%d", i);
+        CHECKF(jv_str_is(json_get(c, n, "span_id"), t), "event %d: completion span_id", i);
+    } else {
+        CHECKF(jv_null(json_get(c, n, "trace_id")) && jv_null(json_get(c, n, "span_id")),
+               "event %d: completion trace/span not null", i);
+    }
     jv_t res = json_get(c, n, "result"), err = json_get(c, n, "error"), meta = json_get(c, n, "metadata");
     switch (x->kind) {
     case 0:

@@ -23,6 +23,9 @@ ABI_VERSION = 1
 CHECKPOINT_MINOR = 1
 """The ABI minor version that added tasker_checkpoint (and tasker_abi_minor)."""
 
+READINESS_MINOR = 2
+"""The ABI minor version that added tasker_event_fd and tasker_completion_fd."""
+
 ERRBUF_SIZE = 4096  # tasker_last_error messages are at most 4095 bytes
 INTO_BUF_SIZE = 16384  # first size of each thread's tasker_*_into buffer; grows to the largest document seen
 
@@ -64,11 +67,13 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "tasker_stats": (c_int, [c_uint64, _charpp, POINTER(c_size_t)]),
     "tasker_abi_minor": (c_uint32, []),
     "tasker_checkpoint": (c_int, [c_uint64, c_char_p, c_char_p, c_size_t]),
+    "tasker_event_fd": (c_int, [c_uint64, POINTER(c_int)]),
+    "tasker_completion_fd": (c_int, [c_uint64, POINTER(c_int)]),
 }
 
 # Functions added by an ABI minor version: a library older than that minor lacks them. Lib binds a
 # stand-in instead (abi_minor() -> 0; the others are never called: callers check Lib.minor first).
-OPTIONAL = {"tasker_abi_minor": 1, "tasker_checkpoint": 1}
+OPTIONAL = {"tasker_abi_minor": 1, "tasker_checkpoint": 1, "tasker_event_fd": 2, "tasker_completion_fd": 2}
 
 # Attribute of Lib -> (C function, holds the GIL). Calls that can wait (a timeout, a drain, the
 # shutdown inside destroy) go through CDLL, which releases the GIL for the whole call: the GIL is never
@@ -103,6 +108,8 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
     "stats": ("tasker_stats", True),
     "abi_minor": ("tasker_abi_minor", True),
     "checkpoint": ("tasker_checkpoint", True),  # never waits
+    "event_fd": ("tasker_event_fd", True),  # never waits (tasker.aio waits on the descriptor)
+    "completion_fd": ("tasker_completion_fd", True),
 }
 
 # Functions that enter the Go runtime: in a child forked after loading they must not be called.
@@ -165,6 +172,8 @@ class Lib:
     next_completion_into_now: Callable[..., int]
     shutdown: Callable[[int, int], int]
     stats: Callable[..., int]
+    event_fd: Callable[..., int]
+    completion_fd: Callable[..., int]
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll

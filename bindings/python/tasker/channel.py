@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import random
@@ -716,3 +717,21 @@ class Channel:
         timed_out, cancelled, late_completions, queued, pending, state, ..."""
         result: dict[str, Any] = _loads(self.stats_raw())
         return result
+
+    def readiness_fd(self, stream: str) -> int:
+        """The library's readiness descriptor for ``stream`` ("events" or "completions"): readable
+        exactly while ``poll(0)`` (resp. ``next_completion(0)``) would return something or raise
+        ``ChannelClosed`` (level-triggered; include/tasker.h, "Readiness descriptors"). The library
+        owns it and closes it in ``close()``: only wait on it (never read or close it), or on your
+        own ``os.dup()`` of it. ``tasker.aio`` builds on it."""
+        if stream not in ("events", "completions"):
+            raise ValueError(f"stream must be 'events' or 'completions', not {stream!r}")
+        if _native._forked:
+            raise ForkedError(FORK_ADVICE, EFORKED)
+        lib = self._lib
+        lib.require_minor(_native.READINESS_MINOR, "Channel.readiness_fd")
+        fd = ctypes.c_int(-1)
+        rc = (lib.event_fd if stream == "events" else lib.completion_fd)(self._h, ctypes.byref(fd))
+        if rc != OK:
+            raise self._error(rc)
+        return fd.value

@@ -171,6 +171,9 @@ class Completion:
     execution_time_ms: float | None
     checkpoints: int = 0
     """How many checkpoints the event took before it ended (ABI minor 1)."""
+    trace_id: str | None = None
+    """The event's trace_id (None when it had none), carried so that a trace can be followed."""
+    span_id: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Completion:
@@ -182,6 +185,7 @@ class Completion:
             ErrorInfo.from_dict(err) if err is not None else None,
             d.get("metadata"), d["dispatched_at"], d.get("polled_at"), d["completed_at"],
             float(etm) if etm is not None else None, d.get("checkpoints", 0),
+            d.get("trace_id"), d.get("span_id"),
         )
 
     @classmethod

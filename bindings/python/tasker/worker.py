@@ -24,8 +24,12 @@ from ._errors import (
     LibraryError,
     TooLarge,
 )
+from ._observe import StatsCallback, StatsMonitor, check_stats_options
+from ._observe import logger as _root_logger
 from .channel import Channel, _describe_exc, _json, _loads
 from .events import Checkpoint, StepEvent
+
+log = _root_logger.getChild("worker")
 
 __all__ = ["Worker", "Handler", "COUNTERS", "BACKTRACE_LINES"]
 
@@ -118,6 +122,11 @@ class Worker:
       ``counts["errors"]``, is kept in ``last_error``, and the thread goes on after
       ``poll_interval``.
 
+    ``stats_callback(stats)`` is called every ``stats_interval`` seconds (default 5) from a thread of
+    the worker with the channel's ``stats()`` plus ``"worker"``: ``counts``; the same tick logs a
+    warning when ``starvation_detected`` turns true. Log records go to the ``"tasker.worker"`` logger
+    (start/stop INFO, handler exceptions ERROR, late completions WARNING).
+
     Threads wait in slices of ``poll_interval`` seconds (never holding the GIL while they wait).
     ``stop()`` lets every running handler finish; leaving the ``with`` block (and Ctrl-C in
     ``run()``) waits at most ``stop_timeout`` seconds for them.
@@ -133,6 +142,8 @@ class Worker:
         poll_interval: float = 0.05,
         stop_timeout: float = 30.0,
         name: str = "tasker-worker",
+        stats_callback: StatsCallback | None = None,
+        stats_interval: float | None = None,
     ) -> None:
         if type(threads) is not int or threads < 1:
             raise ValueError(f"threads must be an integer >= 1, not {threads!r}")
@@ -161,6 +172,10 @@ class Worker:
         self._counts: list[_Counts] = []
         self._last_error: BaseException | None = None
         self._lock = threading.Lock()
+        # stats_callback(stats) every stats_interval seconds, and the starvation check (_observe.py)
+        self._monitor = StatsMonitor(name, channel.stats, lambda: self.counts, stats_callback,
+                                     check_stats_options(stats_callback, stats_interval), log)
+        self._watch_end = threading.Event()  # set by stop() and when the last thread ends
 
     # ---- control ----
 
@@ -181,13 +196,21 @@ class Worker:
                 self._threads.append(t)
             for t in self._threads:
                 t.start()
+            threading.Thread(target=self._watch, name=f"{self.name}-stats", daemon=True).start()
+        log.info("%s: started (%d threads, handlers %s)", self.name, self.threads, sorted(self.handlers))
         return self
+
+    def _watch(self) -> None:
+        """The stats thread: a monitor tick every stats_interval until the worker stops."""
+        while not self._watch_end.wait(self._monitor.interval):
+            self._monitor.tick()
 
     def stop(self, timeout: float | None = None) -> bool:
         """Ask the threads to stop after the event each is handling, and wait up to ``timeout``
         seconds (None: until they have). Returns True when every thread has ended. Events not yet
         polled stay queued."""
         self._stop.set()
+        self._watch_end.set()
         return self.join(timeout)
 
     def join(self, timeout: float | None = None) -> bool:
@@ -295,7 +318,10 @@ class Worker:
                     self._record(exc, counts)
                     stop.wait(interval)
         finally:
+            log.info("%s: %s stopped", self.name, threading.current_thread().name)
             done.set()
+            if all(d.is_set() for d in self._done):
+                self._watch_end.set()
 
     def _record(self, exc: BaseException, counts: _Counts) -> None:
         counts.errors += 1
@@ -311,10 +337,26 @@ class Worker:
         try:
             result = fn(ev)
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: fails this event, the thread goes on
-            message, error_type, retryable, metadata = describe_exception(exc)
-            self._fail(ev, message, error_type, retryable, metadata, counts)
+            self._crashed(ev, exc, counts)
             return
-        if isinstance(result, Checkpoint):
+        self._complete(ev, result, counts)
+
+    def _crashed(self, ev: StepEvent, exc: BaseException, counts: _Counts) -> None:
+        """Log a handler's exception and fail its event with it."""
+        message, error_type, retryable, metadata = describe_exception(exc)
+        log.error("%s: handler %r raised %s for event %s: %s", self.name, ev.handler, error_type, ev.event_id,
+                  message, exc_info=exc)
+        self._fail(ev, message, error_type, retryable, metadata, counts)
+
+    def _late(self, ev: StepEvent, counts: _Counts) -> None:
+        """A result for an event that had already ended (timed out, cancelled)."""
+        counts.late += 1
+        log.warning("%s: late completion for event %s (handler %r): it had already ended (timed out or "
+                    "cancelled); the result was dropped", self.name, ev.event_id, ev.handler)
+
+    def _complete(self, ev: StepEvent, result: Any, counts: _Counts) -> None:
+        """Complete ``ev`` with a handler's return value (or fail it if the value cannot be sent)."""
+        if isinstance(result, Checkpoint):  # a checkpoint, not an end (ABI minor 1)
             self._checkpoint(ev, result, counts)
             return
         try:
@@ -326,7 +368,7 @@ class Worker:
         try:
             self.channel.complete_raw(ev.event_id, doc)
         except EventNotPending:
-            counts.late += 1
+            self._late(ev, counts)
             return
         except TooLarge as exc:
             self._fail(ev, f"handler {ev.handler!r} returned a result larger than max_payload_bytes: {exc.message}",
@@ -388,7 +430,7 @@ class Worker:
             try:
                 self.channel.fail(ev.event_id, msg, error_type=error_type[:200], retryable=retryable, metadata=md)
             except EventNotPending:
-                counts.late += 1
+                self._late(ev, counts)
                 return
             except BadHandle as exc:
                 if self.channel.closed:

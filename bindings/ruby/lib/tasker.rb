@@ -13,6 +13,9 @@ require_relative "tasker/native"
 require_relative "tasker/values"
 require_relative "tasker/channel"
 require_relative "tasker/worker"
+require_relative "tasker/observe"
+require_relative "tasker/fiber_wait"
+require_relative "tasker/async_worker"
 
 module Tasker
   # At exit, shut down (drain 0) the channels this process left open, before

@@ -143,7 +143,9 @@ module Tasker
       if wait == 0
         st = Native.tasker_dispatch(@handle, json, json.bytesize, 0, id)
       else
-        st = dispatch_sliced(json, scratch, wait.nil? ? nil : Channel.ms(wait, "wait"))
+        total_ms = wait.nil? ? nil : Channel.ms(wait, "wait")
+        # under a fiber scheduler: retry with fiber sleeps (fiber_wait.rb)
+        st = FiberWait.active? ? fiber_dispatch(json, scratch, total_ms) : dispatch_sliced(json, scratch, total_ms)
       end
       raise Native.error_for(st, "tasker_dispatch") unless st == Native::OK
 
@@ -383,6 +385,7 @@ module Tasker
       @closed = true
       OPEN.delete(@handle)
       ObjectSpace.undefine_finalizer(self)
+      fiber_io_close_all # our dups of the readiness descriptors (fiber_wait.rb)
       nil
     end
 
@@ -491,6 +494,8 @@ module Tasker
       return Native.take(scratch) if st == Native::OK
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
+      # under a fiber scheduler: wait on the readiness descriptor (fiber_wait.rb)
+      return fiber_take(timeout, kind) { take_raw(0, kind, now, blocking, *args) } if FiberWait.active?
 
       sliced_wait(timeout, now.to_s, kind) do |ms|
         s = Native.public_send(blocking, @handle, *args, ms, *outs)
@@ -509,6 +514,8 @@ module Tasker
       return st if st.is_a?(String)
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
+      # under a fiber scheduler: wait on the readiness descriptor (fiber_wait.rb)
+      return fiber_take(timeout, kind) { take_into(0, kind, now, blocking) } if FiberWait.active?
 
       sliced_wait(timeout, now.to_s, kind) { |ms| into(blocking, now, ms, scratch) }
     end

@@ -26,6 +26,8 @@ module Tasker
 
     # The ABI minor version that added tasker_checkpoint (and tasker_abi_minor).
     CHECKPOINT_MINOR = 1
+    # The ABI minor version that added tasker_event_fd and tasker_completion_fd.
+    READINESS_MINOR = 2
 
     OK         = 0
     EMPTY      = 1
@@ -308,6 +310,10 @@ module Tasker
       end
       minor = tasker_abi_minor
       attach_function :tasker_checkpoint, [:uint64, :string, :pointer, :size_t], :int if minor >= CHECKPOINT_MINOR
+      if minor >= READINESS_MINOR # readiness descriptors (never wait; Tasker::FiberWait waits on them)
+        attach_function :tasker_event_fd, [:uint64, :pointer], :int
+        attach_function :tasker_completion_fd, [:uint64, :pointer], :int
+      end
       minor
     end
     private_class_method :attach_optional

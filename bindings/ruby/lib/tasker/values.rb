@@ -115,10 +115,11 @@ module Tasker
   # false), result, error (nil or {"message", "error_type", "retryable"}),
   # metadata, dispatched_at, polled_at (nil if never polled), completed_at
   # (RFC 3339 UTC strings), execution_time_ms (Float; nil if never polled),
-  # checkpoints (how many checkpoints the event took; 0 without any).
+  # checkpoints (how many checkpoints the event took; 0 without any),
+  # trace_id, span_id (the event's, nil when it had none).
   COMPLETION_FIELDS = %i[event_id task_uuid step_uuid correlation_id handler status success result
                          error metadata dispatched_at polled_at completed_at execution_time_ms
-                         checkpoints].freeze
+                         checkpoints trace_id span_id].freeze
 
   Completion = value_class(*COMPLETION_FIELDS) do
     def success?

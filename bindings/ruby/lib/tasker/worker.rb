@@ -61,8 +61,11 @@ module Tasker
     # +threads+: worker threads; +batch+: events taken per poll (1 uses
     # tasker_poll, more uses tasker_poll_batch); +stop_timeout+: seconds #run
     # waits for running handlers after Ctrl-C.
+    # +stats_callback+ (anything with #call) gets the channel's #stats plus
+    # worker: #counts every +stats_interval+ seconds (default 5), from a
+    # thread of the worker; the same tick logs starvation (Tasker.logger).
     def initialize(channel, handlers, threads: 4, batch: 1, poll_interval: DEFAULT_POLL_INTERVAL,
-                   stop_timeout: DEFAULT_STOP_TIMEOUT)
+                   stop_timeout: DEFAULT_STOP_TIMEOUT, stats_callback: nil, stats_interval: nil)
       raise ArgumentError, "threads must be an Integer >= 1" unless threads.is_a?(Integer) && threads >= 1
       raise ArgumentError, "batch must be an Integer >= 1" unless batch.is_a?(Integer) && batch >= 1
       raise ArgumentError, "poll_interval must be > 0" unless poll_interval.is_a?(Numeric) && poll_interval.positive?
@@ -83,6 +86,7 @@ module Tasker
       @running = false
       @lock = Mutex.new
       @last_error = nil
+      @monitor = StatsMonitor.new(self.class.name, channel, stats_callback, stats_interval) { counts }
     end
 
     # Starts the worker threads; returns self. Raises ForkedError in a child
@@ -102,7 +106,9 @@ module Tasker
             work(c)
           end
         end
+        start_monitor
       end
+      Tasker.logger.info("#{self.class.name}: started (#{@thread_count} threads, handlers #{@handlers.keys.sort})")
       self
     end
 
@@ -195,6 +201,14 @@ module Tasker
 
     private
 
+    # The stats thread: ticks the StatsMonitor until the worker stops.
+    def start_monitor
+      @monitor_thread = Thread.new do
+        Thread.current.name = "tasker-worker-stats"
+        @monitor.run_while { @running && @threads.any?(&:alive?) }
+      end
+    end
+
     def work(counters)
       channel = @channel
       interval = @poll_interval
@@ -222,6 +236,16 @@ module Tasker
           sleep(interval)
         end
       end
+    ensure
+      Tasker.logger.info("#{self.class.name}: #{Thread.current.name} stopped; #{counters.to_h}")
+    end
+
+    # A result for an event that had already ended (timed out, cancelled).
+    def late(event, counters)
+      counters.late += 1
+      Tasker.logger.warn("#{self.class.name}: late completion for event #{event.event_id} " \
+                         "(handler #{event.handler.inspect}): it had already ended (timed out or cancelled); " \
+                         "the result was dropped")
     end
 
     def record(error, counters)
@@ -265,6 +289,8 @@ module Tasker
       rescue Exception => e # rubocop:disable Lint/RescueException -- SystemExit too: fails this event only
         ended = true
         message, error_type, retryable, metadata = Worker.describe_exception(e)
+        Tasker.logger.error("#{self.class.name}: handler #{event.handler.inspect} raised #{error_type} for event " \
+                            "#{event.event_id}: #{message}\n  #{metadata['backtrace'].first(5).join("\n  ")}")
         finish_failure(event, message, error_type, retryable, metadata, counters)
         return
       end
@@ -296,7 +322,7 @@ module Tasker
       begin
         @channel.complete_raw(event.event_id, json)
       rescue EventNotPending
-        counters.late += 1
+        late(event, counters)
         return
       rescue TooLarge => e
         return finish_failure(event, "handler #{event.handler.inspect} returned a result larger than " \
@@ -357,7 +383,7 @@ module Tasker
         begin
           @channel.fail(event.event_id, msg, error_type: error_type, retryable: retryable, metadata: md)
         rescue EventNotPending
-          counters.late += 1
+          late(event, counters)
           return
         rescue BadHandle => e
           @channel.closed? ? counters.late += 1 : record(e, counters)
