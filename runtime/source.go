@@ -152,6 +152,26 @@ func RegisterSource(kind string, f SourceFactory) {
 	sourceKinds.m[kind] = f
 }
 
+var sourceKeys = struct {
+	sync.RWMutex
+	m map[string][]string
+}{m: map[string][]string{}}
+
+// RegisterSourceKeys lists the keys of a kind's document, so that
+// tasker_stats' config_sources can show "default" for those not given
+// ("source.<kind>.<key>"). Source packages call it from init.
+func RegisterSourceKeys(kind string, keys []string) {
+	sourceKeys.Lock()
+	defer sourceKeys.Unlock()
+	sourceKeys.m[kind] = append([]string(nil), keys...)
+}
+
+func sourceKindKeys(kind string) []string {
+	sourceKeys.RLock()
+	defer sourceKeys.RUnlock()
+	return sourceKeys.m[kind]
+}
+
 func sourceKindNames() string {
 	sourceKinds.RLock()
 	defer sourceKinds.RUnlock()

@@ -328,4 +328,3 @@ func TestSource_Checkpoint_KillNineResumes(t *testing.T) {
 		t.Fatalf("result %v: want sum %d of 1..%d built from accumulated_results, %d checkpoints, read_ct 2", res, total*(total+1)/2, total, total)
 	}
 }
-

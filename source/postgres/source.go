@@ -48,6 +48,7 @@ func init() {
 		}
 		return New(cfg)
 	})
+	runtime.RegisterSourceKeys("postgres", knownKeys)
 }
 
 // Link is what the source needs from the dispatcher it feeds (see
