@@ -12,7 +12,11 @@
 //   - the heartbeater: every heartbeat_ms extends the vt of every lease held;
 //   - the writer: takes the completions of the source's events from the
 //     Link and acks (or, for events unfinished at the drain deadline,
-//     releases) them, retrying with backoff while the database is away.
+//     releases) them, retrying with backoff while the database is away;
+//     it also takes the checkpoints of its events, writes each into its
+//     message under the lease (Store.Checkpoint), and only then tells the
+//     Link (CheckpointSaved) to queue the event again, or, the lease lost,
+//     to end it without a result.
 //
 // Invariant: a message read by this source is in exactly one of these
 // places until it is retired, released or its lease is known lost:
