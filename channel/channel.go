@@ -80,6 +80,11 @@ type entry struct {
 	// current run's. checkpoints counts its checkpoints.
 	startedAt   time.Time
 	checkpoints int
+	// saving: a source event checkpointed and waiting for its source to
+	// persist the checkpoint (source.go). It stays on the pending list (it
+	// keeps its running slot) but off the deadline heap, and Complete and
+	// Checkpoint refuse it.
+	saving bool
 	// pending list links, in start order
 	prev, next *entry
 }
@@ -152,6 +157,9 @@ type Channel struct {
 	srcLive int
 	srcDone deque[Completion]
 	srcWake chan struct{}
+	// srcSaves holds the checkpoints of source events in the saving state
+	// until the source takes them (SourceCheckpointSaved ends that state).
+	srcSaves deque[SourceCheckpoint]
 
 	st Stats // the counters; Stats() adds the gauges to a copy
 

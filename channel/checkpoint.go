@@ -24,6 +24,12 @@ import (
 // event that is not pending (never polled, queued again after a
 // checkpoint, ended, unknown, or run by a Go handler) is ErrNotPending and
 // counts in late_completions.
+//
+// A source event (FeedSource) is not queued again at once: it is held,
+// still counted as running, until its source has persisted cp
+// (TakeSourceWork hands the checkpoint over, SourceCheckpointSaved queues
+// the event again), so that the progress a worker sees on its next run is
+// already durable. Checkpoint itself still never waits.
 func (c *Channel) Checkpoint(id uuid.UUID, cp Checkpoint) error {
 	if err := ValidateCheckpoint(&cp, c.cfg.MaxPayloadBytes); err != nil {
 		return err
@@ -51,7 +57,7 @@ func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 	c.mu.Lock()
 	defer c.unlock()
 	e := c.live[id]
-	if e == nil || e.state != statePending || e.kind != KindFFI {
+	if e == nil || e.state != statePending || e.kind != KindFFI || e.saving {
 		return c.notPendingLocked(id, e)
 	}
 	if e.checkpoints >= c.cfg.MaxCheckpoints {
@@ -63,14 +69,18 @@ func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 		c.kickLocked()
 		return nil
 	}
-	c.unlinkPendingLocked(e)
 	e.checkpoints++
 	cp.Count = e.checkpoints
 	e.ev.Checkpoint = &cp // a new value: events handed out earlier keep theirs
+	c.st.Checkpoints++
+	if e.src {
+		c.holdForSourceLocked(e, cp) // source.go: back to the queue once persisted
+		return nil
+	}
+	c.unlinkPendingLocked(e)
 	e.state = stateQueued
 	e.queuedAt = time.Now()
 	c.queues[e.kind].push(e)
-	c.st.Checkpoints++
 	c.kickLocked()
 	return nil
 }

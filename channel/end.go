@@ -82,6 +82,8 @@ func (c *Channel) notPendingLocked(id uuid.UUID, e *entry) error {
 	why := "unknown or already ended"
 	switch {
 	case e == nil:
+	case e.saving:
+		why = "checkpointed, waiting for its source to persist the checkpoint"
 	case e.state == stateQueued && e.checkpoints > 0:
 		why = "queued again after a checkpoint, waiting for its next poll"
 	case e.state == stateQueued:
@@ -128,7 +130,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 	c.mu.Lock()
 	defer c.unlock()
 	e := c.live[id]
-	if e == nil || e.state != statePending || e.kind != KindFFI {
+	if e == nil || e.state != statePending || e.kind != KindFFI || e.saving {
 		return c.notPendingLocked(id, e)
 	}
 	c.endLocked(e, status, r, true)

@@ -60,6 +60,9 @@ func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout ti
 	}
 	ev.PolledAt = time.Time{}
 	e := &entry{ev: ev, kind: kind, heapIdx: -1, src: src}
+	if src && ev.Checkpoint != nil {
+		e.checkpoints = ev.Checkpoint.Count // a resumed step: the count continues
+	}
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()

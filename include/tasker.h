@@ -59,6 +59,9 @@
  * event keeps its place, so the dispatch queue may hold up to
  * max_concurrent_handlers events beyond dispatch_buffer_size (new dispatches
  * still see the queue as full while it does).
+ * With a source (below), a checkpoint of a source event is also made
+ * durable: the source writes it into the queue message under the lease
+ * before the event is handed out again (see "Checkpoints of source events").
  *
  * ==== Threads ====
  *
@@ -314,6 +317,43 @@
  *   anywhere). Destroy waits for those last writes (bounded: a database
  *   that stays away is given up on after about 10 s; its messages come back
  *   when their lease expires).
+ *   A step message may carry "checkpoint": {"cursor": any JSON (required),
+ *   "items_processed": integer >= 0 (required), "accumulated_results": any
+ *   JSON (optional), "count": integer >= 0 (optional, default 0)}, strict
+ *   (a bad one makes the message invalid_message); its event is polled with
+ *   that checkpoint and later checkpoints continue its count.
+ *   With tasker_config, the source's keys not given in JSON come from
+ *   tasker-core's TOML: dsn from [common.pgmq_database] url when non-empty,
+ *   else [common.database] url; visibility_timeout_ms from
+ *   [worker.event_systems.worker] timing.visibility_timeout_seconds, else
+ *   [common.queues] default_visibility_timeout_seconds (x 1000);
+ *   poll_interval_ms from [worker.event_systems.worker]
+ *   metadata.fallback_poller.polling_interval_ms, else [common.queues]
+ *   pgmq.poll_interval_ms; batch_size from [worker.event_systems.worker]
+ *   processing.batch_size. These are read only when there is a source.
+ *   config_sources shows every key of the source as "source.postgres.<key>".
+ *   A dsn found nowhere is TASKER_EINVAL naming "dsn" and the files and keys
+ *   looked at.
+ *
+ * Checkpoints of source events. tasker_checkpoint on a source event returns
+ *   at once (it never waits for the database), but the event is not handed
+ *   out again until the source has written the checkpoint into its queue
+ *   message: message.checkpoint replaced by {"cursor", "items_processed",
+ *   "accumulated_results", "count"}, vt extended to now +
+ *   visibility_timeout_ms, in one statement that checks the lease (msg_id,
+ *   read_ct). Meanwhile the event counts as running (pending) and has no
+ *   deadline; tasker_complete and tasker_checkpoint on it are TASKER_ENOENT.
+ *   So whatever checkpoint a worker is handed is already durable: a worker
+ *   process that dies (kill -9) leaves the message with its last checkpoint,
+ *   and the worker that takes it after the lease expires resumes from there
+ *   (the completion's checkpoints counts the checkpoints of every run). A
+ *   checkpoint write whose lease was lost writes nothing, counts in
+ *   source_lease_lost, and ends the event here without a result (another
+ *   worker has the message). While the database is away the write is
+ *   retried and the event waits; at the drain deadline it is cancelled like
+ *   any running event (checkpoint written first, then the lease released).
+ *   The final result message is still the one result of the message; its
+ *   completion has "checkpoints": <count>.
  */
 #ifndef TASKER_H
 #define TASKER_H

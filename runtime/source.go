@@ -25,7 +25,8 @@ import (
 //     link.Feed, at most link.Room() at a time (rule 6 of QUEUE.md: room
 //     in the dispatch queue and running slots not already claimed);
 //     link.RoomChanged() tells it when to look again;
-//   - it takes the completions of its events with link.Completions. Each
+//   - it takes the completions of its events with link.Completions (or,
+//     with the checkpoints of its events to persist, link.Work). Each
 //     completion of an event it fed is handed to it exactly once, in the
 //     order the events ended; never dropped, never in the local completion
 //     stream (tasker_next_completion), never to post-handler callbacks.
@@ -96,6 +97,25 @@ func (l *SourceLink) Completions(ctx context.Context, max int, timeout time.Dura
 	return l.d.ch.TakeSourceCompletions(ctx, max, timeout)
 }
 
+// Work is Completions for a source that also persists checkpoints
+// (channel.Channel.TakeSourceWork): it returns the checkpoints of the
+// source's events waiting to be persisted and up to max completions. Each
+// checkpoint handed out must be answered with one CheckpointSaved; until
+// then its event stays running and is not handed to a worker again. A
+// source uses either Work or Completions, not both.
+func (l *SourceLink) Work(ctx context.Context, max int, timeout time.Duration) (channel.SourceWork, error) {
+	return l.d.ch.TakeSourceWork(ctx, max, timeout)
+}
+
+// CheckpointSaved tells the channel that the checkpoint of source event id
+// was persisted (held: the event goes back to the queue) or could not be
+// because the lease was lost (!held: the event ends as cancelled, write no
+// result). channel.ErrNotPending when the event ended meanwhile (drain
+// deadline). Never waits.
+func (l *SourceLink) CheckpointSaved(id uuid.UUID, held bool) error {
+	return l.d.ch.SourceCheckpointSaved(id, held)
+}
+
 // MaxPayloadBytes is the channel's max_payload_bytes.
 func (l *SourceLink) MaxPayloadBytes() int { return l.d.cfg.MaxPayloadBytes }
 
@@ -130,6 +150,26 @@ func RegisterSource(kind string, f SourceFactory) {
 		panic("runtime: source kind " + kind + " registered twice")
 	}
 	sourceKinds.m[kind] = f
+}
+
+var sourceKeys = struct {
+	sync.RWMutex
+	m map[string][]string
+}{m: map[string][]string{}}
+
+// RegisterSourceKeys lists the keys of a kind's document, so that
+// tasker_stats' config_sources can show "default" for those not given
+// ("source.<kind>.<key>"). Source packages call it from init.
+func RegisterSourceKeys(kind string, keys []string) {
+	sourceKeys.Lock()
+	defer sourceKeys.Unlock()
+	sourceKeys.m[kind] = append([]string(nil), keys...)
+}
+
+func sourceKindKeys(kind string) []string {
+	sourceKeys.RLock()
+	defer sourceKeys.RUnlock()
+	return sourceKeys.m[kind]
 }
 
 func sourceKindNames() string {

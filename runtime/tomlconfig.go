@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/tasker-systems/libtasker/channel"
+	"github.com/tasker-systems/libtasker/internal/strictjson"
 	"github.com/tasker-systems/libtasker/internal/tomlconfig"
 	"github.com/tasker-systems/libtasker/internal/wire"
 )
@@ -72,8 +74,12 @@ func ParseConfigEnv(data []byte, lookup func(string) (string, bool)) (Config, ma
 			sources[k.Name] = SourceJSON
 		}
 	}
+	var settings *tomlconfig.Settings
 	if tcRaw != nil {
-		if err := applyTOML(tcRaw, keys, seen, sources, lookup); err != nil {
+		var err error
+		// the source's settings are read only when there is a source, so
+		// that a channel without one never needs ${DATABASE_URL}
+		if settings, err = applyTOML(tcRaw, keys, seen, sources, lookup, cfg.Source != nil); err != nil {
 			return Config{}, nil, err
 		}
 	}
@@ -81,32 +87,128 @@ func ParseConfigEnv(data []byte, lookup func(string) (string, bool)) (Config, ma
 		return Config{}, nil, annotate(err, sources)
 	}
 	if cfg.Source != nil {
-		if _, err := openSource(cfg.Source); err != nil { // checks the document; connects nowhere
+		merged, err := mergeSourceTOML(cfg.Source, settings, sources)
+		if err != nil {
 			return Config{}, nil, err
+		}
+		cfg.Source = merged
+		if _, err := openSource(cfg.Source); err != nil { // checks the document; connects nowhere
+			return Config{}, nil, annotateSource(err, sources)
 		}
 	}
 	return cfg, sources, nil
 }
 
+// mergeSourceTOML applies tasker-core's queue settings (settings.Postgres,
+// nil without tasker_config) under the keys the source's JSON document did
+// not give, and records where every source key came from as
+// "source.<kind>.<key>" in sources: "json", "<file>:<table>.<key>", or
+// "default" for the kind's other keys (RegisterSourceKeys). It returns
+// the document to open. A document of the wrong shape is returned as it is
+// (openSource reports it). Only the "postgres" kind has TOML settings.
+func mergeSourceTOML(doc []byte, settings *tomlconfig.Settings, sources map[string]string) ([]byte, error) {
+	var kind string
+	var body []byte
+	n := 0
+	if strictjson.ScanObject(doc, func(k string, raw []byte) error { n++; kind, body = k, raw; return nil }) != nil ||
+		n != 1 || len(body) == 0 || body[0] != '{' {
+		return doc, nil
+	}
+	type pair struct {
+		key string
+		raw []byte
+	}
+	var pairs []pair
+	given := map[string]bool{}
+	if strictjson.ScanObject(body, func(k string, raw []byte) error {
+		pairs = append(pairs, pair{k, raw})
+		given[k] = true
+		return nil
+	}) != nil {
+		return doc, nil
+	}
+	prefix := "source." + kind + "."
+	for _, k := range sourceKindKeys(kind) {
+		if !given[k] {
+			sources[prefix+k] = SourceDefault
+		}
+	}
+	for k := range given {
+		sources[prefix+k] = SourceJSON
+	}
+	if settings == nil || kind != "postgres" {
+		return doc, nil
+	}
+	origins, err := tomlconfig.ApplyDefaults(settings.Postgres, given, func(k string, v tomlconfig.Value) error {
+		raw, err := json.Marshal(v.Any())
+		if err != nil {
+			return err
+		}
+		pairs = append(pairs, pair{k, raw})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: config: source.%s: %v", channel.ErrInvalid, kind, err)
+	}
+	for k, o := range origins {
+		sources[prefix+k] = o
+	}
+	if !given["dsn"] && origins["dsn"] == "" {
+		return nil, fmt.Errorf("%w: config: source.postgres: missing required key \"dsn\": it is not in the JSON document, and tasker_config "+
+			"(%s) has no non-empty [common.pgmq_database] url nor [common.database] url", channel.ErrInvalid, strings.Join(settings.Files, ", "))
+	}
+	out := []byte(`{"` + kind + `":{`)
+	for i, p := range pairs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		kq, _ := json.Marshal(p.key)
+		out = append(append(append(out, kq...), ':'), p.raw...)
+	}
+	return append(out, "}}"...), nil
+}
+
+// annotateSource adds to a source document's error where the TOML
+// settings it names came from ("batch_size from <file>:<table>.<key>").
+func annotateSource(err error, sources map[string]string) error {
+	msg := err.Error()
+	var from []string
+	for k, src := range sources {
+		if !strings.HasPrefix(k, "source.") || src == SourceDefault || src == SourceJSON {
+			continue
+		}
+		key := k[strings.LastIndexByte(k, '.')+1:]
+		if strings.Contains(msg, `"`+key+`"`) {
+			from = append(from, key+" from "+src)
+		}
+	}
+	if len(from) == 0 {
+		return err
+	}
+	slices.Sort(from)
+	return fmt.Errorf("%w (%s)", err, strings.Join(from, "; "))
+}
+
 // applyTOML loads the TOML that tcRaw (the value of "tasker_config") points
 // at and sets every setting it has that the JSON document did not give.
-func applyTOML(tcRaw []byte, keys []wire.ConfigKey, seen []bool, sources map[string]string, lookup func(string) (string, bool)) error {
+func applyTOML(tcRaw []byte, keys []wire.ConfigKey, seen []bool, sources map[string]string, lookup func(string) (string, bool),
+	withSource bool) (*tomlconfig.Settings, error) {
 	tc, err := wire.ParseTaskerConfig(tcRaw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	loc := tomlconfig.Location{Path: tc.Path, Root: tc.Root, Environment: tc.Environment}
 	switch {
 	case tc.Env:
 		if loc, err = tomlconfig.LocationFromEnv(lookup); err != nil {
-			return fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
+			return nil, fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
 		}
 	case tc.Path == "" && tc.Root == "":
-		return nil // null: no TOML
+		return nil, nil // null: no TOML
 	}
-	settings, err := tomlconfig.Load(loc, tomlconfig.Options{LookupEnv: lookup})
+	settings, err := tomlconfig.Load(loc, tomlconfig.Options{LookupEnv: lookup, Postgres: withSource})
 	if err != nil {
-		return fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: config: %v", channel.ErrInvalid, err)
 	}
 	for i, k := range keys {
 		v, ok := settings.Channel[k.Name]
@@ -114,12 +216,12 @@ func applyTOML(tcRaw []byte, keys []wire.ConfigKey, seen []bool, sources map[str
 			continue
 		}
 		if k.Int == nil { // every TOML setting is an integer one
-			return fmt.Errorf("%w: config: %s from %s is not an integer setting", channel.ErrInternal, k.Name, v.Origin)
+			return nil, fmt.Errorf("%w: config: %s from %s is not an integer setting", channel.ErrInternal, k.Name, v.Origin)
 		}
 		*k.Int = int(v.Int) // tomlconfig keeps it within [0, MaxInt32]
 		sources[k.Name] = v.Origin
 	}
-	return nil
+	return settings, nil
 }
 
 // annotate adds to a validation error where the TOML settings it names

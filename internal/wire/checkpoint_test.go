@@ -66,3 +66,23 @@ func TestCheckpoint_Documents(t *testing.T) {
 	comp.Checkpoints = 0
 	assert.Contains(t, string(wire.AppendCompletionJSON(nil, &comp)), `"checkpoints":0}`)
 }
+
+// The checkpoint of a step message: ParseCheckpoint's keys plus count.
+func TestParseSourceCheckpoint(t *testing.T) {
+	cp, err := wire.ParseSourceCheckpoint([]byte(`{"cursor":{"p":1},"items_processed":5,"accumulated_results":[1],"count":7}`), 0)
+	require.NoError(t, err)
+	assert.Equal(t, 7, cp.Count)
+	assert.Equal(t, `{"p":1}`, string(cp.Cursor))
+	back := wire.AppendCheckpointJSON(nil, &cp)
+	again, err := wire.ParseSourceCheckpoint(back, 0)
+	require.NoError(t, err)
+	assert.Equal(t, cp, again)
+	for _, bad := range []string{`{"cursor":1,"items_processed":1,"count":-1}`, `{"cursor":1,"items_processed":1,"count":"2"}`,
+		`{"cursor":1,"items_processed":1,"extra":0}`, `{"items_processed":1}`, `[1]`} {
+		_, err := wire.ParseSourceCheckpoint([]byte(bad), 0)
+		ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+		assert.Contains(t, err.Error(), "message.checkpoint", bad)
+	}
+	_, err = wire.ParseCheckpoint([]byte(`{"cursor":1,"items_processed":1,"count":2}`), 0)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid) // a worker does not set the count
+}

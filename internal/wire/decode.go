@@ -162,7 +162,19 @@ func ParseResult(data []byte, maxBytes int) (channel.Result, error) {
 // are channel.ErrInvalid naming the key; more than maxBytes is
 // channel.ErrTooBig. The raw values are copied (the input is borrowed).
 func ParseCheckpoint(data []byte, maxBytes int) (channel.Checkpoint, error) {
-	const doc = "checkpoint"
+	return parseCheckpoint(data, maxBytes, "checkpoint", false)
+}
+
+// ParseSourceCheckpoint decodes the `checkpoint` object of a step message
+// of a queue source (QUEUE.md, "A step message"): ParseCheckpoint's keys
+// plus an optional "count" (integer >= 0, default 0: the checkpoints taken
+// so far, which the next checkpoint continues from). Strict the same way;
+// errors name the key as "message.checkpoint".
+func ParseSourceCheckpoint(data []byte, maxBytes int) (channel.Checkpoint, error) {
+	return parseCheckpoint(data, maxBytes, "message.checkpoint", true)
+}
+
+func parseCheckpoint(data []byte, maxBytes int, doc string, withCount bool) (channel.Checkpoint, error) {
 	var cp channel.Checkpoint
 	if maxBytes > 0 && len(data) > maxBytes {
 		return cp, &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
@@ -181,8 +193,19 @@ func ParseCheckpoint(data []byte, maxBytes int) (channel.Checkpoint, error) {
 			if !isNull(raw) {
 				cp.AccumulatedResults = append(json.RawMessage(nil), raw...)
 			}
+		case "count":
+			if !withCount {
+				return invalidf("%s: unknown key %q (known: cursor, items_processed, accumulated_results; the library counts checkpoints itself)", doc, key)
+			}
+			var n int64
+			n, err = rawInt(doc, key, raw, 0, math.MaxInt32)
+			cp.Count = int(n)
 		default:
-			err = invalidf("%s: unknown key %q (known: cursor, items_processed, accumulated_results)", doc, key)
+			known := "cursor, items_processed, accumulated_results"
+			if withCount {
+				known += ", count"
+			}
+			err = invalidf("%s: unknown key %q (known: %s)", doc, key, known)
 		}
 		return err
 	})

@@ -95,16 +95,24 @@ func AppendEventJSON(b []byte, ev *channel.Event) []byte {
 	b = append(b, `,"polled_at":`...)
 	b = appendTime(b, ev.PolledAt)
 	if cp := ev.Checkpoint; cp != nil { // only after a checkpoint: older readers never see the key
-		b = append(b, `,"checkpoint":{"cursor":`...)
-		b = appendRaw(b, cp.Cursor)
-		b = append(b, `,"items_processed":`...)
-		b = strconv.AppendInt(b, cp.ItemsProcessed, 10)
-		b = append(b, `,"accumulated_results":`...)
-		b = appendRaw(b, cp.AccumulatedResults)
-		b = append(b, `,"count":`...)
-		b = strconv.AppendInt(b, int64(cp.Count), 10)
-		b = append(b, '}')
+		b = append(b, `,"checkpoint":`...)
+		b = AppendCheckpointJSON(b, cp)
 	}
+	return append(b, '}')
+}
+
+// AppendCheckpointJSON appends the checkpoint object of a polled event:
+// {"cursor", "items_processed", "accumulated_results", "count"}, every key
+// present. ParseSourceCheckpoint reads it back.
+func AppendCheckpointJSON(b []byte, cp *channel.Checkpoint) []byte {
+	b = append(b, `{"cursor":`...)
+	b = appendRaw(b, cp.Cursor)
+	b = append(b, `,"items_processed":`...)
+	b = strconv.AppendInt(b, cp.ItemsProcessed, 10)
+	b = append(b, `,"accumulated_results":`...)
+	b = appendRaw(b, cp.AccumulatedResults)
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(cp.Count), 10)
 	return append(b, '}')
 }
 

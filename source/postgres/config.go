@@ -106,7 +106,8 @@ func ParseConfig(doc []byte) (Config, error) {
 		return Config{}, err
 	}
 	if !haveDSN {
-		return Config{}, fmt.Errorf("%w: %s: missing required key \"dsn\"", channel.ErrInvalid, keyPrefix)
+		return Config{}, fmt.Errorf("%w: %s: missing required key \"dsn\" (give it here, or have it read from tasker-core's TOML "+
+			"[common.pgmq_database] url or [common.database] url with the config key tasker_config)", channel.ErrInvalid, keyPrefix)
 	}
 	if !haveQueue {
 		return Config{}, fmt.Errorf("%w: %s: missing required key \"queue\"", channel.ErrInvalid, keyPrefix)

@@ -12,7 +12,11 @@
 //   - the heartbeater: every heartbeat_ms extends the vt of every lease held;
 //   - the writer: takes the completions of the source's events from the
 //     Link and acks (or, for events unfinished at the drain deadline,
-//     releases) them, retrying with backoff while the database is away.
+//     releases) them, retrying with backoff while the database is away;
+//     it also takes the checkpoints of its events, writes each into its
+//     message under the lease (Store.Checkpoint), and only then tells the
+//     Link (CheckpointSaved) to queue the event again, or, the lease lost,
+//     to end it without a result.
 //
 // Invariant: a message read by this source is in exactly one of these
 // places until it is retired, released or its lease is known lost:
@@ -48,6 +52,7 @@ func init() {
 		}
 		return New(cfg)
 	})
+	runtime.RegisterSourceKeys("postgres", knownKeys)
 }
 
 // Link is what the source needs from the dispatcher it feeds (see
@@ -67,13 +72,17 @@ type Link interface {
 	// unique. Errors: channel.ErrFull (no room after all),
 	// channel.ErrShutdown, channel.ErrInvalid / ErrTooBig (a bad event).
 	Feed(ev channel.Event) error
-	// Completions takes up to max completions of the source's events,
-	// waiting up to timeout (< 0: no limit) for the first. channel.ErrEmpty
-	// when none came in time; channel.ErrClosed once shutdown began, every
-	// source event has ended and all were taken. A completion with status
-	// cancelled is an event still queued or running at the drain deadline:
-	// release it, write no result.
-	Completions(ctx context.Context, max int, timeout time.Duration) ([]channel.Completion, error)
+	// Work takes the checkpoints of the source's events waiting to be
+	// persisted and up to max completions, waiting up to timeout (< 0: no
+	// limit) for the first. channel.ErrEmpty when nothing came in time;
+	// channel.ErrClosed once shutdown began, every source event has ended
+	// and all were taken. A completion with status cancelled is an event
+	// still queued or running at the drain deadline (or whose lease a
+	// checkpoint found lost): release it, write no result.
+	Work(ctx context.Context, max int, timeout time.Duration) (channel.SourceWork, error)
+	// CheckpointSaved answers one checkpoint handed out by Work: held
+	// queues the event again, !held ends it as cancelled. Never waits.
+	CheckpointSaved(id uuid.UUID, held bool) error
 }
 
 // Stats are the source_* keys of tasker_stats (QUEUE.md rule 9).
@@ -93,6 +102,9 @@ const (
 type lease struct {
 	Lease
 	lost bool // a heartbeat found it taken by a later read
+	// gone: a checkpoint write found the lease lost (counted in
+	// source_lease_lost then); the event's completion writes nothing.
+	gone bool
 }
 
 // Source is one PostgreSQL queue source. Make it with New, run it once with
@@ -110,6 +122,7 @@ type Source struct {
 
 	wake     chan struct{} // notification or reconnect: read now
 	maxBytes int           // the channel's max_payload_bytes (set by Run)
+	link     Link          // set by Run before any goroutine starts
 
 	mu     sync.Mutex
 	leases map[uuid.UUID]*lease
@@ -118,17 +131,23 @@ type Source struct {
 
 type writeKind uint8
 
+// The kinds of writes, in the order flush performs them: checkpoints
+// first, so that a checkpointed event cancelled at the drain deadline has
+// its progress saved before its lease is released.
 const (
-	writeAck writeKind = iota
+	writeCheckpoint writeKind = iota
+	writeAck
 	writeRelease
 	writeDead
+	nWriteKinds
 )
 
 type pendingWrite struct {
 	kind    writeKind
 	ev      uuid.UUID // held lease key (zero for dead letters: never in leases)
 	ack     DeadLetter
-	retried bool // a write of it failed before: on "not found", look in the archive
+	cp      []byte // writeCheckpoint: the checkpoint object
+	retried bool   // a write of it failed before: on "not found", look in the archive
 }
 
 // New makes a source from a validated config. It does not connect.
@@ -209,6 +228,7 @@ func (s *Source) Run(stop context.Context, link *runtime.SourceLink) { s.run(sto
 func (s *Source) run(stop context.Context, link Link) {
 	defer s.state.Store(StateStopped)
 	s.maxBytes = link.MaxPayloadBytes()
+	s.link = link
 	poolCfg, err := pgxpool.ParseConfig(s.cfg.DSN)
 	if err != nil { // Validate parsed it already
 		s.fail(fmt.Errorf("dsn: %w", err))
@@ -411,6 +431,13 @@ func (s *Source) event(m *Message) (channel.Event, error) {
 	if err != nil {
 		return ev, err
 	}
+	if m.Checkpoint != nil {
+		cp, err := wire.ParseSourceCheckpoint(m.Checkpoint, s.maxBytes)
+		if err != nil {
+			return channel.Event{}, err
+		}
+		ev.Checkpoint = &cp
+	}
 	ev.EventID = uuid.Must(uuid.NewV7())
 	return ev, nil
 }
@@ -418,7 +445,7 @@ func (s *Source) event(m *Message) (channel.Event, error) {
 // flush performs writes, grouped by kind; what fails is queued for retry by
 // the writer goroutine.
 func (s *Source) flush(ctx context.Context, store *Store, ws []pendingWrite) (failed bool) {
-	var groups [3][]pendingWrite
+	var groups [nWriteKinds][]pendingWrite
 	for _, w := range ws {
 		groups[w.kind] = append(groups[w.kind], w)
 	}
@@ -429,6 +456,12 @@ func (s *Source) flush(ctx context.Context, store *Store, ws []pendingWrite) (fa
 		var done map[int64]bool
 		var err error
 		switch writeKind(kind) {
+		case writeCheckpoint:
+			cps := make([]SavedCheckpoint, len(g))
+			for i := range g {
+				cps[i] = SavedCheckpoint{Lease: g[i].ack.Lease, Checkpoint: g[i].cp}
+			}
+			done, err = store.Checkpoint(ctx, cps)
 		case writeAck:
 			acks := make([]Ack, len(g))
 			for i := range g {
@@ -461,6 +494,10 @@ func (s *Source) flush(ctx context.Context, store *Store, ws []pendingWrite) (fa
 		}
 		// A write retried after an error may have committed the first time
 		// (the connection dropped before the answer): look in the archive.
+		if writeKind(kind) == writeCheckpoint {
+			s.checkpointsSaved(g, done)
+			continue
+		}
 		var archived map[int64]bool
 		if writeKind(kind) != writeRelease {
 			var again []Lease
@@ -493,6 +530,26 @@ func (s *Source) flush(ctx context.Context, store *Store, ws []pendingWrite) (fa
 		}
 	}
 	return failed
+}
+
+// checkpointsSaved answers the checkpoints of g, written where done says:
+// the event goes back to the queue, or, its lease lost, ends (cancelled)
+// with its lease marked gone so that its completion writes nothing.
+func (s *Source) checkpointsSaved(g []pendingWrite, done map[int64]bool) {
+	for _, w := range g {
+		held := done[w.ack.MsgID]
+		if !held {
+			s.leaseLost.Add(1)
+			s.mu.Lock()
+			if l := s.leases[w.ev]; l != nil {
+				l.gone = true
+			}
+			s.mu.Unlock()
+		}
+		// ErrNotPending: cancelled at the drain deadline meanwhile; its
+		// completion (a release) follows
+		_ = s.link.CheckpointSaved(w.ev, held)
+	}
 }
 
 // write is the writer: it takes the completions of the source's events and
@@ -564,15 +621,32 @@ func (s *Source) write(bg context.Context, ready <-chan struct{}, store *Store, 
 // events and turns them into writes in *buf. It reports whether the Link
 // is closed (every source event ended and was taken).
 func (s *Source) takeCompletions(link Link, buf *[]pendingWrite, timeout time.Duration) (closed bool) {
-	cs, err := link.Completions(context.Background(), 256, timeout)
+	work, err := link.Work(context.Background(), 256, timeout)
 	if errors.Is(err, channel.ErrClosed) {
 		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i := range work.Checkpoints {
+		sc := &work.Checkpoints[i]
+		l := s.leases[sc.EventID]
+		if l == nil { // cannot happen: the event is running, its lease held
+			s.errs.Add(1)
+			msg := fmt.Sprintf("internal: checkpoint for unknown source event %s", sc.EventID)
+			s.lastErr.Store(&msg)
+			continue
+		}
+		*buf = append(*buf, pendingWrite{kind: writeCheckpoint, ev: sc.EventID, ack: DeadLetter{Ack: Ack{Lease: l.Lease}},
+			cp: wire.AppendCheckpointJSON(nil, &sc.Checkpoint)})
+	}
+	cs := work.Completions
 	for i := range cs {
 		c := &cs[i]
 		l := s.leases[c.EventID]
+		if l != nil && l.gone { // lease lost at a checkpoint: nothing to write
+			delete(s.leases, c.EventID)
+			continue
+		}
 		if l == nil {
 			// cannot happen: every fed event's lease is held until written
 			s.errs.Add(1)

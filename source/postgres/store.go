@@ -23,7 +23,7 @@ type Store struct {
 	// whether the tables have pgmq's headers column (pgmq < 1.5 has none)
 	qHeaders, aHeaders, dHeaders bool
 
-	sqlRead, sqlHeartbeat, sqlRelease, sqlAck, sqlDead string
+	sqlRead, sqlHeartbeat, sqlRelease, sqlAck, sqlDead, sqlCheckpoint string
 }
 
 // Lease identifies one read of one message (QUEUE.md rule 2).
@@ -36,7 +36,18 @@ type Lease struct {
 type Message struct {
 	Lease
 	EnqueuedAt time.Time
-	Body       []byte // the message column as JSON text; nil when SQL NULL
+	// Body is the message column as JSON text without its "checkpoint"
+	// key; nil when SQL NULL.
+	Body []byte
+	// Checkpoint is the message's "checkpoint" value as JSON text (written
+	// by Store.Checkpoint or by the producer), nil when it has none.
+	Checkpoint []byte
+}
+
+// SavedCheckpoint is one checkpoint to write into its leased message.
+type SavedCheckpoint struct {
+	Lease
+	Checkpoint []byte // the checkpoint object (wire.AppendCheckpointJSON)
 }
 
 // Ack is one result to write for a leased message.
@@ -262,10 +273,21 @@ func (s *Store) build() {
 		UPDATE ` + s.q + ` m
 		SET vt = clock_timestamp() + $2 * interval '1 millisecond', read_ct = m.read_ct + 1
 		FROM c WHERE m.msg_id = c.msg_id
-		RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.message::text`
+		RETURNING m.msg_id, m.read_ct, m.enqueued_at,
+			(CASE WHEN jsonb_typeof(m.message) = 'object' THEN m.message - 'checkpoint' ELSE m.message END)::text,
+			(CASE WHEN jsonb_typeof(m.message) = 'object' THEN m.message -> 'checkpoint' END)::text`
 	leases := `unnest($1::bigint[], $2::int[]) AS l(msg_id, read_ct)`
 	s.sqlHeartbeat = `UPDATE ` + s.q + ` m SET vt = clock_timestamp() + $3 * interval '1 millisecond'
 		FROM ` + leases + ` WHERE m.msg_id = l.msg_id AND m.read_ct = l.read_ct
+		RETURNING m.msg_id`
+	// Checkpoint: the message's "checkpoint" key replaced and the lease
+	// extended, only while the lease holds (a message that is not an
+	// object was never dispatched, so never checkpointed).
+	s.sqlCheckpoint = `UPDATE ` + s.q + ` m
+		SET message = m.message || jsonb_build_object('checkpoint', l.cp),
+			vt = clock_timestamp() + $4 * interval '1 millisecond'
+		FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS l(msg_id, read_ct, cp)
+		WHERE m.msg_id = l.msg_id AND m.read_ct = l.read_ct AND jsonb_typeof(m.message) = 'object'
 		RETURNING m.msg_id`
 	s.sqlRelease = `UPDATE ` + s.q + ` m SET vt = clock_timestamp()
 		FROM ` + leases + ` WHERE m.msg_id = l.msg_id AND m.read_ct = l.read_ct
@@ -318,12 +340,15 @@ func (s *Store) Read(ctx context.Context, n int) ([]Message, error) {
 	}
 	msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
 		var m Message
-		var body *string
-		if err := r.Scan(&m.MsgID, &m.ReadCt, &m.EnqueuedAt, &body); err != nil {
+		var body, cp *string
+		if err := r.Scan(&m.MsgID, &m.ReadCt, &m.EnqueuedAt, &body, &cp); err != nil {
 			return m, err
 		}
 		if body != nil {
 			m.Body = []byte(*body)
+		}
+		if cp != nil {
+			m.Checkpoint = []byte(*cp)
 		}
 		return m, nil
 	})
@@ -372,6 +397,23 @@ func (s *Store) Heartbeat(ctx context.Context, ls []Lease) (map[int64]bool, erro
 	m, err := held(s.pool.Query(ctx, s.sqlHeartbeat, ids, cts, s.cfg.VisibilityTimeoutMs))
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat on %s: %w", s.q, err)
+	}
+	return m, nil
+}
+
+// Checkpoint writes each checkpoint into its message (the "checkpoint" key
+// replaced) and extends its vt to now + visibility timeout, in one
+// statement, only where the lease still holds; it returns the msg_ids
+// written. The others' leases were lost and nothing was written for them.
+func (s *Store) Checkpoint(ctx context.Context, cps []SavedCheckpoint) (map[int64]bool, error) {
+	ids, cts := make([]int64, len(cps)), make([]int32, len(cps))
+	docs := make([]json.RawMessage, len(cps))
+	for i, c := range cps {
+		ids[i], cts[i], docs[i] = c.MsgID, c.ReadCt, c.Checkpoint
+	}
+	m, err := held(s.pool.Query(ctx, s.sqlCheckpoint, ids, cts, docs, s.cfg.VisibilityTimeoutMs))
+	if err != nil {
+		return nil, fmt.Errorf("saving checkpoints on %s: %w", s.q, err)
 	}
 	return m, nil
 }

@@ -17,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("TASKER_CKPT_HELPER") == "1" { // a worker process of TestSource_Checkpoint_KillNineResumes
+		os.Exit(checkpointHelper())
+	}
 	code := m.Run()
 	pgtest.StopShared()
 	if code == 0 {
