@@ -186,7 +186,11 @@ class Lib:
                     fn = getattr(dll, cname)
                 except AttributeError:
                     if cname not in OPTIONAL:
-                        raise
+                        raise LibraryError(
+                            f"{path} lacks {cname}: it is older than this tasker binding (ABI "
+                            f"{ABI_VERSION}, with tasker_poll_into and tasker_next_completion_into); rebuild it "
+                            "(make build) or install the tasker wheel, which carries its own library"
+                        ) from None
                     missing.add(cname)
                     continue
                 fn.restype = restype

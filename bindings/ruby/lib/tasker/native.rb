@@ -182,7 +182,15 @@ module Tasker
         end
         attach_function :tasker_abi_version, [], :uint32
         check_abi!(tasker_abi_version, path)
-        attach_all
+        begin
+          attach_all
+        rescue FFI::NotFoundError => e
+          missing = e.message[/tasker_\w+/] || e.message
+          raise Tasker::LibraryError,
+                "#{path} lacks #{missing}: it is older than this tasker binding (ABI #{ABI_VERSION}, with " \
+                "tasker_poll_into and tasker_next_completion_into); rebuild it (make build) or install " \
+                "the tasker gem, which carries its own library"
+        end
         @abi_minor = attach_optional
         @library_path = path == SONAME ? loaded_file(path) : path
         @loaded_pid = Process.pid
