@@ -1,5 +1,5 @@
 // Package channel is the FFI dispatch channel: the one place where the state
-// of every event lives, under one mutex, so that the rules of ABI.md can be
+// of every event lives, under one mutex, so that the rules of docs/ABI.md can be
 // checked by reading one package. It knows Go values only: the JSON documents
 // are internal/wire's, the C status codes internal/cabi's.
 //

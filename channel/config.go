@@ -6,7 +6,7 @@ import (
 )
 
 // Config holds the limits of one channel. Key names and defaults are those of
-// ABI.md ("Config") and of tasker-core's handler_dispatch TOML section; the
+// docs/ABI.md ("Config") and of tasker-core's handler_dispatch TOML section; the
 // document is parsed by runtime.ParseConfig (internal/wire reads it), and
 // the runtime's own settings (cleanup_interval_ms) live in runtime.Config.
 type Config struct {
@@ -45,7 +45,7 @@ const (
 // MaxTimeoutMs bounds every *_ms setting and an event's timeout_ms.
 const MaxTimeoutMs = 1<<31 - 1
 
-// DefaultConfig returns ABI.md's defaults for the channel's keys.
+// DefaultConfig returns docs/ABI.md's defaults for the channel's keys.
 func DefaultConfig() Config {
 	return Config{
 		DispatchBufferSize:           1000,

@@ -19,7 +19,7 @@ import (
 //     see it (QUEUE.md rule 10);
 //   - nothing is dropped: srcDone has room for every live source event,
 //     reserved when the event is fed;
-//   - bounds (rule 3 of ABI.md): a source event counts as running while
+//   - bounds (rule 3 of docs/ABI.md): a source event counts as running while
 //     pending, and its completion counts against completion_buffer_size
 //     until the source takes it, exactly as an undelivered local
 //     completion does (budgetLocked adds srcDone.len()). The runtime's

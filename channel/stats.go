@@ -3,7 +3,7 @@ package channel
 import "time"
 
 // Stats is a snapshot of a channel's counters and gauges. JSON keys are
-// ABI.md's. Counters only grow; gauges are read under the same lock, so one
+// docs/ABI.md's. Counters only grow; gauges are read under the same lock, so one
 // snapshot is consistent:
 //
 //	Dispatched == Queued + Pending + Completed + Failed + TimedOut + Cancelled
@@ -62,7 +62,7 @@ type Stats struct {
 	SourceUntaken int    `json:"-"` // ended, completion not yet taken
 }
 
-// Stats returns a consistent snapshot (ABI.md, "Stats").
+// Stats returns a consistent snapshot (docs/ABI.md, "Stats").
 func (c *Channel) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -77,7 +77,7 @@ const (
 	StatusCancelled CompletionStatus = "cancelled"
 )
 
-// Error types the library itself produces (ABI.md, "Completion").
+// Error types the library itself produces (docs/ABI.md, "Completion").
 const (
 	ErrorTypeFFITimeout      = "ffi_timeout"
 	ErrorTypeHandlerTimeout  = "handler_timeout"

@@ -43,7 +43,7 @@ func main() {}
 
 // fail returns err's status and, for a failure (a negative status),
 // records it as the calling thread's last error. EMPTY and CLOSED are
-// answers, not failures: they leave the last error as it was (ABI.md).
+// answers, not failures: they leave the last error as it was (docs/ABI.md).
 func fail(fn string, err error) C.int {
 	st := cabi.Status(err)
 	if st < 0 {

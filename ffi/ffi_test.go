@@ -124,7 +124,7 @@ func TestTimeoutArgument(t *testing.T) {
 }
 
 // The export layer is a thin conversion: a round trip through it yields the
-// documents of ABI.md.
+// documents of docs/ABI.md.
 func TestRoundTripThroughExports(t *testing.T) {
 	lockThread(t)
 	h, r := callNew(`{"max_concurrent_handlers":4,"completion_buffer_size":8}`)

@@ -21,7 +21,7 @@ type Config struct {
 	Source []byte `json:"source,omitempty"`
 }
 
-// DefaultConfig returns ABI.md's defaults.
+// DefaultConfig returns docs/ABI.md's defaults.
 func DefaultConfig() Config {
 	return Config{Config: channel.DefaultConfig(), CleanupIntervalMs: 1000}
 }
@@ -40,7 +40,7 @@ func (c Config) CleanupInterval() time.Duration {
 	return time.Duration(c.CleanupIntervalMs) * time.Millisecond
 }
 
-// ParseConfig decodes a JSON config document (ABI.md, "Config") over the
+// ParseConfig decodes a JSON config document (docs/ABI.md, "Config") over the
 // defaults. Only an empty document (no bytes) means defaults; anything else
 // must be a JSON object (whitespace alone is ErrInvalid). Unknown keys, wrong types,
 // duplicate keys and impossible values are channel.ErrInvalid with a message

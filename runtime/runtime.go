@@ -439,7 +439,7 @@ func invoke(ctx context.Context, h Handler, ev *channel.Event, maxBytes int) (st
 	if err := channel.ValidateResult(&r, maxBytes); err != nil {
 		return channel.StatusFailed, channel.Result{Error: &channel.ErrorInfo{
 			Message:   validUTF8(fmt.Sprintf("handler %q returned an invalid result: %v", ev.Handler, err)),
-			ErrorType: channel.ErrorTypeHandlerError, Retryable: true, // ABI.md: every handler_error is retryable
+			ErrorType: channel.ErrorTypeHandlerError, Retryable: true, // docs/ABI.md: every handler_error is retryable
 		}}
 	}
 	if r.Success {

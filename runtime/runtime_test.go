@@ -221,7 +221,7 @@ func TestGoHandler_InvalidResult(t *testing.T) {
 	}
 }
 
-// ABI.md, "Completion": of the error types the library itself produces, all
+// docs/ABI.md, "Completion": of the error types the library itself produces, all
 // are retryable except handler_panic and handler_not_found.
 func TestGoHandler_InvalidResult_RetryableAsABI(t *testing.T) {
 	d := newDisp(t, nil, rt.WithHandler("go", rt.HandlerFunc(func(context.Context, *channel.Event) (channel.Result, error) {
@@ -230,7 +230,7 @@ func TestGoHandler_InvalidResult_RetryableAsABI(t *testing.T) {
 	dispatch(t, d, ev("go"))
 	c := next(t, d)
 	require.Equal(t, "handler_error", c.Error.ErrorType)
-	assert.True(t, c.Error.Retryable, "ABI.md: every handler_error the library produces is retryable")
+	assert.True(t, c.Error.Retryable, "docs/ABI.md: every handler_error the library produces is retryable")
 }
 
 // A timeout ends the event with handler_timeout; the handler that honours

@@ -21,7 +21,7 @@ var (
 	ErrForked = errors.New("called in a forked child process")
 )
 
-// Status codes of the C ABI (ABI.md, "Types and status codes").
+// Status codes of the C ABI (docs/ABI.md, "Types and status codes").
 const (
 	OK        = 0
 	Empty     = 1

@@ -13,7 +13,7 @@ import (
 )
 
 // The strict scanner and encoding/json must never disagree on what is JSON.
-// encoding/json (v1) is lenient in three ways ABI.md is not, so the oracle
+// encoding/json (v1) is lenient in three ways docs/ABI.md is not, so the oracle
 // is encoding/json plus those three checks, each written independently of
 // the scanner:
 //

@@ -1,5 +1,5 @@
 // Package strictjson is the strict JSON scanner of the documents that cross
-// the C boundary. encoding/json v1 is lenient where ABI.md is strict (it keeps
+// the C boundary. encoding/json v1 is lenient where docs/ABI.md is strict (it keeps
 // the last of duplicate keys, replaces invalid UTF-8 and lone surrogate
 // escapes) and slow on the hot path, so the top level of dispatch, result and
 // config documents is walked here. Values that are carried as written

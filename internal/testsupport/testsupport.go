@@ -92,7 +92,7 @@ func SortedKeys(m map[string]any) []string {
 }
 
 // CompletionKeys and EventKeys are the keys of a completion and of a
-// polled-event document (ABI.md), sorted. A polled event has "checkpoint"
+// polled-event document (docs/ABI.md), sorted. A polled event has "checkpoint"
 // too after a checkpoint (not listed: a first run has none).
 var (
 	CompletionKeys = []string{"checkpoints", "completed_at", "correlation_id", "dispatched_at", "error", "event_id",

@@ -22,7 +22,7 @@ type ConfigKey struct {
 	Seen *bool
 }
 
-// ParseConfig decodes a config document (ABI.md, "Config") into the
+// ParseConfig decodes a config document (docs/ABI.md, "Config") into the
 // destinations of keys, leaving keys the document does not mention as they
 // were (their defaults). Only an empty document (no bytes: tasker_new's NULL
 // or "") changes nothing; anything else must be a JSON object, with JSON

@@ -9,7 +9,7 @@ import (
 	"github.com/tasker-systems/libtasker/channel"
 )
 
-// ParseDispatch decodes a dispatch document (ABI.md, "Dispatch input"). It
+// ParseDispatch decodes a dispatch document (docs/ABI.md, "Dispatch input"). It
 // is strict: unknown keys, duplicate keys, wrong types, bad UUIDs and
 // invalid UTF-8 are ErrInvalid with a message naming the key; an input longer
 // than maxBytes (when > 0) is ErrTooBig. Fields left out stay zero; Dispatch
@@ -90,7 +90,7 @@ func ParseDispatch(data []byte, maxBytes int) (channel.Event, error) {
 	return ev, nil
 }
 
-// ParseResult decodes a result document (ABI.md, "Result"). Strict like
+// ParseResult decodes a result document (docs/ABI.md, "Result"). Strict like
 // ParseDispatch: `success` is required; a failure needs an `error` object
 // with a non-empty `message`; a success must not carry an `error`; unknown
 // keys at the top level or inside `error` are ErrInvalid naming the key.

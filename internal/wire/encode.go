@@ -142,7 +142,7 @@ func appendErrorInfo(b []byte, e *channel.ErrorInfo) []byte {
 }
 
 // AppendCompletionJSON appends the completion document of c to b. Every key
-// of ABI.md is present, null where it has no value.
+// of docs/ABI.md is present, null where it has no value.
 func AppendCompletionJSON(b []byte, c *channel.Completion) []byte {
 	b = append(b, `{"event_id":`...)
 	b = appendUUID(b, c.EventID)

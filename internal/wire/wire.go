@@ -1,4 +1,4 @@
-// Package wire is libtasker's wire format: the JSON documents of ABI.md
+// Package wire is libtasker's wire format: the JSON documents of docs/ABI.md
 // ("JSON documents") and their parts, in both directions.
 //
 //   - decode.go: dispatch and result documents into channel.Event and

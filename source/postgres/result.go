@@ -36,7 +36,7 @@ func ResultFor(queue string, l Lease, c *channel.Completion) []byte {
 	return appendResult(make([]byte, 0, 512), queue, l, wire.AppendCompletionJSON(make([]byte, 0, 384), c))
 }
 
-// poisonCompletion is the completion document (ABI.md, every key present)
+// poisonCompletion is the completion document (docs/ABI.md, every key present)
 // of a message that was never dispatched: fields the message did not
 // provide as valid values are null.
 type poisonCompletion struct {

@@ -2,7 +2,7 @@
 
 Nothing here runs at import time except declarations: the library is loaded by ``load()``, which
 ``tasker.Channel`` calls when the first channel is made. Loading starts the Go runtime, and a
-process forked after that leaves its children unable to use the library (ABI.md rule 11), so a
+process forked after that leaves its children unable to use the library (docs/ABI.md rule 11), so a
 parent that only imports ``tasker`` can fork freely and each child loads its own copy.
 """
 

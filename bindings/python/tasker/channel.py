@@ -185,7 +185,7 @@ def _id(value: str | uuid.UUID) -> str:
 class Channel:
     """A libtasker channel: dispatch step events, poll and complete them, consume completions.
 
-    ``Channel(**config)`` takes the config keys of ABI.md / tasker.h (``dispatch_buffer_size``,
+    ``Channel(**config)`` takes the config keys of docs/ABI.md / tasker.h (``dispatch_buffer_size``,
     ``completion_buffer_size``, ``max_concurrent_handlers``, ``handler_timeout_ms``,
     ``cleanup_interval_ms``, ``starvation_warning_threshold_ms``, ``max_payload_bytes``,
     ``worker_id``); unknown keys and bad values raise ``InvalidArgument`` naming the key.
@@ -442,7 +442,7 @@ class Channel:
         return self.dispatch_raw(data, wait)
 
     def dispatch_raw(self, event_json: bytes | str, wait: float | None = 0.0) -> str:
-        """Queue one step event given as a complete dispatch document (JSON, see ABI.md) and return
+        """Queue one step event given as a complete dispatch document (JSON, see docs/ABI.md) and return
         its event id. The fast path: no encoding work beyond what you did. ``wait`` as for
         dispatch; waits are made of SLICE_MS slices (each slice that ends with the queue still
         full counts once in the ``rejected_full`` stat), so Ctrl-C acts within one slice."""
@@ -522,7 +522,7 @@ class Channel:
         return events
 
     def complete_raw(self, event_id: str | bytes | uuid.UUID, result_json: bytes | str) -> None:
-        """End a pending event with a complete result document (JSON bytes, see ABI.md:
+        """End a pending event with a complete result document (JSON bytes, see docs/ABI.md:
         ``{"success":true,"result":...}`` or ``{"success":false,"error":{...}}``)."""
         if type(event_id) is str:
             eid = event_id.encode()

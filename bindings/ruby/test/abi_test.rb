@@ -2,7 +2,7 @@
 
 require_relative "test_helper"
 
-# Rules of ABI.md / tasker.h seen through the binding.
+# Rules of docs/ABI.md / tasker.h seen through the binding.
 class AbiTest < Minitest::Test
   def test_bounds_max_concurrent_handlers
     with_channel(max_concurrent_handlers: 2, completion_buffer_size: 2) do |ch|

@@ -24,7 +24,7 @@ module Tasker
   # completion is handed out by the next #next_completion.
   #
   # Each decoded method has a raw variant that returns or takes the JSON
-  # text as is (ABI.md, "JSON documents"), for callers that want to skip
+  # text as is (docs/ABI.md, "JSON documents"), for callers that want to skip
   # building Ruby objects: #dispatch_raw, #poll_raw, #poll_batch_raw,
   # #complete_raw, #next_completion_raw, #stats_raw.
   class Channel
@@ -87,7 +87,7 @@ module Tasker
     # The library's handle (an Integer, never reused within a process).
     attr_reader :handle
 
-    # Makes a channel. +config+ takes the keys of ABI.md's "Config":
+    # Makes a channel. +config+ takes the keys of docs/ABI.md's "Config":
     # dispatch_buffer_size, completion_buffer_size, max_concurrent_handlers,
     # handler_timeout_ms, cleanup_interval_ms, starvation_warning_threshold_ms,
     # max_payload_bytes, worker_id. Unknown keys and bad values raise
@@ -135,7 +135,7 @@ module Tasker
       dispatch_raw(Channel.encode(doc, "payload"), wait: wait)
     end
 
-    # Queues one event given as a JSON document (ABI.md, "Dispatch input")
+    # Queues one event given as a JSON document (docs/ABI.md, "Dispatch input")
     # and returns its event id. +wait+ as for #dispatch.
     def dispatch_raw(json, wait: 0)
       scratch = Native.scratch
@@ -223,7 +223,7 @@ module Tasker
       complete_raw(event_id, Channel.encode(doc, "metadata"))
     end
 
-    # Ends a pending event with a result given as a JSON document (ABI.md,
+    # Ends a pending event with a result given as a JSON document (docs/ABI.md,
     # "Result"), e.g. '{"success":true,"result":42}'.
     def complete_raw(event_id, json)
       st = Native.tasker_complete(@handle, event_id, json, json.bytesize)
@@ -319,7 +319,7 @@ module Tasker
 
     # ==== Shutdown and observation ==========================================
 
-    # Counters and gauges (ABI.md, "Stats") as a Hash with Symbol keys.
+    # Counters and gauges (docs/ABI.md, "Stats") as a Hash with Symbol keys.
     def stats
       JSON.parse(stats_raw, symbolize_names: true)
     end

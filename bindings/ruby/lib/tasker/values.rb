@@ -87,7 +87,7 @@ module Tasker
     alias to_s inspect
   end
 
-  # A step event as tasker_poll returns it (ABI.md, "Polled event"). Frozen,
+  # A step event as tasker_poll returns it (docs/ABI.md, "Polled event"). Frozen,
   # down to its payload (JSON.parse with freeze: true).
   #
   # Fields: event_id, task_uuid, step_uuid, correlation_id, handler,
@@ -108,7 +108,7 @@ module Tasker
   define_from_hash(StepEvent, STEP_EVENT_FIELDS,
                    checkpoint: '((c = h["checkpoint"]) && Tasker::Checkpoint.from_hash(c))')
 
-  # A completion from the stream (ABI.md, "Completion"). Frozen.
+  # A completion from the stream (docs/ABI.md, "Completion"). Frozen.
   #
   # Fields: event_id, task_uuid, step_uuid, correlation_id, handler,
   # status ("completed", "failed", "timeout", "cancelled"), success (true or
