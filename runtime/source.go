@@ -67,6 +67,7 @@ type SourceStats struct {
 type SourceLink struct {
 	d    *Dispatcher
 	wake chan struct{}
+	stop context.Context // done once Shutdown told the source to stop; never changes after startSource
 }
 
 // Room is how many events the source may feed now: the smaller of the
@@ -85,6 +86,11 @@ func (l *SourceLink) RoomChanged() <-chan struct{} { return l.wake }
 // channel.ErrFull, channel.ErrShutdown, channel.ErrInvalid or
 // channel.ErrTooBig (nothing queued).
 func (l *SourceLink) Feed(ev channel.Event) error {
+	if l.stop.Err() != nil {
+		// the source was told to stop a moment before the channel closes
+		// its intake: refuse already, so that nothing fed after stop lands
+		return fmt.Errorf("%w: the source was told to stop", channel.ErrShutdown)
+	}
 	_, err := l.d.ch.FeedSource(ev, l.d.route(ev.Handler))
 	return err
 }
@@ -221,10 +227,10 @@ func openSource(doc []byte) (Source, error) {
 // startSource attaches s to d's channel and runs it.
 func (d *Dispatcher) startSource(s Source) {
 	d.src = s
-	d.srcLink = &SourceLink{d: d, wake: make(chan struct{}, 1)}
+	stop, cancel := context.WithCancel(context.Background())
+	d.srcStop = cancel
+	d.srcLink = &SourceLink{d: d, wake: make(chan struct{}, 1), stop: stop}
 	d.ch.SetSourceWake(d.srcLink.wake)
-	var stop context.Context
-	stop, d.srcStop = context.WithCancel(context.Background())
 	d.srcDone = make(chan struct{})
 	go func() {
 		defer close(d.srcDone)
