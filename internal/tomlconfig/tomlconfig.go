@@ -86,7 +86,7 @@
 // (the C layer's getenv) as the channel, only when the config document has a
 // source, so that a channel without one never needs DATABASE_URL. The keys
 // match docs/QUEUE.md's source.postgres document: dsn, visibility_timeout_ms,
-// poll_interval_ms, batch_size; origins feed config_sources ("source.<key>").
+// poll_interval_ms, batch_size; origins feed config_sources ("source.postgres.<key>").
 //
 // Every error returned by this package is a configuration error (the C ABI
 // maps it to TASKER_EINVAL) and names the file, and the key when there is
