@@ -166,7 +166,7 @@ demo-python: $(LIB) deps ## Only the Python demo
 demo-ruby: $(LIB) deps ## Only the Ruby demo
 	$(RUBY) -Ibindings/ruby/lib bindings/ruby/examples/demo.rb
 
-tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL source (QUEUE.md)
+tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL source (docs/QUEUE.md)
 	$(GO) build -o $(BUILD)/tasker-queue ./cmd/tasker-queue
 
 demo-cluster: $(LIB) deps ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart

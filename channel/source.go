@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Events fed by a source (runtime.Source; QUEUE.md) live in the channel like
+// Events fed by a source (runtime.Source; docs/QUEUE.md) live in the channel like
 // dispatched ones — the same queues, the same bounds, polled and completed
 // the same way — with one difference: their completions go to the source's
 // own list (srcDone), never to the completion stream and never to the end
@@ -16,7 +16,7 @@ import (
 //
 //   - every source event's completion is handed to the source exactly once
 //     (TakeSourceCompletions pops it under mu), and local consumers never
-//     see it (QUEUE.md rule 10);
+//     see it (docs/QUEUE.md rule 10);
 //   - nothing is dropped: srcDone has room for every live source event,
 //     reserved when the event is fed;
 //   - bounds (rule 3 of docs/ABI.md): a source event counts as running while
@@ -28,7 +28,7 @@ import (
 //     every event from starting, which is the bound doing its job;
 //   - at the drain deadline a source event still queued or running ends as
 //     cancelled, like any other, and goes to srcDone: for a source that
-//     status means "release it, write no result" (QUEUE.md rule 7);
+//     status means "release it, write no result" (docs/QUEUE.md rule 7);
 //   - a checkpoint of a source event does not send it back to the queue at
 //     once: the event stays running (pending list, off the deadline heap,
 //     Complete/Checkpoint refused) in the saving state while its checkpoint
@@ -45,7 +45,7 @@ import (
 // without waiting: ErrFull when the dispatch queue is full, ErrShutdown once
 // shutdown began, ErrInvalid/ErrTooBig for a bad event (nothing queued).
 // EventID and the other defaults are filled in as by Enqueue. Call
-// SourceRoom first: feeding only what it allows keeps rule 6 of QUEUE.md.
+// SourceRoom first: feeding only what it allows keeps rule 6 of docs/QUEUE.md.
 func (c *Channel) FeedSource(ev Event, kind Kind) (uuid.UUID, error) {
 	if err := validateEvent(&ev, c.cfg.MaxPayloadBytes); err != nil {
 		c.RecordRejected()

@@ -251,7 +251,7 @@
  *   add up in every snapshot:
  *   dispatched == queued + pending + completed + failed + timed_out + cancelled.
  *   With a source (below) its events count in these like dispatched ones,
- *   and these keys are added (QUEUE.md rule 9): source_state
+ *   and these keys are added (docs/QUEUE.md rule 9): source_state
  *   ("connecting" | "connected" | "reconnecting" | "stopped"), source_read,
  *   source_acked, source_released, source_lease_lost, source_dead_lettered,
  *   source_heartbeats, source_errors, source_last_error (string or null).
@@ -287,7 +287,7 @@
  *   the TOML. Errors (missing file, TOML syntax, a wrong type, an unset
  *   variable without default) are TASKER_EINVAL naming the file and key.
  *
- * Source (config key "source"; the contract is QUEUE.md): the channel reads
+ * Source (config key "source"; the contract is docs/QUEUE.md): the channel reads
  * step messages from a PostgreSQL queue (pgmq's table layout) with a lease,
  * feeds them to its workers, and writes each result back in the transaction
  * that archives the message:

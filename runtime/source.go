@@ -16,13 +16,13 @@ import (
 
 // Source is something outside the process that feeds events in and takes
 // back exactly the completions of its own events: the seam for durable
-// queues (source/postgres is the first; QUEUE.md is its contract).
+// queues (source/postgres is the first; docs/QUEUE.md is its contract).
 //
 // The dispatcher calls Run once, in its own goroutine, when it is made
 // (New with WithSource), and:
 //
 //   - while stop is not done, the source may feed events with
-//     link.Feed, at most link.Room() at a time (rule 6 of QUEUE.md: room
+//     link.Feed, at most link.Room() at a time (rule 6 of docs/QUEUE.md: room
 //     in the dispatch queue and running slots not already claimed);
 //     link.RoomChanged() tells it when to look again;
 //   - it takes the completions of its events with link.Completions (or,
@@ -49,7 +49,7 @@ type Source interface {
 	Stats() SourceStats
 }
 
-// SourceStats are the source_* keys of tasker_stats (QUEUE.md rule 9).
+// SourceStats are the source_* keys of tasker_stats (docs/QUEUE.md rule 9).
 type SourceStats struct {
 	State        string  `json:"source_state"` // connecting, connected, reconnecting, stopped
 	Read         uint64  `json:"source_read"`

@@ -93,7 +93,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // Each source event's completion reaches the source exactly once, whoever
 // ran it (FFI worker, Go handler, cleanup); local dispatches never reach it
 // and are the only ones in the local stream and in post-handler callbacks
-// (QUEUE.md rules 7 and 10).
+// (docs/QUEUE.md rules 7 and 10).
 func TestSource_CompletionsOnlyToTheirSource(t *testing.T) {
 	var cbMu sync.Mutex
 	var callbacks []uuid.UUID
@@ -158,7 +158,7 @@ func TestSource_CompletionsOnlyToTheirSource(t *testing.T) {
 	assert.Contains(t, doc, "callbacks_run")
 }
 
-// Room (QUEUE.md rule 6): dispatch-queue room and running slots not
+// Room (docs/QUEUE.md rule 6): dispatch-queue room and running slots not
 // claimed by running or queued events; a source completion not yet taken
 // holds room under completion_buffer_size like an undelivered local one.
 func TestSource_RoomIsReportedRight(t *testing.T) {
@@ -196,7 +196,7 @@ func TestSource_RoomIsReportedRight(t *testing.T) {
 	assert.Equal(t, 0, link.Room(), "no room once shutdown began")
 }
 
-// Shutdown (QUEUE.md rule 7): stop is done first (reading stops, Feed is
+// Shutdown (docs/QUEUE.md rule 7): stop is done first (reading stops, Feed is
 // ESHUTDOWN); events ending before the deadline reach the source as usual;
 // events still queued or running at the deadline reach it as cancelled;
 // the local stream sees none of them; Shutdown returns after Run.

@@ -20,7 +20,7 @@ type Stats struct {
 	// ParseConfigEnv); absent when the dispatcher was made without
 	// WithConfigSources. Shared and read-only.
 	ConfigSources map[string]string `json:"config_sources,omitempty"`
-	// Source is the source's snapshot (QUEUE.md rule 9); nil without a
+	// Source is the source's snapshot (docs/QUEUE.md rule 9); nil without a
 	// source. Its keys (source_*) join the flat JSON object.
 	Source *SourceStats `json:"-"`
 }

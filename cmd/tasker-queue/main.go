@@ -1,5 +1,5 @@
 // Command tasker-queue is the producer's side of libtasker's PostgreSQL
-// source (QUEUE.md): it creates queues, sends steps, shows a queue's state
+// source (docs/QUEUE.md): it creates queues, sends steps, shows a queue's state
 // and tails results. It uses pgmq's table layout directly, so it works the
 // same on a database where pgmq made the queues.
 //

@@ -69,7 +69,7 @@
 // Load returns Settings: for each setting found, its value and its origin,
 // "<file>:<table>.<key>" with <file> the path as opened. Settings.Channel
 // is keyed like tasker_new's config document; Settings.Postgres like
-// QUEUE.md's source.postgres document, so a source applies them with
+// docs/QUEUE.md's source.postgres document, so a source applies them with
 // ApplyDefaults under the keys its JSON document did not give.
 //
 // # For the PostgreSQL source
@@ -85,8 +85,8 @@
 // with the same Location (wire.ParseTaskerConfig, LocationFromEnv) and lookup
 // (the C layer's getenv) as the channel, only when the config document has a
 // source, so that a channel without one never needs DATABASE_URL. The keys
-// match QUEUE.md's source.postgres document: dsn, visibility_timeout_ms,
-// poll_interval_ms, batch_size; origins feed config_sources ("source.<key>").
+// match docs/QUEUE.md's source.postgres document: dsn, visibility_timeout_ms,
+// poll_interval_ms, batch_size; origins feed config_sources ("source.postgres.<key>").
 //
 // Every error returned by this package is a configuration error (the C ABI
 // maps it to TASKER_EINVAL) and names the file, and the key when there is
@@ -150,7 +150,7 @@ type Settings struct {
 	// starvation_warning_threshold_ms, completion_timeout_ms).
 	Channel map[string]Value
 	// Postgres holds the PostgreSQL source settings found, keyed like
-	// QUEUE.md's source.postgres document (dsn, visibility_timeout_ms,
+	// docs/QUEUE.md's source.postgres document (dsn, visibility_timeout_ms,
 	// poll_interval_ms, batch_size).
 	Postgres map[string]Value
 	// Files lists the files read, in merge order.

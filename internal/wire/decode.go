@@ -166,7 +166,7 @@ func ParseCheckpoint(data []byte, maxBytes int) (channel.Checkpoint, error) {
 }
 
 // ParseSourceCheckpoint decodes the `checkpoint` object of a step message
-// of a queue source (QUEUE.md, "A step message"): ParseCheckpoint's keys
+// of a queue source (docs/QUEUE.md, "A step message"): ParseCheckpoint's keys
 // plus an optional "count" (integer >= 0, default 0: the checkpoints taken
 // so far, which the next checkpoint continues from). Strict the same way;
 // errors name the key as "message.checkpoint".

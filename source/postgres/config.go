@@ -18,7 +18,7 @@ import (
 )
 
 // Config is the `source.postgres` object of tasker_new's config document
-// (QUEUE.md, "Configuration"). Make one with ParseConfig, or fill one in
+// (docs/QUEUE.md, "Configuration"). Make one with ParseConfig, or fill one in
 // and call Validate (which also fills in the defaults of zero fields).
 type Config struct {
 	DSN                 string // required: a libpq URL or key=value string
@@ -37,7 +37,7 @@ type Config struct {
 	explicitResults, explicitDLQ bool
 }
 
-// Limits of the names and numbers (QUEUE.md: queue names are lowercase
+// Limits of the names and numbers (docs/QUEUE.md: queue names are lowercase
 // [a-z0-9_], at most 47 characters, derived names included).
 const (
 	MaxQueueName  = 47

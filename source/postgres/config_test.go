@@ -34,7 +34,7 @@ func TestConfig_Defaults(t *testing.T) {
 	}
 }
 
-// Every bad document is EINVAL and names the key (QUEUE.md, "Configuration").
+// Every bad document is EINVAL and names the key (docs/QUEUE.md, "Configuration").
 func TestConfig_Strict(t *testing.T) {
 	long := strings.Repeat("q", 45) // + "_results" and + "_dlq" are too long
 	for _, tc := range []struct{ doc, key string }{

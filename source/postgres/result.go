@@ -11,13 +11,13 @@ import (
 	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
-// Error types of the results the source itself writes (QUEUE.md rule 5).
+// Error types of the results the source itself writes (docs/QUEUE.md rule 5).
 const (
 	ErrorTypeInvalidMessage      = "invalid_message"
 	ErrorTypeMaxAttemptsExceeded = "max_attempts_exceeded"
 )
 
-// appendResult appends the result message of QUEUE.md rule 4 around a
+// appendResult appends the result message of docs/QUEUE.md rule 4 around a
 // completion document.
 func appendResult(b []byte, queue string, l Lease, completion []byte) []byte {
 	b = append(b, `{"msg_id":`...)

@@ -1,4 +1,4 @@
-// Package postgres is the PostgreSQL queue source of QUEUE.md: it reads
+// Package postgres is the PostgreSQL queue source of docs/QUEUE.md: it reads
 // step messages from <schema>.q_<queue> with a lease, feeds them to a
 // channel through a Link, heartbeats the leases of the events it holds,
 // and writes each completion back as one result in the same transaction
@@ -63,7 +63,7 @@ type Link interface {
 	MaxPayloadBytes() int
 	// Room is how many more events the source may feed now: the smaller of
 	// the dispatch queue's free room and the handler slots not already
-	// claimed by running or queued events (QUEUE.md rule 6).
+	// claimed by running or queued events (docs/QUEUE.md rule 6).
 	Room() int
 	// RoomChanged is signalled (non-blocking, capacity 1) whenever Room may
 	// have grown.
@@ -85,7 +85,7 @@ type Link interface {
 	CheckpointSaved(id uuid.UUID, held bool) error
 }
 
-// Stats are the source_* keys of tasker_stats (QUEUE.md rule 9).
+// Stats are the source_* keys of tasker_stats (docs/QUEUE.md rule 9).
 type Stats = runtime.SourceStats
 
 var _ runtime.Source = (*Source)(nil)
@@ -422,7 +422,7 @@ func (s *Source) take(stop context.Context, store *Store, link Link, msgs []Mess
 }
 
 // event parses a message into the event to dispatch: a fresh event_id for
-// each lease (QUEUE.md, "A step message").
+// each lease (docs/QUEUE.md, "A step message").
 func (s *Source) event(m *Message) (channel.Event, error) {
 	if m.Body == nil {
 		return channel.Event{}, fmt.Errorf("%w: the message is SQL NULL", channel.ErrInvalid)
@@ -666,7 +666,7 @@ func (s *Source) takeCompletions(link Link, buf *[]pendingWrite, timeout time.Du
 	return false
 }
 
-// heartbeat extends every held lease every heartbeat_ms (QUEUE.md rule 2).
+// heartbeat extends every held lease every heartbeat_ms (docs/QUEUE.md rule 2).
 // A lease it finds taken is marked lost: its ack will write nothing.
 func (s *Source) heartbeat(bg context.Context, ready <-chan struct{}, store *Store) {
 	select {
@@ -716,7 +716,7 @@ func (s *Source) heartbeat(bg context.Context, ready <-chan struct{}, store *Sto
 }
 
 // listen keeps a LISTEN on the queue's notify channel, waking the reader on
-// each notification and after each (re)connect (QUEUE.md rule 8). It stops
+// each notification and after each (re)connect (docs/QUEUE.md rule 8). It stops
 // when reading stops.
 func (s *Source) listen(bg, stop context.Context, cc *pgx.ConnConfig) {
 	ctx, cancel := context.WithCancel(bg)

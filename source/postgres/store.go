@@ -12,7 +12,7 @@ import (
 
 // Store is the SQL layer of the source: every statement that touches the
 // queue tables, each one transaction (one statement, or one explicit
-// transaction), each checking the lease (msg_id, read_ct) where QUEUE.md
+// transaction), each checking the lease (msg_id, read_ct) where docs/QUEUE.md
 // says so. It reads and writes columns by name. Safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
@@ -26,7 +26,7 @@ type Store struct {
 	sqlRead, sqlHeartbeat, sqlRelease, sqlAck, sqlDead, sqlCheckpoint string
 }
 
-// Lease identifies one read of one message (QUEUE.md rule 2).
+// Lease identifies one read of one message (docs/QUEUE.md rule 2).
 type Lease struct {
 	MsgID  int64
 	ReadCt int32
@@ -53,11 +53,11 @@ type SavedCheckpoint struct {
 // Ack is one result to write for a leased message.
 type Ack struct {
 	Lease
-	Result []byte // the result message document (QUEUE.md rule 4)
+	Result []byte // the result message document (docs/QUEUE.md rule 4)
 }
 
 // DeadLetter is a message to retire with a failed result plus a copy of it
-// in the dead-letter queue (QUEUE.md rule 5).
+// in the dead-letter queue (docs/QUEUE.md rule 5).
 type DeadLetter struct {
 	Ack
 	ErrorType string
@@ -332,7 +332,7 @@ func (s *Store) build() {
 }
 
 // Read leases up to n visible messages for the visibility timeout, oldest
-// first (QUEUE.md rule 2).
+// first (docs/QUEUE.md rule 2).
 func (s *Store) Read(ctx context.Context, n int) ([]Message, error) {
 	rows, err := s.pool.Query(ctx, s.sqlRead, n, s.cfg.VisibilityTimeoutMs)
 	if err != nil {
@@ -430,7 +430,7 @@ func (s *Store) Release(ctx context.Context, ls []Lease) (map[int64]bool, error)
 }
 
 // Ack retires every message whose lease still holds, each in the same
-// transaction as its result (QUEUE.md rule 3), and returns the msg_ids
+// transaction as its result (docs/QUEUE.md rule 3), and returns the msg_ids
 // acked; the others' leases were lost and nothing was written for them.
 func (s *Store) Ack(ctx context.Context, acks []Ack) (map[int64]bool, error) {
 	ids, cts := make([]int64, len(acks)), make([]int32, len(acks))

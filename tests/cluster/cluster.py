@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A cluster run of the PostgreSQL source (QUEUE.md), checked from the database.
+"""A cluster run of the PostgreSQL source (docs/QUEUE.md), checked from the database.
 
 Starts a throwaway PostgreSQL (tests/pg/pg.sh), several worker processes (tests/cluster/worker.py
 on the Python binding, worker.rb on the Ruby one, each a tasker.Channel with

@@ -1,4 +1,4 @@
-"""A channel with a PostgreSQL source (QUEUE.md), end to end from Python: a throwaway server
+"""A channel with a PostgreSQL source (docs/QUEUE.md), end to end from Python: a throwaway server
 (tests/pg/pg.sh), steps inserted with plain SQL (psql), tasker.Worker running them, one result per
 message in the results queue, nothing in the local completion stream.
 

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# A channel with a PostgreSQL source (QUEUE.md), end to end from Ruby: a throwaway server
+# A channel with a PostgreSQL source (docs/QUEUE.md), end to end from Ruby: a throwaway server
 # (tests/pg/pg.sh), steps inserted with plain SQL (psql), Tasker::Worker running them, one result per
 # message in the results queue, nothing in the local completion stream. Skipped without the server
 # binaries unless TASKER_PG_REQUIRED=1 (make test), where that is a failure.
