@@ -171,7 +171,7 @@ tasker-queue: ## Build build/tasker-queue, the producer's CLI for the PostgreSQL
 
 demo-cluster: $(LIB) deps ## 20,000 steps on PostgreSQL, 2 Python + 2 Ruby worker processes, a kill -9, a restart
 	@$(CLUSTER) --title "demo-cluster: 20,000 steps, 2 Python + 2 Ruby worker processes (4 threads each), one kill -9, one PostgreSQL restart" \
-	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 5 --table
+	  --messages 20000 --python 2 --ruby 2 --threads 4 --kill 1 --kill-at 0.25 --restart --restart-at 0.55 --rate 2500 --sleep-ms 20 --table
 
 soak-cluster: $(LIB) deps ## Proof run: 100,000 steps, 4 worker processes, a kill -9, a restart (minutes)
 	@$(CLUSTER) --title "soak-cluster: 100,000 steps, 2 Python + 2 Ruby worker processes, one kill -9, one PostgreSQL restart" \
