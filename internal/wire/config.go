@@ -110,7 +110,7 @@ func ParseTaskerConfig(raw []byte) (TaskerConfig, error) {
 		}
 		return TaskerConfig{Env: true}, nil
 	case len(raw) == 0 || raw[0] != '{':
-		return tc, invalidf(`%s: expected "env" or an object {"path": ...} | {"root": ..., "environment": ...}, got %s`, doc, kindOf(raw))
+		return tc, invalidf(`%s: expected "env" or an object {"path": ...} | {"root": ..., "environment": ...}, got %s`, doc, KindOf(raw))
 	}
 	err := scanObject(raw, doc, func(key string, v []byte) error {
 		var dst *string

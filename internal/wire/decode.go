@@ -119,7 +119,7 @@ func ParseResult(data []byte, maxBytes int) (channel.Result, error) {
 				return nil
 			}
 			if raw[0] != '{' {
-				return invalidf("%s: key \"metadata\": expected an object, got %s", doc, kindOf(raw))
+				return invalidf("%s: key \"metadata\": expected an object, got %s", doc, KindOf(raw))
 			}
 			r.Metadata = append(json.RawMessage(nil), raw...)
 		case "error":
@@ -223,7 +223,7 @@ func parseCheckpoint(data []byte, maxBytes int, doc string, withCount bool) (cha
 func parseErrorInfo(data []byte) (*channel.ErrorInfo, error) {
 	const doc = "result.error"
 	if data[0] != '{' {
-		return nil, invalidf("result: key \"error\": expected an object, got %s", kindOf(data))
+		return nil, invalidf("result: key \"error\": expected an object, got %s", KindOf(data))
 	}
 	e := &channel.ErrorInfo{ErrorType: channel.ErrorTypeHandlerError, Retryable: true}
 	var haveMsg bool

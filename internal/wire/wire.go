@@ -72,7 +72,7 @@ func rawUUID(doc, key string, raw []byte) (uuid.UUID, error) {
 // rawString decodes raw as a JSON string, or reports the key's type error.
 func rawString(doc, key string, raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
-		return "", invalidf("%s: key %q: expected a string, got %s", doc, key, kindOf(raw))
+		return "", invalidf("%s: key %q: expected a string, got %s", doc, key, KindOf(raw))
 	}
 	return strictjson.Unquote(raw)
 }
@@ -84,13 +84,13 @@ func rawBool(doc, key string, raw []byte) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, invalidf("%s: key %q: expected a boolean, got %s", doc, key, kindOf(raw))
+	return false, invalidf("%s: key %q: expected a boolean, got %s", doc, key, KindOf(raw))
 }
 
 // rawInt decodes raw as an integer in [lo, hi].
 func rawInt(doc, key string, raw []byte, lo, hi int64) (int64, error) {
 	if len(raw) == 0 || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
-		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, kindOf(raw))
+		return 0, invalidf("%s: key %q: expected an integer, got %s", doc, key, KindOf(raw))
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
@@ -102,7 +102,9 @@ func rawInt(doc, key string, raw []byte, lo, hi int64) (int64, error) {
 	return n, nil
 }
 
-func kindOf(raw []byte) string {
+// KindOf names the JSON kind of a raw value for error messages ("a string",
+// "an object", ..., "nothing" for no bytes).
+func KindOf(raw []byte) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}

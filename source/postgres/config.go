@@ -15,6 +15,7 @@ import (
 
 	"github.com/tasker-systems/libtasker/channel"
 	"github.com/tasker-systems/libtasker/internal/strictjson"
+	"github.com/tasker-systems/libtasker/internal/wire"
 )
 
 // Config is the `source.postgres` object of tasker_new's config document
@@ -85,7 +86,7 @@ func ParseConfig(doc []byte) (Config, error) {
 			cfg.explicitDLQ = true
 		case "create_queues":
 			if err = json.Unmarshal(raw, &cfg.CreateQueues); err != nil || (string(raw) != "true" && string(raw) != "false") {
-				return invalid(key, "expected true or false, got %s", kindOf(raw))
+				return invalid(key, "expected true or false, got %s", wire.KindOf(raw))
 			}
 		case "visibility_timeout_ms":
 			cfg.VisibilityTimeoutMs, err = intField(key, raw, 1, maxMs)
@@ -225,7 +226,7 @@ func (c *Config) pollEvery() time.Duration { return time.Duration(c.PollInterval
 
 func strField(key string, raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
-		return "", invalid(key, "expected a string, got %s", kindOf(raw))
+		return "", invalid(key, "expected a string, got %s", wire.KindOf(raw))
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -237,35 +238,15 @@ func strField(key string, raw json.RawMessage) (string, error) {
 func intField(key string, raw json.RawMessage, lo, hi int64) (int, error) {
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
-		if kindOf(raw) == "a number" {
+		if wire.KindOf(raw) == "a number" {
 			return 0, invalid(key, "expected an integer, got %s", raw)
 		}
-		return 0, invalid(key, "expected an integer, got %s", kindOf(raw))
+		return 0, invalid(key, "expected an integer, got %s", wire.KindOf(raw))
 	}
 	if n < lo || n > hi {
 		return 0, invalid(key, "%d is out of range [%d, %d]", n, lo, hi)
 	}
 	return int(n), nil
-}
-
-func kindOf(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
 }
 
 // scanStrictObject walks one JSON object (all of doc) with the module's
