@@ -365,60 +365,42 @@ class Worker:
             self._fail(ev, f"handler {ev.handler!r} returned a result that is not JSON: {_describe_exc(exc)}",
                        "result_not_json", False, None, counts, "result_errors")
             return
+        if self._send(ev, "result", lambda: self.channel.complete_raw(ev.event_id, doc), counts):
+            counts.completed += 1
+
+    def _checkpoint(self, ev: StepEvent, cp: Checkpoint, counts: _Counts) -> None:
+        """The handler returned a Checkpoint: send the event back to the queue with it (SPEC.md,
+        "Checkpoints"). Never raises."""
+        if self._send(ev, "checkpoint", lambda: self.channel.checkpoint(
+                ev.event_id, cp.cursor, cp.items_processed, cp.accumulated_results), counts):
+            counts.checkpointed += 1
+
+    def _send(self, ev: StepEvent, what: str, send: Callable[[], object], counts: _Counts) -> bool:
+        """Hand a handler's result or checkpoint (``what``) to the library with ``send``; True when it
+        took it. A refusal ends the event as SPEC.md, "Worker" says (late, result_too_large,
+        result_not_json, checkpoint_unsupported) or is recorded; never raises."""
         try:
-            self.channel.complete_raw(ev.event_id, doc)
+            send()
+            return True
         except EventNotPending:
             self._late(ev, counts)
-            return
         except TooLarge as exc:
-            self._fail(ev, f"handler {ev.handler!r} returned a result larger than max_payload_bytes: {exc.message}",
+            self._fail(ev, f"handler {ev.handler!r} returned a {what} larger than max_payload_bytes: {exc.message}",
                        "result_too_large", False, None, counts, "result_errors")
-            return
         except InvalidArgument as exc:
-            self._fail(ev, f"handler {ev.handler!r} returned a result the library refused: {exc.message}",
+            self._fail(ev, f"handler {ev.handler!r} returned a {what} the library refused: {exc.message}",
                        "result_not_json", False, None, counts, "result_errors")
-            return
+        except LibraryError as exc:  # a checkpoint against a library older than ABI minor 1
+            self._fail(ev, f"handler {ev.handler!r} returned a {what}: {exc.message}",
+                       "checkpoint_unsupported", False, None, counts)
         except BadHandle as exc:
             if self.channel.closed:
                 counts.late += 1  # closed meanwhile: the event was cancelled
             else:
                 self._record(exc, counts)
-            return
         except Exception as exc:  # noqa: BLE001
             self._record(exc, counts)
-            return
-        counts.completed += 1
-
-    def _checkpoint(self, ev: StepEvent, cp: Checkpoint, counts: _Counts) -> None:
-        """The handler returned a Checkpoint: send the event back to the queue with it (SPEC.md,
-        "Checkpoints"). Never raises."""
-        try:
-            self.channel.checkpoint(ev.event_id, cp.cursor, cp.items_processed, cp.accumulated_results)
-        except EventNotPending:
-            counts.late += 1
-            return
-        except TooLarge as exc:
-            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint larger than max_payload_bytes: {exc.message}",
-                       "result_too_large", False, None, counts, "result_errors")
-            return
-        except InvalidArgument as exc:
-            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint that is not JSON: {exc.message}",
-                       "result_not_json", False, None, counts, "result_errors")
-            return
-        except LibraryError as exc:
-            self._fail(ev, f"handler {ev.handler!r} returned a checkpoint: {exc.message}",
-                       "checkpoint_unsupported", False, None, counts)
-            return
-        except BadHandle as exc:
-            if self.channel.closed:
-                counts.late += 1
-            else:
-                self._record(exc, counts)
-            return
-        except Exception as exc:  # noqa: BLE001
-            self._record(exc, counts)
-            return
-        counts.checkpointed += 1
+        return False
 
     def _fail(self, ev: StepEvent, message: str, error_type: str, retryable: bool,
               metadata: dict[str, Any] | None, counts: _Counts, reason: str | None = None) -> None:

@@ -319,55 +319,47 @@ module Tasker
                                      "#{Worker.describe_exception(e)[0]}",
                               "result_not_json", false, nil, counters, :result_errors)
       end
-      begin
-        @channel.complete_raw(event.event_id, json)
-      rescue EventNotPending
-        late(event, counters)
-        return
-      rescue TooLarge => e
-        return finish_failure(event, "handler #{event.handler.inspect} returned a result larger than " \
-                                     "max_payload_bytes: #{e.message}",
-                              "result_too_large", false, nil, counters, :result_errors)
-      rescue InvalidArgument => e
-        return finish_failure(event, "handler #{event.handler.inspect} returned a result the library refused: " \
-                                     "#{e.message}", "result_not_json", false, nil, counters, :result_errors)
-      rescue BadHandle => e
-        @channel.closed? ? counters.late += 1 : record(e, counters)
-        return
-      rescue StandardError => e
-        record(e, counters)
-        return
-      end
-      counters.completed += 1
+      counters.completed += 1 if deliver(event, "result", counters) { @channel.complete_raw(event.event_id, json) }
     end
 
     # The handler returned a Checkpoint: send the event back to the queue
     # with it (bindings/SPEC.md, "Checkpoints").
     def finish_checkpoint(event, cp, counters)
-      begin
+      sent = deliver(event, "checkpoint", counters) do
         @channel.checkpoint(event.event_id, cursor: cp.cursor, items_processed: cp.items_processed,
                                             accumulated_results: cp.accumulated_results)
-      rescue EventNotPending
-        counters.late += 1
-        return
-      rescue TooLarge => e
-        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint larger than " \
-                                     "max_payload_bytes: #{e.message}",
-                              "result_too_large", false, nil, counters, :result_errors)
-      rescue InvalidArgument => e
-        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint that is not JSON: " \
-                                     "#{e.message}", "result_not_json", false, nil, counters, :result_errors)
-      rescue LibraryError => e
-        return finish_failure(event, "handler #{event.handler.inspect} returned a checkpoint: #{e.message}",
-                              "checkpoint_unsupported", false, nil, counters)
-      rescue BadHandle => e
-        @channel.closed? ? counters.late += 1 : record(e, counters)
-        return
-      rescue StandardError, SystemStackError => e
-        record(e, counters)
-        return
       end
-      counters.checkpointed += 1
+      counters.checkpointed += 1 if sent
+    end
+
+    # Hands a handler's result or checkpoint (+what+) to the library with
+    # the block; true when it took it. A refusal ends the event as
+    # bindings/SPEC.md, "Worker" says (late, result_too_large,
+    # result_not_json, checkpoint_unsupported) or is recorded; never raises.
+    def deliver(event, what, counters)
+      yield
+      true
+    rescue EventNotPending
+      late(event, counters)
+      false
+    rescue TooLarge => e
+      finish_failure(event, "handler #{event.handler.inspect} returned a #{what} larger than " \
+                            "max_payload_bytes: #{e.message}", "result_too_large", false, nil, counters, :result_errors)
+      false
+    rescue InvalidArgument => e
+      finish_failure(event, "handler #{event.handler.inspect} returned a #{what} the library refused: #{e.message}",
+                     "result_not_json", false, nil, counters, :result_errors)
+      false
+    rescue LibraryError => e # a checkpoint against a library older than ABI minor 1
+      finish_failure(event, "handler #{event.handler.inspect} returned a #{what}: #{e.message}",
+                     "checkpoint_unsupported", false, nil, counters)
+      false
+    rescue BadHandle => e
+      @channel.closed? ? counters.late += 1 : record(e, counters)
+      false
+    rescue StandardError, SystemStackError => e
+      record(e, counters)
+      false
     end
 
     # Fails +event+; if the library refuses the document (too large for
