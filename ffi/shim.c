@@ -193,9 +193,10 @@ void tasker_free(void *p) { free(p); }
 #define PARK_SPINS 64 /* pause loops before sleeping: catches a quick answer without a system call */
 
 struct park_stream {
-    _Atomic uint32_t seq;      /* the futex word; Go bumps it */
-    _Atomic uint32_t waiters;  /* threads between their first try and their return */
-    _Atomic uint32_t sleepers; /* of those, threads inside futex_wait: only then does Go make a system call */
+    _Atomic uint32_t seq;       /* the futex word; Go bumps it */
+    _Atomic uint32_t waiters;   /* threads between their first try and their return */
+    _Atomic uint32_t sleepers;  /* of those, threads inside futex_wait on seq: only then does Go make a system call */
+    _Atomic uint32_t receivers; /* of those, threads listed for a hand-off (below): only then does Go look */
 };
 struct park_slot {
     struct park_stream events;      /* poll, poll_batch */
@@ -224,6 +225,8 @@ size_t tshim_park_layout(int field) {
     case 3: return offsetof(struct park_slot, events.sleepers);
     case 4: return offsetof(struct park_slot, completions.seq);
     case 5: return offsetof(struct park_slot, live);
+    case 6: return offsetof(struct park_slot, events.receivers);
+    case 7: return offsetof(struct park_slot, completions.receivers);
     default: return (size_t)-1;
     }
 }
@@ -239,19 +242,31 @@ static double mono_ms(void) {
  * again either way. sleepers is raised before the futex reads seq, and Go
  * bumps seq before it reads sleepers: either Go sees this sleeper and
  * wakes it, or the futex sees the new seq and does not sleep. */
-static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
-    for (int i = 0; i < PARK_SPINS; i++) {
-        if (atomic_load_explicit(&ps->seq, memory_order_acquire) != seen) return;
-        __builtin_ia32_pause();
-    }
+/* Sleeps while *word == val, at most ms milliseconds (ms < 0: no limit);
+ * may return early (a signal, a spurious wake-up): callers re-check. */
+static void futex_wait_ms(_Atomic uint32_t *word, uint32_t val, double ms) {
     struct timespec ts, *tsp = NULL;
     if (ms >= 0) {
         ts.tv_sec = (time_t)(ms / 1e3);
         ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1e3) * 1e6);
         tsp = &ts;
     }
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+}
+
+/* A short spin on seq before any sleep: returns 1 if seq moved. */
+static int park_spin(struct park_stream *ps, uint32_t seen) {
+    for (int i = 0; i < PARK_SPINS; i++) {
+        if (atomic_load_explicit(&ps->seq, memory_order_acquire) != seen) return 1;
+        __builtin_ia32_pause();
+    }
+    return 0;
+}
+
+static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
+    if (park_spin(ps, seen)) return;
     atomic_fetch_add(&ps->sleepers, 1);
-    syscall(SYS_futex, (uint32_t *)&ps->seq, FUTEX_WAIT_PRIVATE, seen, tsp, NULL, 0);
+    futex_wait_ms(&ps->seq, seen, ms);
     atomic_fetch_sub(&ps->sleepers, 1);
 }
 
@@ -281,6 +296,198 @@ static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
         return st_;                                                                       \
     } while (0)
 
+
+/* ---- direct hand-off: tasker_poll, tasker_next_completion and their *_into ----
+ *
+ * Woken from the eventcount above, a thread still has to cross into Go to
+ * take what woke it, and a thread that slept pays the Go scheduler for that
+ * crossing (an M and a P to acquire: p50 a few, p99 tens of microseconds).
+ * So a thread that waits for one document does not sleep on seq: it lists
+ * a receiver (on its own stack) with its slot and stream, and sleeps on the
+ * receiver's own word. Go's waker (park.go), running in the goroutine that
+ * made the change, claims the oldest receiver of that handle, takes the
+ * document for it (a Poll / NextCompletion that does not wait, made with no
+ * channel lock held) and hands it over here: written straight into the
+ * caller's buffer when it has one that fits (the *_into calls), else into
+ * malloc'd memory. The woken thread returns it without entering Go: the
+ * go channel's rule (a send to a waiting receiver hands the value over).
+ *
+ * A receiver is WAITING while listed; Go unlists it and marks it CLAIMED
+ * under the list's lock, then HANDED (doc, len set first) or RETRY (the
+ * document went to somebody else, or shutdown began: try again). A thread
+ * that wakes or times out removes itself if still listed, else it waits
+ * for the claim to end: a claimed receiver always gets its answer, so a
+ * document taken for it is never dropped (it may return one after its
+ * timeout ran out, never lose one).
+ *
+ * No wake-up is missed: a receiver is counted in receivers (seq_cst)
+ * before it reads seq, and Go bumps seq (seq_cst) before it reads
+ * receivers, so either Go sees the receiver or the receiver sees the new
+ * seq and tries again instead of sleeping. Go writes nothing to a receiver
+ * after its final state: the thread may return at once. */
+
+enum { RX_WAITING, RX_CLAIMED, RX_HANDED, RX_RETRY };
+struct receiver {
+    struct receiver *next;
+    tasker_t h;
+    char *buf;  /* the caller's buffer (*_into) or NULL */
+    size_t cap; /* its size */
+    char *doc;  /* HANDED: buf (written in place) or malloc'd */
+    size_t len;
+    _Atomic uint32_t state; /* the futex word */
+};
+struct rx_list {
+    pthread_mutex_t mu;
+    struct receiver *head, *tail; /* oldest first; guarded by mu */
+};
+static struct rx_list rx_lists[PARK_SLOTS][2]; /* [slot][KEPT_EVENT or KEPT_COMPLETION], initialised in rx_init */
+
+__attribute__((constructor)) static void rx_init(void) {
+    for (unsigned i = 0; i < PARK_SLOTS; i++)
+        for (int j = 0; j < 2; j++) pthread_mutex_init(&rx_lists[i][j].mu, NULL);
+}
+
+static struct park_stream *stream_of(struct park_slot *s, int stream) {
+    return stream == 0 ? &s->events : &s->completions;
+}
+
+static void rx_add(struct park_stream *ps, struct rx_list *l, struct receiver *r) {
+    pthread_mutex_lock(&l->mu);
+    r->next = NULL;
+    if (l->tail != NULL) l->tail->next = r;
+    else l->head = r;
+    l->tail = r;
+    atomic_fetch_add(&ps->receivers, 1);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Unlinks the receiver after prev (NULL: the head). Under l->mu. */
+static void rx_unlink(struct park_stream *ps, struct rx_list *l, struct receiver *prev, struct receiver *r) {
+    if (prev != NULL) prev->next = r->next;
+    else l->head = r->next;
+    if (l->tail == r) l->tail = prev;
+    atomic_fetch_sub(&ps->receivers, 1);
+}
+
+/* 1 if r was still listed (now it is not), 0 if Go claimed it. */
+static int rx_remove(struct park_stream *ps, struct rx_list *l, struct receiver *r) {
+    int found = 0;
+    pthread_mutex_lock(&l->mu);
+    for (struct receiver *prev = NULL, *p = l->head; p != NULL; prev = p, p = p->next) {
+        if (p == r) {
+            rx_unlink(ps, l, prev, r);
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return found;
+}
+
+void *tshim_rx_claim(void *slot, int stream, uint64_t h) {
+    struct park_slot *s = slot;
+    struct park_stream *ps = stream_of(s, stream);
+    struct rx_list *l = &rx_lists[s - park_slots][stream];
+    struct receiver *r = NULL;
+    pthread_mutex_lock(&l->mu);
+    for (struct receiver *prev = NULL, *p = l->head; p != NULL; prev = p, p = p->next) {
+        if (p->h == h) {
+            rx_unlink(ps, l, prev, p);
+            atomic_store_explicit(&p->state, RX_CLAIMED, memory_order_relaxed); /* published by the unlock */
+            r = p;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+static void rx_finish(struct receiver *r, uint32_t state) {
+    atomic_store_explicit(&r->state, state, memory_order_release);
+    /* r may be gone now: the futex call only names the address (at worst a
+     * spurious wake-up of whatever waits there next, which re-checks) */
+    syscall(SYS_futex, (uint32_t *)&r->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void tshim_rx_deliver(void *rp, const char *doc, size_t len) {
+    struct receiver *r = rp;
+    if (doc == NULL) {
+        rx_finish(r, RX_RETRY);
+        return;
+    }
+    char *p = r->buf;
+    if (p == NULL || len >= r->cap) {
+        p = malloc(len + 1);
+        if (p == NULL) abort(); /* the document was taken for this thread: it must not be dropped */
+    }
+    memcpy(p, doc, len);
+    p[len] = '\0';
+    r->doc = p;
+    r->len = len;
+    rx_finish(r, RX_HANDED);
+}
+
+void tshim_rx_retry_all(void *slot, int stream) {
+    struct park_slot *s = slot;
+    struct park_stream *ps = stream_of(s, stream);
+    struct rx_list *l = &rx_lists[s - park_slots][stream];
+    pthread_mutex_lock(&l->mu);
+    struct receiver *p = l->head;
+    l->head = l->tail = NULL;
+    while (p != NULL) {
+        struct receiver *next = p->next; /* read before p is released */
+        atomic_fetch_sub(&ps->receivers, 1);
+        rx_finish(p, RX_RETRY);
+        p = next;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int take_now(int stream, tasker_t h, int32_t timeout_ms, char **doc, size_t *len) {
+    return stream == 0 ? tgo_poll(h, timeout_ms, doc, len) : tgo_next_completion(h, timeout_ms, doc, len);
+}
+
+/* Waits for one document of stream (0 events, 1 completions) as described
+ * above. On TASKER_OK *doc is buf (written in place, NUL-terminated) or
+ * malloc'd memory the caller owns. Timeouts other than 0, -1 and positive
+ * go straight to Go, which rejects them with the usual message. */
+static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc, size_t *len) {
+    if (timeout_ms == 0 || timeout_ms < -1) return take_now(stream, h, timeout_ms < -1 ? timeout_ms : 0, doc, len);
+    struct park_slot *s = park_slot_of(h);
+    struct park_stream *ps = stream_of(s, stream);
+    struct rx_list *l = &rx_lists[s - park_slots][stream];
+    double deadline = timeout_ms > 0 ? mono_ms() + (double)timeout_ms : 0;
+    atomic_fetch_add(&ps->waiters, 1);
+    int st;
+    for (;;) {
+        uint32_t seen = atomic_load(&ps->seq);
+        st = take_now(stream, h, 0, doc, len);
+        if (st != TASKER_EMPTY) break;
+        double left = -1;
+        if (timeout_ms > 0) {
+            left = deadline - mono_ms();
+            if (left <= 0) break;
+        }
+        if (park_spin(ps, seen)) continue;
+        struct receiver r = {.next = NULL, .h = h, .buf = buf, .cap = cap, .doc = NULL, .len = 0};
+        atomic_init(&r.state, RX_WAITING);
+        rx_add(ps, l, &r);
+        if (atomic_load(&ps->seq) == seen) futex_wait_ms(&r.state, RX_WAITING, left);
+        if (atomic_load_explicit(&r.state, memory_order_acquire) == RX_WAITING && rx_remove(ps, l, &r))
+            continue; /* woken by a bump, a signal or the timeout: try again */
+        uint32_t v;
+        while ((v = atomic_load_explicit(&r.state, memory_order_acquire)) == RX_CLAIMED)
+            futex_wait_ms(&r.state, RX_CLAIMED, -1); /* Go is taking a document for this thread */
+        if (v == RX_HANDED) {
+            *doc = r.doc;
+            *len = r.len;
+            st = TASKER_OK;
+            break;
+        }
+    }
+    atomic_fetch_sub(&ps->waiters, 1);
+    return st;
+}
 
 /* ---- documents kept for later: the *_into calls ----
  *
@@ -419,7 +626,7 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     CHECK_FORK();
     if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
         return TASKER_OK;
-    PARKED_CALL(events, timeout_ms, tgo_poll(h, timeout_ms < -1 ? timeout_ms : 0, event_json, len));
+    return parked_take(KEPT_EVENT, h, timeout_ms, NULL, 0, event_json, len);
 }
 
 int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
@@ -474,8 +681,7 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
         kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
         return TASKER_OK;
-    PARKED_CALL(completions, timeout_ms,
-                tgo_next_completion(h, timeout_ms < -1 ? timeout_ms : 0, completion_json, len));
+    return parked_take(KEPT_COMPLETION, h, timeout_ms, NULL, 0, completion_json, len);
 }
 
 int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {
@@ -508,8 +714,12 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
         }
         return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
     }
-    int st = stream == KEPT_EVENT ? tasker_poll(h, timeout_ms, &doc, &n) : tasker_next_completion(h, timeout_ms, &doc, &n);
+    int st = parked_take(stream, h, timeout_ms, buf, cap, &doc, &n);
     if (st != TASKER_OK) return st;
+    if (buf != NULL && doc == buf) { /* handed over in place */
+        *len = n;
+        return TASKER_OK;
+    }
     return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
 }
 

@@ -15,7 +15,19 @@ void tshim_set_error(const char *msg, size_t len);
 void *tshim_park_attach(uint64_t h);
 void tshim_park_detach(uint64_t h);
 /* For a test: sizeof(struct park_slot) (field 0) and the offsets of
- * events.seq, events.waiters, events.sleepers, completions.seq, live (1-5). */
+ * events.seq, events.waiters, events.sleepers, completions.seq, live,
+ * events.receivers, completions.receivers (1-7). */
 size_t tshim_park_layout(int field);
+
+/* The direct hand-off (shim.c): claim unlists the oldest receiver of
+ * handle h waiting on stream (0 events, 1 completions) of slot and returns
+ * it, or NULL if none of h is listed; the caller must then end it with
+ * exactly one deliver: doc (len bytes, copied before it returns) handed
+ * over, or NULL: try again. retry_all ends every receiver of the stream
+ * with "try again" (shutdown began). None of them blocks beyond a short
+ * mutex. */
+void *tshim_rx_claim(void *slot, int stream, uint64_t h);
+void tshim_rx_deliver(void *receiver, const char *doc, size_t len);
+void tshim_rx_retry_all(void *slot, int stream);
 
 #endif

@@ -18,6 +18,19 @@
  *                         events.
  *   park_timeout          a parked poll with a timeout returns EMPTY, not
  *                         before the timeout; one that is woken returns OK.
+ *   park_handoff_races    the direct hand-off (poll, poll_into and
+ *                         next_completion sleep as receivers and are handed
+ *                         their document): pollers with 1-3 ms timeouts and a
+ *                         thread interrupting them with signals race 4,000
+ *                         dispatches; every event is taken once and
+ *                         completed once, none is left pending (a receiver
+ *                         that gave up while Go claimed it would strand one)
+ *                         and every completion is taken once.
+ *   park_handoff_into     a document handed to a thread parked in
+ *                         poll_into / next_completion_into that does not
+ *                         fit its buffer is ETOOBIG with its length and is
+ *                         kept for the next call; one that fits is written
+ *                         in place.
  */
 #include "harness.h"
 
@@ -233,6 +246,189 @@ static void park_timeout(void) {
     CHECK_OK(tasker_destroy(h));
 }
 
+enum { RACE_EVENTS = 4000, RACE_POLLERS = 4 };
+typedef struct {
+    tasker_t h;
+    int kind; /* 0 poll, 1 poll_into */
+    atomic_int *taken;
+    atomic_int *stop;
+} racer_t;
+
+static void on_usr1(int sig) { (void)sig; }
+
+static void *racer(void *arg) {
+    racer_t *r = arg;
+    char buf[4096], id[37], *doc;
+    size_t n;
+    uint64_t x = (uint64_t)(uintptr_t)arg;
+    while (!atomic_load(r->stop)) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int32_t t = 1 + (int32_t)((x >> 33) % 3);
+        int st;
+        if (r->kind == 0) {
+            st = tasker_poll(r->h, t, &doc, &n);
+            if (st == TASKER_OK) {
+                CHECK(jv_uuid(json_get(doc, n, "event_id"), id));
+                tasker_free(doc);
+            }
+        } else {
+            st = tasker_poll_into(r->h, t, buf, sizeof buf, &n);
+            if (st == TASKER_OK) CHECK(n == strlen(buf) && jv_uuid(json_get(buf, n, "event_id"), id));
+        }
+        if (st == TASKER_EMPTY) continue;
+        if (st == TASKER_CLOSED) break;
+        CHECK_OK(st);
+        CHECK_OK(h_complete(r->h, id, "{\"success\":true}")); /* a second hand-off of one event fails here */
+        atomic_fetch_add(r->taken, 1);
+    }
+    return NULL;
+}
+
+typedef struct {
+    tasker_t h;
+    atomic_int *got;
+    atomic_int *stop;
+} drainer_t;
+
+static void *drainer(void *arg) { /* takes completions with short timeouts: receivers on the other stream */
+    drainer_t *d = arg;
+    char buf[4096], id[37];
+    size_t n;
+    while (!atomic_load(d->stop)) {
+        int st = tasker_next_completion_into(d->h, 2, buf, sizeof buf, &n);
+        if (st == TASKER_EMPTY) continue;
+        if (st == TASKER_CLOSED) break;
+        CHECK_OK(st);
+        CHECK(n == strlen(buf) && jv_uuid(json_get(buf, n, "event_id"), id));
+        atomic_fetch_add(d->got, 1);
+    }
+    return NULL;
+}
+
+typedef struct {
+    pthread_t *targets;
+    int n;
+    atomic_int *stop;
+} signaller_t;
+
+static void *signaller(void *arg) {
+    signaller_t *s = arg;
+    for (int i = 0; !atomic_load(s->stop); i++) {
+        pthread_kill(s->targets[i % s->n], SIGUSR1);
+        h_sleep_ms(0.3);
+    }
+    return NULL;
+}
+
+static void park_handoff_races(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: the futex waits return EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    tasker_t h = h_new("{\"cleanup_interval_ms\":0,\"dispatch_buffer_size\":64,\"max_concurrent_handlers\":64,"
+                       "\"completion_buffer_size\":64}");
+    atomic_int taken = 0, got = 0, stop = 0, stop_sig = 0;
+    racer_t rs[RACE_POLLERS];
+    pthread_t t[RACE_POLLERS + 1], ts;
+    for (int i = 0; i < RACE_POLLERS; i++) {
+        rs[i] = (racer_t){h, i % 2, &taken, &stop};
+        h_thread(&t[i], racer, &rs[i]);
+    }
+    drainer_t d = {h, &got, &stop};
+    h_thread(&t[RACE_POLLERS], drainer, &d);
+    signaller_t sg = {t, RACE_POLLERS + 1, &stop_sig};
+    h_thread(&ts, signaller, &sg);
+    uint64_t r = rng;
+    for (int i = 0; i < RACE_EVENTS; i++) {
+        int st = h_dispatch(h, &r, NULL, 10000, NULL);
+        CHECKF(st == TASKER_OK, "dispatch %d: status %d after 10 s: the pending events hold the bound (%d taken)", i, st,
+               atomic_load(&taken));
+        if (i % 3 == 0) h_sleep_ms(((unsigned)i * 7919u) % 2000u / 1000.0); /* 0-2 ms: pollers park, time out, wake */
+    }
+    double t0 = h_now();
+    while ((atomic_load(&taken) < RACE_EVENTS || atomic_load(&got) < RACE_EVENTS) && h_ms_since(t0) < 20000)
+        h_sleep_ms(1);
+    atomic_store(&stop, 1);
+    atomic_store(&stop_sig, 1);
+    h_join(ts);
+    for (int i = 0; i <= RACE_POLLERS; i++) h_join(t[i]);
+    hstats_t s;
+    h_stats(h, &s);
+    CHECKF(atomic_load(&taken) == RACE_EVENTS && s.completed == RACE_EVENTS,
+           "taken %d, completed %lld of %d (pending %lld): a handed-off event was stranded", atomic_load(&taken),
+           s.completed, RACE_EVENTS, s.pending);
+    CHECKF(atomic_load(&got) == RACE_EVENTS, "completions taken %d of %d", atomic_load(&got), RACE_EVENTS);
+    CHECK(s.pending == 0 && s.cancelled == 0 && s.timed_out == 0 && h_stats_add_up(&s));
+    char id[37];
+    CHECK_ST(h_next_id(h, 0, id, NULL), TASKER_EMPTY);
+    CHECK_OK(tasker_destroy(h));
+}
+
+typedef struct {
+    tasker_t h;
+    int completion;
+    size_t cap;
+    int st;
+    size_t n;
+    char buf[4096];
+} into_waiter_t;
+
+static void *into_wait(void *arg) {
+    into_waiter_t *w = arg;
+    w->st = w->completion ? tasker_next_completion_into(w->h, -1, w->buf, w->cap, &w->n)
+                          : tasker_poll_into(w->h, -1, w->buf, w->cap, &w->n);
+    return NULL;
+}
+
+static void park_handoff_into(void) {
+    tasker_t h = h_new("{\"cleanup_interval_ms\":0}");
+    for (int completion = 0; completion < 2; completion++) {
+        char id[37], got[37];
+        static into_waiter_t small, big;
+        small = (into_waiter_t){.h = h, .completion = completion, .cap = 16};
+        pthread_t t;
+        h_thread(&t, into_wait, &small);
+        h_sleep_ms(50); /* parked as a receiver by now */
+        h_dispatch_ok(h, &rng, id);
+        if (completion) {
+            CHECK_OK(h_poll_id(h, 0, NULL));
+            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+        }
+        h_join(t);
+        CHECK_ST(small.st, TASKER_ETOOBIG);
+        CHECKF(small.n > 16, "ETOOBIG must report the length, got %zu", small.n);
+        size_t need = small.n;
+        big = (into_waiter_t){.h = h, .completion = completion, .cap = sizeof big.buf};
+        into_wait(&big); /* the kept document comes first, without waiting */
+        CHECK_OK(big.st);
+        CHECK(big.n == need && strlen(big.buf) == need);
+        CHECK(jv_uuid(json_get(big.buf, big.n, "event_id"), got) && strcmp(got, id) == 0);
+        if (!completion) {
+            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+            CHECK_OK(h_next_id(h, 0, got, NULL));
+        }
+        /* parked with a buffer that fits: written in place */
+        big = (into_waiter_t){.h = h, .completion = completion, .cap = sizeof big.buf};
+        memset(big.buf, 'x', sizeof big.buf);
+        h_thread(&t, into_wait, &big);
+        h_sleep_ms(50);
+        h_dispatch_ok(h, &rng, id);
+        if (completion) {
+            CHECK_OK(h_poll_id(h, 0, NULL));
+            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+        }
+        h_join(t);
+        CHECK_OK(big.st);
+        CHECK(big.n < sizeof big.buf && big.buf[big.n] == '\0' && strlen(big.buf) == big.n);
+        CHECK(jv_uuid(json_get(big.buf, big.n, "event_id"), got) && strcmp(got, id) == 0);
+        if (!completion) {
+            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+            CHECK_OK(h_next_id(h, 0, got, NULL));
+        }
+    }
+    CHECK_OK(tasker_destroy(h));
+}
+
 static const scenario_t SCENARIOS[] = {
     {"park_bound_frees", park_bound_frees, 30},
     {"park_stream_frees", park_stream_frees, 30},
@@ -240,5 +436,7 @@ static const scenario_t SCENARIOS[] = {
     {"park_many_waiters", park_many_waiters, 60},
     {"park_shared_slot", park_shared_slot, 60},
     {"park_timeout", park_timeout, 30},
+    {"park_handoff_races", park_handoff_races, 90},
+    {"park_handoff_into", park_handoff_into, 30},
 };
 HARNESS_MAIN(SCENARIOS)
