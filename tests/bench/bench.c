@@ -3,9 +3,13 @@
  *
  *   bench roundtrip N BATCH      one thread: dispatch + poll + complete + next_completion
  *   bench scaling THREADS N      THREADS threads doing round trips on one handle
- *   bench latency N MODE         dispatch -> poll-return latency; MODE block (poll -1), fd (poll(2) on
+ *   bench latency N MODE [GAP]   dispatch -> poll-return latency; MODE block (poll -1), fd (poll(2) on
  *                                tasker_event_fd, then poll 0)
- *                                or sleep (poll 0, sleep 10 ms when empty)
+ *                                or sleep (poll 0, sleep 10 ms when empty); GAP: microseconds the
+ *                                producer sleeps between events (default 50; block only: mode
+ *                                "blocking_gapNus" when not 50); with BENCH_ONE_CPU=1 in the
+ *                                environment the process runs on CPU 0 only and the mode gets
+ *                                "_onecpu" (also peer_latency)
  *   bench memory N               RSS before/after N round trips; peak with 100,000 pending
  *   bench cleanup N              time of tasker_cleanup_timeouts expiring N events
  *   bench checkpoint N           one thread: N checkpoint round trips (poll + checkpoint: the
@@ -13,7 +17,7 @@
  *                                (dispatch + poll + complete + next_completion), same run
  *   bench peer_roundtrip N       the same round trip through the queue a C user would
  *                                otherwise write: mutex + condvar, documents copied
- *   bench peer_latency N         dispatch -> pop-return latency of that queue, idle worker
+ *   bench peer_latency N [GAP]   dispatch -> pop-return latency of that queue, idle worker (GAP as above)
  *   bench roundtrip_into N       the round trip with tasker_poll_into and
  *                                tasker_next_completion_into (one reused buffer)
  *   bench pingpong N             two threads, both blocking: the producer dispatches and
@@ -28,6 +32,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -343,7 +348,14 @@ static int cmp_double(const void *x, const void *y) {
 
 static const char *LAT_MODES[] = {"blocking", "sleep10ms", "fd"};
 
-static int mode_latency(long N, int sleep_mode) {
+/* BENCH_ONE_CPU=1: the whole process on CPU 0 (set in main); the suffix of
+ * the latency modes then says so. */
+static const char *one_cpu(void) {
+    const char *e = getenv("BENCH_ONE_CPU");
+    return e != NULL && e[0] == '1' ? "_onecpu" : "";
+}
+
+static int mode_latency(long N, int sleep_mode, int gap_us) {
     tasker_t h = open_channel("{\"cleanup_interval_ms\":0}");
     double *sent = calloc((size_t)N, sizeof(double)), *got = calloc((size_t)N, sizeof(double));
     struct lat_arg a = {h, sleep_mode, N, got};
@@ -358,14 +370,17 @@ static int mode_latency(long N, int sleep_mode) {
         OK(tasker_dispatch(h, EVENT, evl, -1, NULL));
         OK(tasker_next_completion(h, -1, &out, &n)); /* one event at a time */
         tasker_free(out);
-        if (sleep_mode != 1) usleep(50); /* let the worker park again: measure an idle worker */
+        if (sleep_mode != 1) usleep((useconds_t)gap_us); /* let the worker park again: measure an idle worker */
     }
     pthread_join(th, NULL);
     double *lat = malloc(sizeof(double) * (size_t)N);
     for (long i = 0; i < N; i++) lat[i] = (got[i] - sent[i]) * 1e6;
     qsort(lat, (size_t)N, sizeof(double), cmp_double);
+    char mode[64];
+    if (sleep_mode == 0 && gap_us != 50) snprintf(mode, sizeof mode, "blocking_gap%dus%s", gap_us, one_cpu());
+    else snprintf(mode, sizeof mode, "%s%s", LAT_MODES[sleep_mode], one_cpu());
     printf("{\"bench\":\"c_latency\",\"mode\":\"%s\",\"samples\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-           LAT_MODES[sleep_mode], N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
+           mode, N, lat[N / 2], lat[N * 9 / 10], lat[N * 99 / 100], lat[N - 1]);
     tasker_destroy(h);
     free(sent); free(got); free(lat);
     return 0;
@@ -508,7 +523,7 @@ static void print_latency(const char *bench, const char *mode, long N, double *s
     free(lat);
 }
 
-static int mode_peer_latency(long N) {
+static int mode_peer_latency(long N, int gap_us) {
     static struct peer_lat a;
     pq_init(&a.work);
     pq_init(&a.done);
@@ -524,10 +539,13 @@ static int mode_peer_latency(long N) {
         pq_push(&a.work, EVENT, evl);
         struct pq_item c = pq_pop(&a.done);
         free(c.doc);
-        usleep(50); /* as mode_latency: the worker is idle (parked) when the next one comes */
+        usleep((useconds_t)gap_us); /* as mode_latency: the worker is idle (parked) when the next one comes */
     }
     pthread_join(th, NULL);
-    print_latency("c_peer_latency", "blocking", N, sent, a.got);
+    char mode[64];
+    if (gap_us != 50) snprintf(mode, sizeof mode, "blocking_gap%dus%s", gap_us, one_cpu());
+    else snprintf(mode, sizeof mode, "blocking%s", one_cpu());
+    print_latency("c_peer_latency", mode, N, sent, a.got);
     free(sent); free(a.got);
     return 0;
 }
@@ -635,11 +653,18 @@ static int mode_callgrind(long N, const char *what) {
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: see the top of bench.c\n"); return 2; }
     const char *mode = argv[1];
+    if (one_cpu()[0]) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) { perror("sched_setaffinity"); return 2; }
+    }
     long N = atol(argv[2]);
     if (!strcmp(mode, "roundtrip")) return mode_roundtrip(N, argc > 3 ? (uint32_t)atoi(argv[3]) : 1);
     if (!strcmp(mode, "scaling")) return mode_scaling((int)N, atol(argv[3]));
     if (!strcmp(mode, "latency"))
-        return mode_latency(N, argc <= 3 ? 0 : !strcmp(argv[3], "sleep") ? 1 : !strcmp(argv[3], "fd") ? 2 : 0);
+        return mode_latency(N, argc <= 3 ? 0 : !strcmp(argv[3], "sleep") ? 1 : !strcmp(argv[3], "fd") ? 2 : 0,
+                            argc > 4 ? atoi(argv[4]) : 50);
     if (!strcmp(mode, "memory")) return mode_memory(N);
     if (!strcmp(mode, "cleanup")) return mode_cleanup(N);
     if (!strcmp(mode, "checkpoint")) return mode_checkpoint(N);
@@ -647,7 +672,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "roundtrip_into")) return mode_roundtrip_into(N);
     if (!strcmp(mode, "pingpong")) return mode_pingpong(N);
     if (!strcmp(mode, "peer_pingpong")) return mode_peer_pingpong(N);
-    if (!strcmp(mode, "peer_latency")) return mode_peer_latency(N);
+    if (!strcmp(mode, "peer_latency")) return mode_peer_latency(N, argc > 3 ? atoi(argv[3]) : 50);
     if (!strcmp(mode, "callgrind")) return mode_callgrind(N, argc > 3 ? argv[3] : "all");
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;

@@ -115,6 +115,11 @@ run "$B/bench" latency "$N_LAT" block
 run "$B/bench" latency "$N_LAT" fd
 run "$B/bench" peer_latency "$N_LAT"
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
+# a longer idle gap (1 ms: the other CPU goes to sleep), then the same with both threads on one CPU
+run "$B/bench" latency "$N_LAT" block 1000
+run "$B/bench" peer_latency "$N_LAT" 1000
+BENCH_ONE_CPU=1 run "$B/bench" latency "$N_LAT" block 1000
+BENCH_ONE_CPU=1 run "$B/bench" peer_latency "$N_LAT" 1000
 run "$PY" tests/bench/bench.py latency "$N_LAT" block
 run "$PY" tests/bench/bench.py latency "$N_LAT" fd
 run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
