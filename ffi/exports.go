@@ -118,6 +118,20 @@ func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
 
 // output copies b into a malloc'd, NUL-terminated buffer owned by the caller
 // (freed with tasker_free).
+// outputInto is output, except that a document that fits in the caller's
+// buffer (dst, capacity dstCap, with its NUL) is written there and *out
+// set to dst: no malloc, no copy in C, no free (the *_into calls).
+func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) {
+	if dst == nil || C.size_t(len(b)) >= dstCap {
+		output(b, out, n)
+		return
+	}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(dst)), len(b)+1)
+	copy(buf, b)
+	buf[len(b)] = 0
+	*out, *n = dst, C.size_t(len(b))
+}
+
 func output(b []byte, out **C.char, n *C.size_t) {
 	p := (*C.char)(C.malloc(C.size_t(len(b) + 1)))
 	if p == nil {
@@ -127,6 +141,17 @@ func output(b []byte, out **C.char, n *C.size_t) {
 	copy(buf, b)
 	buf[len(b)] = 0
 	*out, *n = p, C.size_t(len(b))
+}
+
+// clearOutInto is clearOut for a call that may have written into the
+// caller's buffer dst: that one is the caller's, never freed.
+func clearOutInto(dst *C.char, out **C.char, n *C.size_t) func() {
+	return func() {
+		if out != nil && *out == dst {
+			*out = nil
+		}
+		clearOut(out, n)()
+	}
 }
 
 func clearOut(out **C.char, n *C.size_t) func() {
@@ -153,6 +178,13 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 // included, is the call's status), copy it out.
 func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
+	return produceInto(fn, h, nil, 0, out, n, get)
+}
+
+// produceInto is produce with the caller's buffer (dst, dstCap; dst may be
+// nil): see outputInto.
+func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t,
+	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
 	if out == nil || n == nil {
 		return fail(fn, fmt.Errorf("%w: the output pointer and len must not be NULL", channel.ErrInvalid))
 	}
@@ -166,7 +198,7 @@ func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 	if err != nil {
 		return fail(fn, err)
 	}
-	output(doc, out, n)
+	outputInto(doc, dst, dstCap, out, n)
 	if cap(doc) <= 1<<16 {
 		*bp = doc // keep a grown buffer, but not a huge one
 	}
@@ -269,11 +301,16 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 	return 0
 }
 
+// tgo_poll takes one event. dst/dstCap: the caller's buffer of
+// tasker_poll_into (NULL, 0 for tasker_poll); a document that fits is
+// written there and *out set to dst, else *out is malloc'd (shim.c keeps
+// it for tasker_poll_into).
+//
 //export tgo_poll
-func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
+func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_poll"
-	defer guard(fn, &st, clearOut(out, n))
-	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	defer guard(fn, &st, clearOutInto(dst, out, n))
+	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err
@@ -392,11 +429,13 @@ func tgo_cleanup_timeouts(h C.uint64_t, expired *C.uint32_t) (st C.int) {
 	return 0
 }
 
+// tgo_next_completion takes one completion; dst/dstCap as for tgo_poll.
+//
 //export tgo_next_completion
-func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, out **C.char, n *C.size_t) (st C.int) {
+func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_next_completion"
-	defer guard(fn, &st, clearOut(out, n))
-	return produce(fn, h, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	defer guard(fn, &st, clearOutInto(dst, out, n))
+	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err

@@ -475,8 +475,11 @@ void tshim_rx_retry_all(void *slot, int stream) {
     pthread_mutex_unlock(&l->mu);
 }
 
-static int take_now(int stream, tasker_t h, int32_t timeout_ms, char **doc, size_t *len) {
-    return stream == 0 ? tgo_poll(h, timeout_ms, doc, len) : tgo_next_completion(h, timeout_ms, doc, len);
+/* One try in Go. With a buffer (the *_into calls) a document that fits is
+ * written straight into it (*doc == buf), else *doc is malloc'd. */
+static int take_now(int stream, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc, size_t *len) {
+    return stream == 0 ? tgo_poll(h, timeout_ms, buf, cap, doc, len)
+                       : tgo_next_completion(h, timeout_ms, buf, cap, doc, len);
 }
 
 /* Waits for one document of stream (0 events, 1 completions) as described
@@ -484,7 +487,7 @@ static int take_now(int stream, tasker_t h, int32_t timeout_ms, char **doc, size
  * malloc'd memory the caller owns. Timeouts other than 0, -1 and positive
  * go straight to Go, which rejects them with the usual message. */
 static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc, size_t *len) {
-    if (timeout_ms == 0 || timeout_ms < -1) return take_now(stream, h, timeout_ms < -1 ? timeout_ms : 0, doc, len);
+    if (timeout_ms == 0 || timeout_ms < -1) return take_now(stream, h, timeout_ms < -1 ? timeout_ms : 0, buf, cap, doc, len);
     struct park_slot *s = park_slot_of(h);
     struct park_stream *ps = stream_of(s, stream);
     struct rx_list *l = &rx_lists[s - park_slots][stream];
@@ -493,7 +496,7 @@ static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, si
     int st;
     for (;;) {
         uint32_t seen = atomic_load(&ps->seq);
-        st = take_now(stream, h, 0, doc, len);
+        st = take_now(stream, h, 0, buf, cap, doc, len);
         if (st != TASKER_EMPTY) break;
         double left = -1;
         if (timeout_ms > 0) {
@@ -748,7 +751,7 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
     }
     int st = parked_take(stream, h, timeout_ms, buf, cap, &doc, &n);
     if (st != TASKER_OK) return st;
-    if (buf != NULL && doc == buf) { /* handed over in place */
+    if (buf != NULL && doc == buf) { /* written in place, by the try in Go or by a hand-off */
         *len = n;
         return TASKER_OK;
     }
