@@ -353,9 +353,17 @@ def main() -> None:
         name = {"c": "C", "py": "Python", "rb": "Ruby"}[r["lang"]]
         for q in ("p50", "p99"):
             ratio = r[f"ratio_{q}"]
+            verdict = "met" if ratio is not None and ratio <= 1.5 else "not met"
+            cf = floors["c"]
+            if verdict == "not met" and ratio and cf and f"after_sleep_{q}_us" in cf:
+                # what no change in the library removes: the own queue's figure plus the one
+                # entry into Go that the producer's dispatch makes after its thread slept
+                fl = r[f"peer_{q}_us"] + cf[f"after_sleep_{q}_us"]
+                verdict += (f" (floor: own queue + one call into Go after a sleep = {fl:.1f} µs, "
+                            f"{fl / r[f'peer_{q}_us']:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f})")
             tgt.append([f"idle-worker latency {q}, {name}: <= 1.5x own queue",
                         f"{r[f'{q}_us']:.1f} / {r[f'peer_{q}_us']:.1f} µs = {ratio:.2f}x" if ratio else "n/a",
-                        "met" if ratio is not None and ratio <= 1.5 else "not met"])
+                        verdict])
     for r in summary.get("roundtrip", []):
         if "decoded" in r["case"]:
             continue

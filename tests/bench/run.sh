@@ -185,7 +185,7 @@ if (( ! QUICK )); then
     rm -rf "$tmp"
   fi
   if [ -f "$B/libtasker-$BEFORE.so" ]; then
-    echo "{\"bench\":\"lib_size\",\"before_commit\":\"$BEFORE\",\"before_bytes\":$(stat -c %s "$B/libtasker-$BEFORE.so"),\"after_commit\":\"$(git rev-parse --short HEAD)\",\"after_bytes\":$(stat -c %s build/libtasker.so)}" | tee -a "$OUT" >&2
+    echo "{\"bench\":\"lib_size\",\"before_commit\":\"$BEFORE\",\"before_bytes\":$(stat -c %s "$B/libtasker-$BEFORE.so"),\"after_commit\":\"$(git rev-parse --short HEAD)\",\"after_bytes\":$(stat -L -c %s build/libtasker.so)}" | tee -a "$OUT" >&2
   fi
 fi
 
