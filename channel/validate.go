@@ -81,12 +81,15 @@ func ValidateResult(r *Result, maxBytes int) error {
 	if maxBytes > 0 && len(r.Result)+len(r.Metadata) > maxBytes {
 		return &SizeError{Doc: doc, N: len(r.Result) + len(r.Metadata), Max: maxBytes}
 	}
-	if r.Result != nil && (!json.Valid(r.Result) || !utf8.Valid(r.Result)) {
+	// strictjson.Valid, not json.Valid: the same rules as a document's
+	// values (ParseResult), lone UTF-16 surrogate escapes and nesting deeper
+	// than strictjson.MaxDepth included, which encoding/json accepts.
+	if r.Result != nil && !strictjson.Valid(r.Result) {
 		return invalidf("%s: Result is not valid JSON", doc)
 	}
 	if r.Metadata != nil {
 		m := r.Metadata
-		if i := strictjson.SkipSpace(m, 0); i >= len(m) || m[i] != '{' || !json.Valid(m) || !utf8.Valid(m) {
+		if i := strictjson.SkipSpace(m, 0); i >= len(m) || m[i] != '{' || !strictjson.Valid(m) {
 			return invalidf("%s: Metadata must be a JSON object", doc)
 		}
 	}

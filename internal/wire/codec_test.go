@@ -14,6 +14,7 @@ import (
 
 	"github.com/tasker-systems/libtasker/channel"
 	"github.com/tasker-systems/libtasker/internal/cabi"
+	"github.com/tasker-systems/libtasker/internal/strictjson"
 	ts "github.com/tasker-systems/libtasker/internal/testsupport"
 	"github.com/tasker-systems/libtasker/internal/wire"
 )
@@ -369,6 +370,47 @@ func TestValidateResult_RejectsInvalidUTF8InRawJSON(t *testing.T) {
 	ts.ErrIs(t, channel.ValidateResult(&r, 0), channel.ErrInvalid, cabi.Invalid)
 	m := channel.Result{Success: true, Metadata: []byte("{\"k\":\"\xff\"}")}
 	ts.ErrIs(t, channel.ValidateResult(&m, 0), channel.ErrInvalid, cabi.Invalid)
+}
+
+// The same for what encoding/json accepts and the strict rules do not: a
+// lone UTF-16 surrogate escape, and nesting deeper than strictjson.MaxDepth.
+// For each value, ParseResult of a document carrying it and ValidateResult
+// of a Result built in Go with it must agree.
+func TestValidateResult_AgreesWithParseResult(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	cases := map[string]bool{ // raw value -> valid
+		`"\ud800"`:                    false, // lone high surrogate
+		`"\udc00x"`:                   false, // lone low surrogate
+		`"a\ud83dz"`:                  false, // high surrogate not followed by a low one
+		`["\ud83d\ude00"]`:            true,  // a pair: U+1F600
+		`{"k":"\ud800"}`:              false,
+		`{"\udfff":1}`:                false, // in a key
+		deep(500):                     true,
+		deep(strictjson.MaxDepth + 5): false,
+		`{"a":1}`:                     true,
+	}
+	for raw, valid := range cases {
+		name := raw
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			_, perr := wire.ParseResult([]byte(`{"success":true,"result":`+raw+`}`), 0)
+			verr := channel.ValidateResult(&channel.Result{Success: true, Result: []byte(raw)}, 0)
+			if valid {
+				require.NoError(t, perr)
+				require.NoError(t, verr)
+			} else {
+				require.ErrorIs(t, perr, channel.ErrInvalid, "the document path rejects it")
+				ts.ErrIs(t, verr, channel.ErrInvalid, cabi.Invalid)
+			}
+			if raw[0] == '{' { // and as metadata
+				_, perr = wire.ParseResult([]byte(`{"success":true,"metadata":`+raw+`}`), 0)
+				verr = channel.ValidateResult(&channel.Result{Success: true, Metadata: []byte(raw)}, 0)
+				require.Equal(t, perr == nil, verr == nil, "metadata: ParseResult %v, ValidateResult %v", perr, verr)
+			}
+		})
+	}
 }
 
 // ---- encoders ----
