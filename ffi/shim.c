@@ -634,6 +634,29 @@ static int deliver_into(const char *fn, const char *what, tasker_t h, int stream
     return too_small(fn, what, n, cap);
 }
 
+/* ---- documents the caller frees: tasker_poll, tasker_next_completion ----
+ *
+ * Their document is malloc'd memory the caller frees with tasker_free.
+ * Rather than have Go call malloc (a call from Go into C: the Go scheduler's
+ * system-call bookkeeping both ways, twice per round trip), the shim
+ * mallocs a buffer of the size this thread's last document of that stream
+ * needed, with room to spare, and lets Go write into it (the path of the
+ * *_into calls); a document that does not fit is malloc'd by Go as before
+ * and the buffer freed. */
+
+static __thread size_t alloc_guess[2] __attribute__((tls_model("initial-exec"))); /* per stream; 0: none yet */
+
+static int take_malloced(int stream, tasker_t h, int32_t timeout_ms, char **doc, size_t *len) {
+    if (doc == NULL || len == NULL) return parked_take(stream, h, timeout_ms, NULL, 0, doc, len); /* Go says EINVAL */
+    size_t cap = alloc_guess[stream] ? alloc_guess[stream] : 512;
+    char *buf = malloc(cap);
+    if (buf == NULL) cap = 0; /* Go mallocs, or says what failed */
+    int st = parked_take(stream, h, timeout_ms, buf, cap, doc, len);
+    if (st != TASKER_OK || *doc != buf) free(buf);
+    if (st == TASKER_OK) alloc_guess[stream] = ((*len + 1) * 5 / 4 + 255) & ~(size_t)255;
+    return st;
+}
+
 /* ---- functions that enter Go ---- */
 
 int tasker_new(const char *config_json, tasker_t *out) {
@@ -661,7 +684,7 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     ENTER_GO();
     if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
         return TASKER_OK;
-    return parked_take(KEPT_EVENT, h, timeout_ms, NULL, 0, event_json, len);
+    return take_malloced(KEPT_EVENT, h, timeout_ms, event_json, len);
 }
 
 int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
@@ -716,7 +739,7 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
         kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
         return TASKER_OK;
-    return parked_take(KEPT_COMPLETION, h, timeout_ms, NULL, 0, completion_json, len);
+    return take_malloced(KEPT_COMPLETION, h, timeout_ms, completion_json, len);
 }
 
 int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {
