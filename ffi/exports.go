@@ -205,6 +205,36 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.
 	return 0
 }
 
+// pollJSON, pollBatchJSON and nextCompletionJSON take what tasker_poll,
+// tasker_poll_batch and tasker_next_completion hand out, as the document
+// appended to buf: the exports below and the hand-off to a parked thread
+// (park.go) use the same three.
+func pollJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, error) {
+	ev, err := d.Poll(bg, wait)
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendEventJSON(buf, &ev), nil
+}
+
+// pollBatchJSON takes up to max events (at most 1<<20) as one JSON array
+// and returns how many.
+func pollBatchJSON(d *runtime.Dispatcher, buf []byte, max uint32, wait time.Duration) ([]byte, int, error) {
+	evs, err := d.PollBatch(bg, int(min(max, 1<<20)), wait)
+	if err != nil {
+		return nil, 0, err
+	}
+	return wire.AppendEventsJSON(buf, evs), len(evs), nil
+}
+
+func nextCompletionJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, error) {
+	c, err := d.NextCompletion(bg, wait)
+	if err != nil {
+		return nil, err
+	}
+	return wire.AppendCompletionJSON(buf, &c), nil
+}
+
 // ---- exports (called only by shim.c, which has already checked for fork
 // and reset the out-pointers) ----
 
@@ -261,7 +291,6 @@ func tgo_destroy(h C.uint64_t) (st C.int) {
 		return fail(fn, badHandle(h))
 	}
 	d.Close()
-	detachPark(uint64(h)) // after Close: its kicks woke every thread parked on h
 	return 0
 }
 
@@ -315,11 +344,7 @@ func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, o
 		if err != nil {
 			return nil, err
 		}
-		ev, err := d.Poll(bg, wait)
-		if err != nil {
-			return nil, err
-		}
-		return wire.AppendEventJSON(buf, &ev), nil
+		return pollJSON(d, buf, wait)
 	})
 }
 
@@ -344,12 +369,9 @@ func tgo_poll_batch(h C.uint64_t, max C.uint32_t, timeoutMs C.int32_t, out **C.c
 		if err != nil {
 			return nil, err
 		}
-		evs, err := d.PollBatch(bg, int(min(uint32(max), 1<<20)), wait)
-		if err != nil {
-			return nil, err
-		}
-		taken = len(evs)
-		return wire.AppendEventsJSON(buf, evs), nil
+		doc, k, err := pollBatchJSON(d, buf, uint32(max), wait)
+		taken = k
+		return doc, err
 	})
 	*count = C.uint32_t(taken)
 	return st
@@ -440,11 +462,7 @@ func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap 
 		if err != nil {
 			return nil, err
 		}
-		c, err := d.NextCompletion(bg, wait)
-		if err != nil {
-			return nil, err
-		}
-		return wire.AppendCompletionJSON(buf, &c), nil
+		return nextCompletionJSON(d, buf, wait)
 	})
 }
 

@@ -13,8 +13,8 @@ import (
 )
 
 // The direct hand-off under the race detector: the channel's waker hands
-// documents to threads parked in tasker_poll and tasker_next_completion
-// from whatever goroutine made the change — a dispatch, a complete, the
+// documents to threads parked in tasker_poll, tasker_poll_batch and
+// tasker_next_completion from whatever goroutine made the change — a dispatch, a complete, the
 // reaper timing an event out (cleanup every 2 ms, events with 1-4 ms
 // timeouts), shutdown's drain — while the parked calls give up after
 // 1-3 ms. Every event is handed out at most once and ends exactly once,
@@ -50,7 +50,29 @@ func TestHandOff_RaceStress(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for !stop.Load() {
-				p := callPoll(h, int32(1+rng.IntN(3)))
+				wait := int32(1 + rng.IntN(3))
+				var p callResult
+				if w == 3 { // one of them takes batches: handed an array
+					var n int
+					n, p = callPollBatch(h, 4, wait)
+					if p.status == 0 {
+						var arr []json.RawMessage
+						if !assert.NoError(t, json.Unmarshal([]byte(p.out), &arr)) || !assert.Len(t, arr, n) {
+							return
+						}
+						p.out = string(arr[0])
+						for _, raw := range arr[1:] { // the rest are completed at once
+							id := idOf(string(raw))
+							mu.Lock()
+							polled[id]++
+							mu.Unlock()
+							c := callComplete(h, id, `{"success":true}`)
+							assert.Contains(t, []int{0, -3}, c.status, c.lastErr)
+						}
+					}
+				} else {
+					p = callPoll(h, wait)
+				}
 				switch p.status {
 				case 1: // EMPTY
 					continue

@@ -8,61 +8,48 @@ import "C"
 
 import (
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
-	"github.com/tasker-systems/libtasker/internal/wire"
 	"github.com/tasker-systems/libtasker/runtime"
 )
 
 // parkStream and parkSlot mirror struct park_stream and struct park_slot of
-// shim.c (the C side of waiting outside Go): a thread that waits in
-// tasker_poll_batch sleeps on seq there; one that waits in tasker_poll or
-// tasker_next_completion (and their *_into) lists a receiver for a direct
-// hand-off. The channel's waker (attachPark) calls wake below, outside the
-// channel's lock, whenever a try may now succeed. The layouts must match
-// field for field (TestParkSlotLayout checks).
+// shim.c (waiting outside Go, "the direct hand-off"): a thread that waits
+// in tasker_poll, tasker_poll_batch, tasker_next_completion or an _into
+// form lists a receiver there and sleeps on it. The channel's waker
+// (attachPark) calls wake below, outside the channel's lock, whenever a try
+// may now succeed. The layouts must match field for field
+// (TestParkSlotLayout checks).
 type parkStream struct {
-	seq, waiters, sleepers, receivers uint32
+	seq, waiters, receivers uint32
 }
 
 type parkSlot struct {
 	events, completions parkStream
-	live                uint32
-	_                   [64 - 9*4]byte // one cache line, as in C
+	_                   [64 - 6*4]byte // one cache line, as in C
 }
 
-// The stream numbers shared with shim.c (its KEPT_EVENT, KEPT_COMPLETION).
+// The stream numbers shared with shim.c (STREAM_EVENTS, STREAM_COMPLETIONS).
 const (
 	streamEvents      = 0
 	streamCompletions = 1
-)
-
-const (
-	futexWakePrivate = 1 | 128 // FUTEX_WAKE | FUTEX_PRIVATE_FLAG
-	wakeAll          = 1<<31 - 1
 )
 
 // wake tells the waiters of one stream of handle h that a try may now
 // succeed. Called after the state change, with no channel lock held; it
 // never waits for anything but the receiver list's short C mutex.
 //
-// It bumps the stream's eventcount, then:
-//   - if a receiver of h is listed (a thread sleeping in tasker_poll or
-//     tasker_next_completion), claims the oldest and hands it a document
-//     taken now on its behalf (handOff): that thread returns without
-//     entering Go. Nobody else is woken: the take's own state change wakes
-//     the next waiter if more is there.
-//   - otherwise wakes one sleeper of seq (tasker_poll_batch); every one
-//     when two live handles share the slot (a wake-up must not go to
-//     another handle's waiter).
+// It bumps the stream's change count, then claims the oldest receiver of h
+// and hands it a document taken now on its behalf (handOff): that thread
+// returns without entering Go. Nobody else is woken: the take's own state
+// change wakes the next receiver if more is there. After shutdown began
+// (all), every receiver is told to try again instead: each has a new
+// answer.
 //
-// After shutdown began (all), every receiver and every sleeper is woken to
-// try again: each has a new answer.
-//
-// The order matters: seq is bumped before receivers and sleepers are read,
-// and a waiter raises them before it reads seq (shim.c), so either this
-// sees the waiter or the waiter sees the new seq and tries again.
+// The order matters: seq is bumped before receivers is read, and a waiter
+// is counted in receivers before it reads seq (shim.c parked_take), so
+// either this sees the waiter or the waiter sees the new seq and tries
+// again.
 func (p *parkSlot) wake(h uint64, stream int, all bool, d *runtime.Dispatcher) {
 	s := &p.events
 	if stream == streamCompletions {
@@ -72,62 +59,62 @@ func (p *parkSlot) wake(h uint64, stream int, all bool, d *runtime.Dispatcher) {
 		return
 	}
 	atomic.AddUint32(&s.seq, 1)
-	if atomic.LoadUint32(&s.receivers) > 0 {
-		if all {
-			C.tshim_rx_retry_all(unsafe.Pointer(p), C.int(stream))
-		} else if r := C.tshim_rx_claim(unsafe.Pointer(p), C.int(stream), C.uint64_t(h)); r != nil {
-			handOff(r, stream, d)
-			return
-		}
-	}
-	if atomic.LoadUint32(&s.sleepers) == 0 {
+	if atomic.LoadUint32(&s.receivers) == 0 {
 		return
 	}
-	n := 1
-	if all || atomic.LoadUint32(&p.live) > 1 {
-		n = wakeAll
+	if all {
+		C.tshim_rx_retry_all(unsafe.Pointer(p), C.int(stream))
+		return
 	}
-	syscall.RawSyscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(&s.seq)), futexWakePrivate, uintptr(n), 0, 0, 0)
+	var max C.uint32_t
+	if r := C.tshim_rx_claim(unsafe.Pointer(p), C.int(stream), C.uint64_t(h), &max); r != nil {
+		handOff(r, stream, uint32(max), d)
+	}
 }
 
-// handOff takes one document of stream for the claimed receiver r, without
-// waiting, and delivers it (shim.c copies it into the receiver's buffer or
-// into malloc'd memory before it returns); if there is none any more
-// (another caller took it, or the channel closed), it tells r to try again.
-// r gets exactly one delivery, whatever happens here: a panic on the way
-// still releases it (and goes on up).
-func handOff(r unsafe.Pointer, stream int, d *runtime.Dispatcher) {
+// handOff takes, without waiting, what the claimed receiver r waits for
+// (one event, up to max events as an array, or one completion) and
+// delivers it (shim.c copies it into the receiver's buffer or into
+// malloc'd memory before it returns); if there is none any more (another
+// caller took it, or the channel closed), it tells r to try again. r gets
+// exactly one delivery, whatever happens here: a panic on the way still
+// releases it (and goes on up).
+func handOff(r unsafe.Pointer, stream int, max uint32, d *runtime.Dispatcher) {
 	delivered := false
 	defer func() {
 		if !delivered {
-			C.tshim_rx_deliver(r, nil, 0)
+			C.tshim_rx_deliver(r, nil, 0, 0)
 		}
 	}()
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	var doc []byte
-	if stream == streamEvents {
-		if ev, err := d.Poll(bg, 0); err == nil {
-			doc = wire.AppendEventJSON((*bp)[:0], &ev)
-		}
-	} else if c, err := d.NextCompletion(bg, 0); err == nil {
-		doc = wire.AppendCompletionJSON((*bp)[:0], &c)
+	var err error
+	count := 1
+	switch {
+	case stream == streamCompletions:
+		doc, err = nextCompletionJSON(d, (*bp)[:0], 0)
+	case max > 0:
+		doc, count, err = pollBatchJSON(d, (*bp)[:0], max, 0)
+	default:
+		doc, err = pollJSON(d, (*bp)[:0], 0)
 	}
-	if doc == nil {
+	if err != nil || count == 0 {
 		return
 	}
 	delivered = true
-	C.tshim_rx_deliver(r, (*C.char)(unsafe.Pointer(&doc[0])), C.size_t(len(doc)))
+	C.tshim_rx_deliver(r, (*C.char)(unsafe.Pointer(&doc[0])), C.size_t(len(doc)), C.uint32_t(count))
 	if cap(doc) <= 1<<16 {
 		*bp = doc[:0] // keep a grown buffer, but not a huge one
 	}
 }
 
-// attachPark counts h as live in its park slot and returns the waker to
-// install on d's channel (runtime.Dispatcher.SetWaker); it hands documents
-// of d to receivers of h. Undo with detachPark once h is destroyed.
+// attachPark returns the waker to install on d's channel
+// (runtime.Dispatcher.SetWaker): it hands documents of d to the receivers
+// of h in h's park slot. Slots are static and shared by handles that are
+// equal modulo their number; receivers are matched by handle.
 func attachPark(h uint64, d *runtime.Dispatcher) func(events, completions, all bool) {
-	p := (*parkSlot)(C.tshim_park_attach(C.uint64_t(h)))
+	p := (*parkSlot)(C.tshim_park_slot(C.uint64_t(h)))
 	return func(events, completions, all bool) {
 		if events {
 			p.wake(h, streamEvents, all, d)
@@ -137,5 +124,3 @@ func attachPark(h uint64, d *runtime.Dispatcher) func(events, completions, all b
 		}
 	}
 }
-
-func detachPark(h uint64) { C.tshim_park_detach(C.uint64_t(h)) }

@@ -201,28 +201,42 @@ size_t tasker_last_error(char *buf, size_t cap) {
 void tasker_free(void *p) { free(p); }
 
 
-/* ---- waiting outside Go ----
+/* ---- waiting outside Go: the direct hand-off ----
  *
- * A call that waits (poll, poll_batch, next_completion with a timeout) does
- * not wait inside Go. It tries once with no wait (one crossing: the fast
- * path when work is there), and if that finds nothing it parks the calling
- * thread here, on a futex, until the Go side says that a try may now
- * succeed; then it crosses once more. Waiting inside Go instead parks a
- * goroutine locked to this C thread: every wakeup then goes through the Go
- * scheduler twice (a P for the waker's wakeup, a P handed to the locked
- * thread), which is most of the idle-worker latency.
+ * A call that waits (poll, poll_batch, next_completion and the _into forms,
+ * with a timeout) does not wait inside Go. It tries once with no wait (one
+ * crossing: the fast path when work is there); if that finds nothing it
+ * lists a receiver (on its own stack) with its handle's slot and stream and
+ * sleeps on the receiver's own futex word. Go's waker (ffi/park.go, told by
+ * the channel once its lock is released) claims the oldest receiver of that
+ * handle after every state change that lets a try succeed, takes the
+ * document for it (a Poll / PollBatch / NextCompletion that does not wait,
+ * in the goroutine that made the change) and hands it over: written
+ * straight into the caller's buffer when it has one that fits (the _into
+ * calls), else into malloc'd memory. The woken thread returns it without
+ * entering Go, the rule of a Go channel (a send to a waiting receiver hands
+ * the value over). Entering Go from a thread that slept costs the Go
+ * scheduler's processor hand-off; waiting inside Go (a goroutine locked to
+ * the C thread) paid it twice per wake-up.
  *
- * One eventcount per stream (events, completions) per handle slot: seq is
- * the futex word. After every state change that lets a try succeed, Go
- * (ffi/park.go, told by the channel once its lock is released) bumps seq
- * if somebody waits, and makes the wake-up system call only if somebody
- * sleeps, so a channel nobody waits on pays one atomic load per change. A
- * waiter counts itself in waiters before its first try, reads seq before
- * each try and sleeps only while seq is unchanged: a change between its try
- * and its sleep is never missed. Go wakes one sleeper per change (the rule
- * of the Go wait queues: whoever takes something causes the next change),
- * and every sleeper after shutdown began or when two live handles share
- * the slot.
+ * A receiver is WAITING while listed; Go unlists it and marks it CLAIMED
+ * under the list's lock, then HANDED (doc, len, count set first) or RETRY
+ * (the document went to somebody else, or shutdown began: try again). A
+ * thread that wakes or times out removes itself if still listed, else it
+ * waits for the claim to end: a claimed receiver always gets its answer, so
+ * a document taken for it is never dropped (it may return one after its
+ * timeout ran out, never lose one). Go writes nothing to a receiver after
+ * its final state: the thread may return at once.
+ *
+ * No wake-up is missed. Per slot and stream, seq counts changes: a waiter
+ * reads it before each try, and after listing itself (counted in
+ * receivers, seq_cst) it sleeps only if seq has not moved; Go bumps seq
+ * (seq_cst) before it reads receivers. So either Go sees the receiver or
+ * the receiver sees the new seq and tries again. Receivers are per handle
+ * (two live handles may share a slot), so a claim never goes to another
+ * handle's waiter; after shutdown began every receiver is told to retry
+ * (each has a new answer). A channel nobody waits on pays one atomic load
+ * per change (waiters).
  *
  * The wake-up is made after the channel's lock is released. Made under it
  * (as a first attempt did), the woken thread entered Go while the waker
@@ -230,47 +244,37 @@ void tasker_free(void *p) { free(p); }
  * scheduler's hand-off to the locked thread came back on every event: the
  * blocking ping-pong ran 3-6x slower than with the wait inside Go.
  *
- * Slots live in a static table indexed by handle, so a sleeper never
- * touches freed memory, whatever destroy does meanwhile. */
+ * Slots and lists live in static tables indexed by handle, so a waiter
+ * never touches freed memory, whatever destroy does meanwhile. */
 
 #define PARK_SLOTS 1024u
-#define PARK_SPINS 64 /* pause loops before sleeping: catches a quick answer without a system call */
+#define PARK_SPINS 64 /* pause loops before listing: catches a quick answer without a system call */
 
 struct park_stream {
-    _Atomic uint32_t seq;       /* the futex word; Go bumps it */
+    _Atomic uint32_t seq;       /* changes that let a try succeed; Go bumps it */
     _Atomic uint32_t waiters;   /* threads between their first try and their return */
-    _Atomic uint32_t sleepers;  /* of those, threads inside futex_wait on seq: only then does Go make a system call */
-    _Atomic uint32_t receivers; /* of those, threads listed for a hand-off (below): only then does Go look */
+    _Atomic uint32_t receivers; /* of those, threads listed for a hand-off: only then does Go look */
 };
 struct park_slot {
-    struct park_stream events;      /* poll, poll_batch */
-    struct park_stream completions; /* next_completion */
-    _Atomic uint32_t live;          /* live handles mapped to this slot (> 1: Go wakes every sleeper) */
-    char pad[64 - 2 * sizeof(struct park_stream) - sizeof(uint32_t)];
+    struct park_stream events;      /* poll, poll_batch, poll_into */
+    struct park_stream completions; /* next_completion, next_completion_into */
+    char pad[64 - 2 * sizeof(struct park_stream)];
 };
 _Static_assert(sizeof(struct park_slot) == 64, "park_slot is one cache line");
 static struct park_slot park_slots[PARK_SLOTS] __attribute__((aligned(64)));
 
 static struct park_slot *park_slot_of(tasker_t h) { return &park_slots[h % PARK_SLOTS]; }
 
-void *tshim_park_attach(uint64_t h) {
-    struct park_slot *s = park_slot_of(h);
-    atomic_fetch_add(&s->live, 1);
-    return s;
-}
-
-void tshim_park_detach(uint64_t h) { atomic_fetch_sub(&park_slot_of(h)->live, 1); }
+void *tshim_park_slot(uint64_t h) { return park_slot_of(h); }
 
 size_t tshim_park_layout(int field) {
     switch (field) {
     case 0: return sizeof(struct park_slot);
     case 1: return offsetof(struct park_slot, events.seq);
     case 2: return offsetof(struct park_slot, events.waiters);
-    case 3: return offsetof(struct park_slot, events.sleepers);
+    case 3: return offsetof(struct park_slot, events.receivers);
     case 4: return offsetof(struct park_slot, completions.seq);
-    case 5: return offsetof(struct park_slot, live);
-    case 6: return offsetof(struct park_slot, events.receivers);
-    case 7: return offsetof(struct park_slot, completions.receivers);
+    case 5: return offsetof(struct park_slot, completions.receivers);
     default: return (size_t)-1;
     }
 }
@@ -281,11 +285,6 @@ static double mono_ms(void) {
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* Sleeps while ps->seq == seen, at most ms milliseconds (ms < 0: no limit).
- * Returns on a bump, a timeout, a signal or spuriously: the caller tries
- * again either way. sleepers is raised before the futex reads seq, and Go
- * bumps seq before it reads sleepers: either Go sees this sleeper and
- * wakes it, or the futex sees the new seq and does not sleep. */
 /* Sleeps while *word == val, at most ms milliseconds (ms < 0: no limit);
  * may return early (a signal, a spurious wake-up): callers re-check. */
 static void futex_wait_ms(_Atomic uint32_t *word, uint32_t val, double ms) {
@@ -298,7 +297,7 @@ static void futex_wait_ms(_Atomic uint32_t *word, uint32_t val, double ms) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
 }
 
-/* A short spin on seq before any sleep: returns 1 if seq moved. */
+/* A short spin on seq before listing: returns 1 if seq moved. */
 static int park_spin(struct park_stream *ps, uint32_t seen) {
     for (int i = 0; i < PARK_SPINS; i++) {
         if (atomic_load_explicit(&ps->seq, memory_order_acquire) != seen) return 1;
@@ -307,92 +306,35 @@ static int park_spin(struct park_stream *ps, uint32_t seen) {
     return 0;
 }
 
-static void park_wait(struct park_stream *ps, uint32_t seen, double ms) {
-    if (park_spin(ps, seen)) return;
-    atomic_fetch_add(&ps->sleepers, 1);
-    futex_wait_ms(&ps->seq, seen, ms);
-    atomic_fetch_sub(&ps->sleepers, 1);
-}
-
-/* The waiting shape shared by the calls below: try(timeout 0) until it
- * returns something other than TASKER_EMPTY or timeout_ms has passed. The
- * try resets the out-pointers itself. Timeouts other than 0, -1 and
- * positive go straight to Go, which rejects them with the usual message. */
-#define PARKED_CALL(stream, timeout_ms, try0)                                             \
-    do {                                                                                  \
-        if ((timeout_ms) == 0 || (timeout_ms) < -1) return (try0);                        \
-        struct park_stream *ps_ = &park_slot_of(h)->stream;                               \
-        double deadline_ = (timeout_ms) > 0 ? mono_ms() + (double)(timeout_ms) : 0;       \
-        atomic_fetch_add(&ps_->waiters, 1);                                               \
-        int st_;                                                                          \
-        for (;;) {                                                                        \
-            uint32_t seen_ = atomic_load(&ps_->seq);                                      \
-            st_ = (try0);                                                                 \
-            if (st_ != TASKER_EMPTY) break;                                               \
-            double left_ = -1;                                                            \
-            if ((timeout_ms) > 0) {                                                       \
-                left_ = deadline_ - mono_ms();                                            \
-                if (left_ <= 0) break;                                                    \
-            }                                                                             \
-            park_wait(ps_, seen_, left_);                                                 \
-        }                                                                                 \
-        atomic_fetch_sub(&ps_->waiters, 1);                                               \
-        return st_;                                                                       \
-    } while (0)
-
-
-/* ---- direct hand-off: tasker_poll, tasker_next_completion and their *_into ----
- *
- * Woken from the eventcount above, a thread still has to cross into Go to
- * take what woke it, and a thread that slept pays the Go scheduler for that
- * crossing (an M and a P to acquire: p50 a few, p99 tens of microseconds).
- * So a thread that waits for one document does not sleep on seq: it lists
- * a receiver (on its own stack) with its slot and stream, and sleeps on the
- * receiver's own word. Go's waker (park.go), running in the goroutine that
- * made the change, claims the oldest receiver of that handle, takes the
- * document for it (a Poll / NextCompletion that does not wait, made with no
- * channel lock held) and hands it over here: written straight into the
- * caller's buffer when it has one that fits (the *_into calls), else into
- * malloc'd memory. The woken thread returns it without entering Go: the
- * go channel's rule (a send to a waiting receiver hands the value over).
- *
- * A receiver is WAITING while listed; Go unlists it and marks it CLAIMED
- * under the list's lock, then HANDED (doc, len set first) or RETRY (the
- * document went to somebody else, or shutdown began: try again). A thread
- * that wakes or times out removes itself if still listed, else it waits
- * for the claim to end: a claimed receiver always gets its answer, so a
- * document taken for it is never dropped (it may return one after its
- * timeout ran out, never lose one).
- *
- * No wake-up is missed: a receiver is counted in receivers (seq_cst)
- * before it reads seq, and Go bumps seq (seq_cst) before it reads
- * receivers, so either Go sees the receiver or the receiver sees the new
- * seq and tries again instead of sleeping. Go writes nothing to a receiver
- * after its final state: the thread may return at once. */
-
 enum { RX_WAITING, RX_CLAIMED, RX_HANDED, RX_RETRY };
 struct receiver {
     struct receiver *next;
     tasker_t h;
-    char *buf;  /* the caller's buffer (*_into) or NULL */
-    size_t cap; /* its size */
-    char *doc;  /* HANDED: buf (written in place) or malloc'd */
+    char *buf;    /* the caller's buffer (*_into) or NULL */
+    size_t cap;   /* its size */
+    uint32_t max; /* poll_batch: up to this many events, as one array; 0: one document */
+    char *doc;    /* HANDED: buf (written in place) or malloc'd */
     size_t len;
+    uint32_t count; /* HANDED, poll_batch: events in doc */
     _Atomic uint32_t state; /* the futex word */
 };
 struct rx_list {
     pthread_mutex_t mu;
     struct receiver *head, *tail; /* oldest first; guarded by mu */
 };
-static struct rx_list rx_lists[PARK_SLOTS][2]; /* [slot][KEPT_EVENT or KEPT_COMPLETION], initialised in rx_init */
+static struct rx_list rx_lists[PARK_SLOTS][2]; /* [slot][stream], initialised in rx_init */
 
 __attribute__((constructor)) static void rx_init(void) {
     for (unsigned i = 0; i < PARK_SLOTS; i++)
         for (int j = 0; j < 2; j++) pthread_mutex_init(&rx_lists[i][j].mu, NULL);
 }
 
+/* The streams; the same numbers index the kept documents below and are
+ * park.go's streamEvents and streamCompletions. */
+enum { STREAM_EVENTS = 0, STREAM_COMPLETIONS = 1 };
+
 static struct park_stream *stream_of(struct park_slot *s, int stream) {
-    return stream == 0 ? &s->events : &s->completions;
+    return stream == STREAM_EVENTS ? &s->events : &s->completions;
 }
 
 static void rx_add(struct park_stream *ps, struct rx_list *l, struct receiver *r) {
@@ -428,7 +370,7 @@ static int rx_remove(struct park_stream *ps, struct rx_list *l, struct receiver 
     return found;
 }
 
-void *tshim_rx_claim(void *slot, int stream, uint64_t h) {
+void *tshim_rx_claim(void *slot, int stream, uint64_t h, uint32_t *max) {
     struct park_slot *s = slot;
     struct park_stream *ps = stream_of(s, stream);
     struct rx_list *l = &rx_lists[s - park_slots][stream];
@@ -438,6 +380,7 @@ void *tshim_rx_claim(void *slot, int stream, uint64_t h) {
         if (p->h == h) {
             rx_unlink(ps, l, prev, p);
             atomic_store_explicit(&p->state, RX_CLAIMED, memory_order_relaxed); /* published by the unlock */
+            *max = p->max;
             r = p;
             break;
         }
@@ -453,7 +396,7 @@ static void rx_finish(struct receiver *r, uint32_t state) {
     syscall(SYS_futex, (uint32_t *)&r->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-void tshim_rx_deliver(void *rp, const char *doc, size_t len) {
+void tshim_rx_deliver(void *rp, const char *doc, size_t len, uint32_t count) {
     struct receiver *r = rp;
     if (doc == NULL) {
         rx_finish(r, RX_RETRY);
@@ -468,6 +411,7 @@ void tshim_rx_deliver(void *rp, const char *doc, size_t len) {
     p[len] = '\0';
     r->doc = p;
     r->len = len;
+    r->count = count;
     rx_finish(r, RX_HANDED);
 }
 
@@ -487,28 +431,39 @@ void tshim_rx_retry_all(void *slot, int stream) {
     pthread_mutex_unlock(&l->mu);
 }
 
+/* What a waiting call asks for: its stream, and for poll_batch the most
+ * events it takes (max > 0) and where their count goes. */
+struct want {
+    int stream;
+    uint32_t max;    /* > 0: tasker_poll_batch */
+    uint32_t *count; /* tasker_poll_batch's out-count */
+};
+
 /* One try in Go. With a buffer (the *_into calls) a document that fits is
  * written straight into it (*doc == buf), else *doc is malloc'd. */
-static int take_now(int stream, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc, size_t *len) {
-    return stream == 0 ? tgo_poll(h, timeout_ms, buf, cap, doc, len)
-                       : tgo_next_completion(h, timeout_ms, buf, cap, doc, len);
+static int take_now(const struct want *w, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc,
+                    size_t *len) {
+    if (w->max > 0) return tgo_poll_batch(h, w->max, timeout_ms, doc, len, w->count);
+    return w->stream == STREAM_EVENTS ? tgo_poll(h, timeout_ms, buf, cap, doc, len)
+                                      : tgo_next_completion(h, timeout_ms, buf, cap, doc, len);
 }
 
-/* Waits for one document of stream (0 events, 1 completions) as described
- * above. On TASKER_OK *doc is buf (written in place, NUL-terminated) or
- * malloc'd memory the caller owns. Timeouts other than 0, -1 and positive
- * go straight to Go, which rejects them with the usual message. */
-static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc, size_t *len) {
-    if (timeout_ms == 0 || timeout_ms < -1) return take_now(stream, h, timeout_ms < -1 ? timeout_ms : 0, buf, cap, doc, len);
+/* Waits for what w asks for as described above. On TASKER_OK *doc is buf
+ * (written in place, NUL-terminated) or malloc'd memory the caller owns.
+ * Timeouts other than 0, -1 and positive go straight to Go, which rejects
+ * them with the usual message. */
+static int parked_take(const struct want *w, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc,
+                       size_t *len) {
+    if (timeout_ms == 0 || timeout_ms < -1) return take_now(w, h, timeout_ms < -1 ? timeout_ms : 0, buf, cap, doc, len);
     struct park_slot *s = park_slot_of(h);
-    struct park_stream *ps = stream_of(s, stream);
-    struct rx_list *l = &rx_lists[s - park_slots][stream];
+    struct park_stream *ps = stream_of(s, w->stream);
+    struct rx_list *l = &rx_lists[s - park_slots][w->stream];
     double deadline = timeout_ms > 0 ? mono_ms() + (double)timeout_ms : 0;
     atomic_fetch_add(&ps->waiters, 1);
     int st;
     for (;;) {
         uint32_t seen = atomic_load(&ps->seq);
-        st = take_now(stream, h, 0, buf, cap, doc, len);
+        st = take_now(w, h, 0, buf, cap, doc, len);
         if (st != TASKER_EMPTY) break;
         double left = -1;
         if (timeout_ms > 0) {
@@ -516,7 +471,7 @@ static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, si
             if (left <= 0) break;
         }
         if (park_spin(ps, seen)) continue;
-        struct receiver r = {.next = NULL, .h = h, .buf = buf, .cap = cap, .doc = NULL, .len = 0};
+        struct receiver r = {.next = NULL, .h = h, .buf = buf, .cap = cap, .max = w->max};
         atomic_init(&r.state, RX_WAITING);
         rx_add(ps, l, &r);
         if (atomic_load(&ps->seq) == seen) futex_wait_ms(&r.state, RX_WAITING, left);
@@ -528,6 +483,7 @@ static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, si
         if (v == RX_HANDED) {
             *doc = r.doc;
             *len = r.len;
+            if (w->count != NULL) *w->count = r.count;
             st = TASKER_OK;
             break;
         }
@@ -549,7 +505,6 @@ static int parked_take(int stream, tasker_t h, int32_t timeout_ms, char *buf, si
  * completions not yet taken. The list is almost always empty: one atomic
  * load tells, before any lock. */
 
-enum { KEPT_EVENT = 0, KEPT_COMPLETION = 1 };
 struct kept {
     struct kept *next;
     tasker_t h;
@@ -659,11 +614,12 @@ static int deliver_into(const char *fn, const char *what, tasker_t h, int stream
 static __thread size_t alloc_guess[2] __attribute__((tls_model("initial-exec"))); /* per stream; 0: none yet */
 
 static int take_malloced(int stream, tasker_t h, int32_t timeout_ms, char **doc, size_t *len) {
-    if (doc == NULL || len == NULL) return parked_take(stream, h, timeout_ms, NULL, 0, doc, len); /* Go says EINVAL */
+    const struct want w = {stream, 0, NULL};
+    if (doc == NULL || len == NULL) return parked_take(&w, h, timeout_ms, NULL, 0, doc, len); /* Go says EINVAL */
     size_t cap = alloc_guess[stream] ? alloc_guess[stream] : 512;
     char *buf = malloc(cap);
     if (buf == NULL) cap = 0; /* Go mallocs, or says what failed */
-    int st = parked_take(stream, h, timeout_ms, buf, cap, doc, len);
+    int st = parked_take(&w, h, timeout_ms, buf, cap, doc, len);
     if (st != TASKER_OK || *doc != buf) free(buf);
     if (st == TASKER_OK) alloc_guess[stream] = ((*len + 1) * 5 / 4 + 255) & ~(size_t)255;
     return st;
@@ -694,9 +650,9 @@ int tasker_poll(tasker_t h, int32_t timeout_ms, char **event_json, size_t *len) 
     if (event_json != NULL) *event_json = NULL;
     if (len != NULL) *len = 0;
     ENTER_GO();
-    if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, KEPT_EVENT, (size_t)-1, event_json, len))
+    if (event_json != NULL && len != NULL && timeout_ms >= -1 && kept_take(h, STREAM_EVENTS, (size_t)-1, event_json, len))
         return TASKER_OK;
-    return take_malloced(KEPT_EVENT, h, timeout_ms, event_json, len);
+    return take_malloced(STREAM_EVENTS, h, timeout_ms, event_json, len);
 }
 
 int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **events_json, size_t *len, uint32_t *count) {
@@ -707,11 +663,11 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
     char *kdoc;
     size_t klen;
     if (events_json != NULL && len != NULL && count != NULL && max > 0 && timeout_ms >= -1 &&
-        kept_take(h, KEPT_EVENT, (size_t)-1, &kdoc, &klen)) {
+        kept_take(h, STREAM_EVENTS, (size_t)-1, &kdoc, &klen)) {
         /* a kept event goes out alone, as a one-element array */
         char *arr = malloc(klen + 3);
         if (arr == NULL) {
-            kept_push(h, KEPT_EVENT, kdoc, klen); /* the oldest goes to the back: rare, and still not lost */
+            kept_push(h, STREAM_EVENTS, kdoc, klen); /* the oldest goes to the back: rare, and still not lost */
             return null_arg("tasker_poll_batch", "out of memory");
         }
         arr[0] = '[';
@@ -724,8 +680,9 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
         *count = 1;
         return TASKER_OK;
     }
-    PARKED_CALL(events, timeout_ms,
-                tgo_poll_batch(h, max, timeout_ms < -1 ? timeout_ms : 0, events_json, len, count));
+    if (max == 0) return tgo_poll_batch(h, max, timeout_ms < -1 ? timeout_ms : 0, events_json, len, count); /* EINVAL */
+    const struct want w = {STREAM_EVENTS, max, count};
+    return parked_take(&w, h, timeout_ms, NULL, 0, events_json, len);
 }
 
 int tasker_complete(tasker_t h, const char *event_id, const char *result_json, size_t len) {
@@ -749,9 +706,9 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
     if (len != NULL) *len = 0;
     ENTER_GO();
     if (completion_json != NULL && len != NULL && timeout_ms >= -1 &&
-        kept_take(h, KEPT_COMPLETION, (size_t)-1, completion_json, len))
+        kept_take(h, STREAM_COMPLETIONS, (size_t)-1, completion_json, len))
         return TASKER_OK;
-    return take_malloced(KEPT_COMPLETION, h, timeout_ms, completion_json, len);
+    return take_malloced(STREAM_COMPLETIONS, h, timeout_ms, completion_json, len);
 }
 
 int tasker_shutdown(tasker_t h, int32_t drain_timeout_ms) {
@@ -784,7 +741,8 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
         }
         return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
     }
-    int st = parked_take(stream, h, timeout_ms, buf, cap, &doc, &n);
+    const struct want w = {stream, 0, NULL};
+    int st = parked_take(&w, h, timeout_ms, buf, cap, &doc, &n);
     if (st != TASKER_OK) return st;
     if (buf != NULL && doc == buf) { /* written in place, by the try in Go or by a hand-off */
         *len = n;
@@ -794,11 +752,11 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
 }
 
 int tasker_poll_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
-    return take_into("tasker_poll_into", "event", h, KEPT_EVENT, timeout_ms, buf, cap, len);
+    return take_into("tasker_poll_into", "event", h, STREAM_EVENTS, timeout_ms, buf, cap, len);
 }
 
 int tasker_next_completion_into(tasker_t h, int32_t timeout_ms, char *buf, size_t cap, size_t *len) {
-    return take_into("tasker_next_completion_into", "completion", h, KEPT_COMPLETION, timeout_ms, buf, cap, len);
+    return take_into("tasker_next_completion_into", "completion", h, STREAM_COMPLETIONS, timeout_ms, buf, cap, len);
 }
 
 /* ---- readiness descriptors (issue 13): tasker_event_fd, tasker_completion_fd ----

@@ -47,20 +47,17 @@ func takeOut(r *callResult, p *C.char, n C.size_t) {
 func registerBroken() uint64 { return handles.add(new(runtime.Dispatcher)) }
 
 // parkLayout returns shim.c's sizeof(struct park_slot) and the offsets of
-// events.seq, events.waiters, events.sleepers, completions.seq, live,
-// events.receivers and completions.receivers, and
-// the same numbers of the Go mirror (park.go).
-func parkLayout() (c, goside [8]uintptr) {
+// events.seq, events.waiters, events.receivers, completions.seq and
+// completions.receivers, and the same numbers of the Go mirror (park.go).
+func parkLayout() (c, goside [6]uintptr) {
 	for i := range c {
 		c[i] = uintptr(C.tshim_park_layout(C.int(i)))
 	}
 	var p parkSlot
-	goside = [8]uintptr{unsafe.Sizeof(p), unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.seq),
-		unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.waiters),
-		unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.sleepers),
-		unsafe.Offsetof(p.completions) + unsafe.Offsetof(p.completions.seq), unsafe.Offsetof(p.live),
-		unsafe.Offsetof(p.events) + unsafe.Offsetof(p.events.receivers),
-		unsafe.Offsetof(p.completions) + unsafe.Offsetof(p.completions.receivers)}
+	ev, co := unsafe.Offsetof(p.events), unsafe.Offsetof(p.completions)
+	goside = [6]uintptr{unsafe.Sizeof(p), ev + unsafe.Offsetof(p.events.seq), ev + unsafe.Offsetof(p.events.waiters),
+		ev + unsafe.Offsetof(p.events.receivers), co + unsafe.Offsetof(p.completions.seq),
+		co + unsafe.Offsetof(p.completions.receivers)}
 	return c, goside
 }
 

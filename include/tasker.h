@@ -76,19 +76,17 @@
  * The last error is per thread: tasker_last_error describes the most recent
  * call on the calling thread that returned a negative status.
  *
- * How poll, poll_batch and next_completion wait: they try once without
- * waiting (one call into the Go runtime), and if nothing is there they
- * park the calling thread on a futex outside the Go runtime until the
- * library signals that a try may succeed (or the timeout passes). A thread
- * waiting in tasker_poll, tasker_next_completion or their _into forms is
- * handed its document directly: the thread whose call made it available
- * (a dispatch, a complete, a shutdown's drain...) takes it on the waiter's
- * behalf and wakes it with the document in hand (written straight into
- * the caller's buffer for the _into forms when it fits), so the woken
- * thread returns without entering Go again. A document taken for a waiter
- * is always returned by it, even if its timeout ran out meanwhile: nothing
- * is dropped. tasker_poll_batch waiters are woken and try again. A waiting
- * thread uses no CPU.
+ * How poll, poll_batch, next_completion and the _into forms wait: they
+ * try once without waiting (one call into the Go runtime), and if nothing
+ * is there they park the calling thread on a futex outside the Go runtime
+ * until the timeout passes or the thread is handed what it waits for: the
+ * thread whose call made it available (a dispatch, a complete, the reaper,
+ * a shutdown's drain...) takes it on the waiter's behalf and wakes it with
+ * the document in hand (written straight into the caller's buffer for the
+ * _into forms when it fits), so the woken thread returns without entering
+ * Go again. A document taken for a waiter is always returned by it, even if
+ * its timeout ran out meanwhile: nothing is dropped. A waiting thread uses
+ * no CPU.
  *
  * ==== Memory ====
  *
