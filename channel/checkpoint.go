@@ -77,10 +77,17 @@ func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 		c.holdForSourceLocked(e, cp) // source.go: back to the queue once persisted
 		return nil
 	}
+	c.requeueLocked(e)
+	return nil
+}
+
+// requeueLocked sends the pending event e back to the end of its queue,
+// keeping its room (after a checkpoint, or once its source saved one), and
+// kicks the waiters. c.mu is held.
+func (c *Channel) requeueLocked(e *entry) {
 	c.unlinkPendingLocked(e)
 	e.state = stateQueued
 	e.queuedAt = time.Now()
 	c.queues[e.kind].push(e)
 	c.kickLocked()
-	return nil
 }

@@ -118,11 +118,7 @@ func (c *Channel) SourceCheckpointSaved(id uuid.UUID, held bool) error {
 		c.kickLocked()
 		return nil
 	}
-	c.unlinkPendingLocked(e)
-	e.state = stateQueued
-	e.queuedAt = time.Now()
-	c.queues[e.kind].push(e)
-	c.kickLocked()
+	c.requeueLocked(e)
 	return nil
 }
 
