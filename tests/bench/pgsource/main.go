@@ -143,6 +143,20 @@ func (p *proc) stop() error {
 	}
 }
 
+// freshQueue connects to dsn and makes the queue name, with its results
+// and dead-letter queues, in pgmq's layout: every bench mode starts so.
+func freshQueue(ctx context.Context, dsn, name string) (*pgxpool.Pool, string, error) {
+	db, err := pool(ctx, dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := postgres.CreateQueues(ctx, db, "pgmq", name, name+"_results", name+"_dlq"); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	return db, name, nil
+}
+
 func pool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	p, err := pgxpool.New(ctx, dsn)
 	if err != nil {
@@ -165,15 +179,11 @@ func throughput(args []string) error {
 	batch := fs.Int("batch", 20, "batch_size")
 	_ = fs.Parse(args)
 	ctx := context.Background()
-	db, err := pool(ctx, *dsn)
+	db, queue, err := freshQueue(ctx, *dsn, fmt.Sprintf("bench_%s_%d_%d", *kind, *procs, rand.Intn(1e6)))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	queue := fmt.Sprintf("bench_%s_%d_%d", *kind, *procs, rand.Intn(1e6))
-	if err := postgres.CreateQueues(ctx, db, "pgmq", queue, queue+"_results", queue+"_dlq"); err != nil {
-		return err
-	}
 	var ps []*proc
 	defer func() {
 		for _, p := range ps {
@@ -298,15 +308,11 @@ func latency(args []string) error {
 	pollMs := fs.Int("poll-ms", 500, "poll_interval_ms")
 	_ = fs.Parse(args)
 	ctx := context.Background()
-	db, err := pool(ctx, *dsn)
+	db, queue, err := freshQueue(ctx, *dsn, fmt.Sprintf("bench_lat_%d", rand.Intn(1e6)))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	queue := fmt.Sprintf("bench_lat_%d", rand.Intn(1e6))
-	if err := postgres.CreateQueues(ctx, db, "pgmq", queue, queue+"_results", queue+"_dlq"); err != nil {
-		return err
-	}
 	q := postgres.Table("pgmq", "q", queue)
 	if !*notify {
 		if _, err := db.Exec(ctx, `DROP TRIGGER libtasker_notify_insert ON `+q); err != nil {
@@ -381,15 +387,11 @@ func idle(args []string) error {
 	which := fs.String("cmd", "c", "c (pgworker, 2 threads) or python (tests/cluster/worker.py, 4 threads)")
 	_ = fs.Parse(args)
 	ctx := context.Background()
-	db, err := pool(ctx, *dsn)
+	db, queue, err := freshQueue(ctx, *dsn, fmt.Sprintf("bench_idle_%d", rand.Intn(1e6)))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	queue := fmt.Sprintf("bench_idle_%d", rand.Intn(1e6))
-	if err := postgres.CreateQueues(ctx, db, "pgmq", queue, queue+"_results", queue+"_dlq"); err != nil {
-		return err
-	}
 	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var p *proc
