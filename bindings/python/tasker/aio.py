@@ -299,22 +299,27 @@ class AsyncChannel:
     def cleanup_timeouts(self) -> int:
         return self.channel.cleanup_timeouts()
 
-    async def events(self, timeout: float | None = None) -> AsyncIterator[StepEvent]:
+    def events(self, timeout: float | None = None) -> AsyncIterator[StepEvent]:
         """``async for event in ch.events()``: every event until the channel is shut down and drained
         (or closed); with a ``timeout``, also ends when none arrives within it. Each event must be
         completed or failed."""
+        return self._until_closed(lambda: self.poll(timeout))
+
+    async def _until_closed(self, take: Callable[[], Awaitable[T | None]]) -> AsyncIterator[T]:
+        """What ``take`` returns, until it returns ``None`` (its timeout passed), the channel is shut
+        down and drained (ChannelClosed) or this channel was closed (BadHandle then)."""
         while True:
             try:
-                ev = await self.poll(timeout)
+                x = await take()
             except ChannelClosed:
                 return
             except BadHandle:
                 if self.closed:
                     return
                 raise
-            if ev is None:
+            if x is None:
                 return
-            yield ev
+            yield x
 
     # ---- consuming ----
 
@@ -325,21 +330,10 @@ class AsyncChannel:
             return self._completions.popleft()
         return await self._take("completions", self._next_now, timeout, self._completions.append)
 
-    async def completions(self, timeout: float | None = None) -> AsyncIterator[Completion]:
+    def completions(self, timeout: float | None = None) -> AsyncIterator[Completion]:
         """``async for c in ch.completions()``: every completion until the channel is shut down and
         drained (or closed); with a ``timeout``, also ends when none arrives within it."""
-        while True:
-            try:
-                c = await self.next_completion(timeout)
-            except ChannelClosed:
-                return
-            except BadHandle:
-                if self.closed:
-                    return
-                raise
-            if c is None:
-                return
-            yield c
+        return self._until_closed(lambda: self.next_completion(timeout))
 
     # ---- shutdown and observation ----
 
