@@ -256,8 +256,18 @@ typedef struct {
 
 static void on_usr1(int sig) { (void)sig; }
 
+/* The signal may land while the thread runs Go code (or while the Go
+ * runtime is still setting the thread up on its first call): a C handler
+ * must then run on an alternate signal stack (SA_ONSTACK, cgo's rule), so
+ * every thread the signaller targets makes its own before any call. */
+static void own_sigaltstack(void) {
+    stack_t ss = {.ss_sp = malloc(SIGSTKSZ * 4), .ss_size = SIGSTKSZ * 4, .ss_flags = 0};
+    CHECK(ss.ss_sp != NULL && sigaltstack(&ss, NULL) == 0);
+}
+
 static void *racer(void *arg) {
     racer_t *r = arg;
+    own_sigaltstack();
     char buf[4096], id[37], *doc;
     size_t n;
     uint64_t x = (uint64_t)(uintptr_t)arg;
@@ -292,6 +302,7 @@ typedef struct {
 
 static void *drainer(void *arg) { /* takes completions with short timeouts: receivers on the other stream */
     drainer_t *d = arg;
+    own_sigaltstack();
     char buf[4096], id[37];
     size_t n;
     while (!atomic_load(d->stop)) {
@@ -324,6 +335,7 @@ static void park_handoff_races(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1; /* no SA_RESTART: the futex waits return EINTR */
+    sa.sa_flags = SA_ONSTACK;
     sigaction(SIGUSR1, &sa, NULL);
     tasker_t h = h_new("{\"cleanup_interval_ms\":0,\"dispatch_buffer_size\":64,\"max_concurrent_handlers\":64,"
                        "\"completion_buffer_size\":64}");
