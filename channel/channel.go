@@ -163,7 +163,7 @@ type Channel struct {
 
 	st Stats // the counters; Stats() adds the gauges to a copy
 
-	ready [2]readyWatch // readiness watchers (ready.go)
+	ready readyWatchers // readiness watchers (ready.go); its fields say what guards them
 }
 
 // New makes a channel with a validated config.

@@ -2,7 +2,9 @@ package channel_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -126,4 +128,100 @@ func TestWatchReadyReportsAtInstall(t *testing.T) {
 	var wc watcher
 	c.WatchReady(channel.StreamCompletions, wc.fn)
 	require.False(t, wc.state)
+}
+
+// blockingWatcher records every call; the first fn(true) after install
+// blocks until release is closed (entered says it has begun), standing for
+// a thread that woke a waiter and was preempted inside the descriptor's
+// write.
+type blockingWatcher struct {
+	mu      sync.Mutex
+	calls   []bool
+	blocked bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newBlockingWatcher() *blockingWatcher {
+	return &blockingWatcher{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (w *blockingWatcher) fn(ready bool) {
+	w.mu.Lock()
+	w.calls = append(w.calls, ready)
+	block := ready && !w.blocked
+	if block {
+		w.blocked = true
+	}
+	w.mu.Unlock()
+	if block {
+		close(w.entered)
+		<-w.release
+	}
+}
+
+func (w *blockingWatcher) seen() []bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]bool(nil), w.calls...)
+}
+
+// whileTelling makes an event ready with the watcher's first fn(true)
+// blocked in another goroutine, runs ops, and requires that they return
+// while that call still blocks: a caller never waits for a watcher call
+// another goroutine makes (the thread woken by tasker_event_fd takes the
+// event while the thread that woke it is still inside the write; parking
+// it there costs the Go scheduler's hand-off to a locked thread). Then it
+// releases the call and returns what the watcher was told.
+func whileTelling(t *testing.T, ops func(c *channel.Channel)) []bool {
+	c := newChan(t, nil)
+	w := newBlockingWatcher()
+	c.WatchReady(channel.StreamEvents, w.fn)
+	dispatched := make(chan error, 1)
+	go func() {
+		_, err := c.Enqueue(bg, ev("h"), channel.KindFFI, 0)
+		dispatched <- err
+	}()
+	<-w.entered
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ops(c)
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait): // a deadlock detector, not a time limit
+		t.Fatal("a caller waited for a watcher call made by another goroutine")
+	}
+	close(w.release)
+	require.NoError(t, <-dispatched)
+	return w.seen()
+}
+
+// TestReadyWatcherCallDoesNotBlockOtherCallers: the newest state wins
+// once the blocked call returns (taken: not ready).
+func TestReadyWatcherCallDoesNotBlockOtherCallers(t *testing.T) {
+	seen := whileTelling(t, func(c *channel.Channel) {
+		_, err := c.Poll(bg, 0) // ready -> not ready, told by the blocked goroutine later
+		if err != nil {
+			panic(err)
+		}
+	})
+	require.Equal(t, []bool{false, true, false}, seen, "install, the blocked call, then the newest state")
+}
+
+// TestReadyToldAgainAfterAnUnseenGap: not ready and ready again while the
+// watcher was busy: it is told "ready" again, a new edge for a waiter that
+// drained the stream to empty meanwhile (EPOLLET), and never "not ready"
+// twice.
+func TestReadyToldAgainAfterAnUnseenGap(t *testing.T) {
+	seen := whileTelling(t, func(c *channel.Channel) {
+		if _, err := c.Poll(bg, 0); err != nil { // -> not ready
+			panic(err)
+		}
+		if _, err := c.Enqueue(bg, ev("h"), channel.KindFFI, 0); err != nil { // -> ready
+			panic(err)
+		}
+	})
+	require.Equal(t, []bool{false, true, true}, seen)
 }

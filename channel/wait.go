@@ -135,6 +135,7 @@ const (
 	wakeEvents      = 1 << iota // a Poll(ctx, 0) would return an event or ErrClosed
 	wakeCompletions             // a NextCompletion(ctx, 0) would return a completion or ErrClosed
 	wakeAll                     // shutdown began: every waiter has a new answer
+	wakeReady                   // readiness may have changed: publish it, then tell the watchers (ready.go)
 )
 
 // SetWaker installs fn for waiters that are not goroutines: the C shim
@@ -152,13 +153,18 @@ func (c *Channel) SetWaker(fn func(events, completions, all bool)) {
 	c.mu.Unlock()
 }
 
-// unlock releases mu and then tells the waker what this critical section's
-// kicks found. Every method that changes state under mu releases it here.
+// unlock releases mu and then tells the waker, and the readiness watchers,
+// what this critical section's kicks found. Every method that changes state
+// under mu releases it here.
 func (c *Channel) unlock() {
 	w := c.wakes
 	c.wakes = 0
+	ready := w&wakeReady != 0 && c.publishReadyLocked()
 	c.mu.Unlock()
-	if w != 0 {
+	if w&^wakeReady != 0 {
 		c.waker(w&wakeEvents != 0, w&wakeCompletions != 0, w&wakeAll != 0)
+	}
+	if ready {
+		c.applyReady()
 	}
 }

@@ -149,17 +149,23 @@
  * the usual non-blocking call (tasker_poll / tasker_poll_batch /
  * tasker_next_completion with timeout_ms 0) takes the work.
  *
- *   Level-triggered. The event descriptor is readable exactly while
+ *   Level-triggered. The event descriptor follows whether
  *   tasker_poll(h, 0, ...) would return TASKER_OK or TASKER_CLOSED (an
  *   event is queued and the bounds let it start, or shutdown began and no
- *   event is queued); the completion descriptor exactly while
+ *   event is queued); the completion descriptor whether
  *   tasker_next_completion(h, 0, ...) would return TASKER_OK or
- *   TASKER_CLOSED. The library updates it in the same critical section as
- *   the state, so it stays readable as long as work is there (take it
- *   batch by batch, with no lost wake-up) and becomes unreadable as soon as
- *   the last item is taken. Edge-triggered waiting (EPOLLET) also works if
- *   you drain until TASKER_EMPTY after each wake-up: the descriptor goes
- *   unreadable and readable again on every new arrival after that.
+ *   TASKER_CLOSED. The thread whose call changed that answer updates the
+ *   descriptor right after the change, once the library's lock is
+ *   released (so that the waiter it wakes does not find the lock still
+ *   held), and the newest answer always wins: the descriptor becomes
+ *   readable when work arrives, stays readable as long as work is there
+ *   (take it batch by batch, with no lost wake-up) and becomes unreadable
+ *   right after the last item is taken. Between a change and its update it
+ *   may still show the previous answer for a moment: a wake-up may then
+ *   find TASKER_EMPTY (below). Edge-triggered waiting (EPOLLET) also works
+ *   if you drain until TASKER_EMPTY after each wake-up: every arrival after
+ *   that gives a new edge, also one that comes while the descriptor is
+ *   still readable.
  *   Readable also once shut down (CLOSED), so a waiter always wakes up,
  *   and it stays readable from destroy on.
  *
@@ -645,9 +651,10 @@ int tasker_stats(tasker_t h, char **stats_json, size_t *len);
 /* ==== Readiness descriptors (see "Readiness descriptors" above) ==== */
 
 /**
- * Sets *fd to the channel's event readiness descriptor: readable exactly
- * while tasker_poll(h, 0, ...) would return TASKER_OK or TASKER_CLOSED
- * (level-triggered; see above for spurious wake-ups). The first call opens
+ * Sets *fd to the channel's event readiness descriptor: readable when
+ * tasker_poll(h, 0, ...) would return TASKER_OK or TASKER_CLOSED, updated
+ * right after each change (level-triggered; see above for spurious
+ * wake-ups). The first call opens
  * it; every call returns the same descriptor until destroy. *fd is -1 on any
  * status but TASKER_OK.
  * Ownership: the descriptor is the library's, closed by tasker_destroy; the
@@ -661,9 +668,10 @@ int tasker_stats(tasker_t h, char **stats_json, size_t *len);
 int tasker_event_fd(tasker_t h, int *fd);
 
 /**
- * Sets *fd to the channel's completion readiness descriptor: readable
- * exactly while tasker_next_completion(h, 0, ...) would return TASKER_OK or
- * TASKER_CLOSED. Everything else as tasker_event_fd.
+ * Sets *fd to the channel's completion readiness descriptor: readable when
+ * tasker_next_completion(h, 0, ...) would return TASKER_OK or
+ * TASKER_CLOSED, updated right after each change. Everything else as
+ * tasker_event_fd.
  * Ownership: as tasker_event_fd. Thread-safe.
  * Returns: as tasker_event_fd.
  */

@@ -23,10 +23,11 @@ type readyFDs struct {
 }
 
 // ReadyFD returns the readiness descriptor of s (what tasker_event_fd and
-// tasker_completion_fd hand out): level-triggered, readable exactly while a
+// tasker_completion_fd hand out): level-triggered, readable when a
 // zero-timeout Poll (channel.StreamEvents) or NextCompletion
 // (channel.StreamCompletions) would return something, an event, a
-// completion or ErrClosed. The first call opens it; later calls return the
+// completion or ErrClosed, updated right after each change (see
+// channel.WatchReady). The first call opens it; later calls return the
 // same descriptor. The dispatcher owns it and closes it in Close, after
 // making it readable; callers only wait on it. After Close: ErrReadyClosed.
 // Safe for concurrent use.

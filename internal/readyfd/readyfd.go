@@ -3,8 +3,10 @@
 // its owner says "ready". On Linux it is an eventfd; elsewhere a pipe.
 //
 // The owner calls Set(true) and Set(false) on every change of its condition
-// (from one goroutine at a time: the channel calls it under its lock); Set
-// makes a system call only when the state changes. The descriptor is opened
+// (from one goroutine at a time: the channel calls it under its watchers'
+// lock, see channel.WatchReady); Set(true) always writes (a new edge for an
+// edge-triggered waiter), Set(false) makes a system call only when the
+// descriptor is readable. The descriptor is opened
 // close-on-exec and non-blocking. Whoever waits on it must never read, write
 // or close it: reading would clear the readiness behind the owner's back.
 package readyfd
@@ -44,17 +46,21 @@ func (f *FD) Ready() bool {
 	return f.ready
 }
 
-// Set makes the descriptor readable (true) or not (false). It makes a
-// system call only when the state changes, and does nothing after Close.
+// Set makes the descriptor readable (true) or not (false), and does
+// nothing after Close. Set(false) makes a system call only when the
+// descriptor is readable. Set(true) always writes, also when it is already
+// readable: the write is a new edge for an edge-triggered waiter (EPOLLET),
+// which the caller owes it after a change it could not show (the channel
+// was briefly not ready and is ready again; see channel.WatchReady).
 func (f *FD) Set(ready bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed || f.ready == ready {
+	if f.closed {
 		return
 	}
 	if ready {
 		raise(f.wfd)
-	} else {
+	} else if f.ready {
 		drain(f.rfd)
 	}
 	f.ready = ready

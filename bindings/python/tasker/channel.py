@@ -720,8 +720,9 @@ class Channel:
 
     def readiness_fd(self, stream: str) -> int:
         """The library's readiness descriptor for ``stream`` ("events" or "completions"): readable
-        exactly while ``poll(0)`` (resp. ``next_completion(0)``) would return something or raise
-        ``ChannelClosed`` (level-triggered; include/tasker.h, "Readiness descriptors"). The library
+        when ``poll(0)`` (resp. ``next_completion(0)``) would return something or raise
+        ``ChannelClosed``, updated right after each change (level-triggered; include/tasker.h,
+        "Readiness descriptors"). The library
         owns it and closes it in ``close()``: only wait on it (never read or close it), or on your
         own ``os.dup()`` of it. ``tasker.aio`` builds on it."""
         if stream not in ("events", "completions"):

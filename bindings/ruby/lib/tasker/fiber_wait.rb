@@ -38,9 +38,10 @@ module Tasker
     private_constant :READINESS_FUNCTIONS
 
     # The library's readiness descriptor (an Integer) for +stream+ (:events
-    # or :completions): readable exactly while a zero-timeout #poll (resp.
-    # #next_completion) would return something or raise ChannelClosed
-    # (level-triggered; include/tasker.h, "Readiness descriptors"). The
+    # or :completions): readable when a zero-timeout #poll (resp.
+    # #next_completion) would return something or raise ChannelClosed,
+    # updated right after each change (level-triggered; include/tasker.h,
+    # "Readiness descriptors"). The
     # library owns it and closes it in #close: only wait on it (never read or
     # close it), or on your own IO#dup of it. ForkedError in a forked child.
     def readiness_fd(stream)
