@@ -97,6 +97,7 @@ def latency(n, mode)
   sleep_mode = mode == "sleep"
   got = Array.new(n, 0.0)
   sent = Array.new(n, 0.0)
+  dret = Array.new(n, 0.0)
   Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
     worker = Thread.new do
       if mode == "fd"
@@ -127,13 +128,19 @@ def latency(n, mode)
       sleep 0.0002 unless sleep_mode # let the worker park in poll: measure an idle worker
       sent[i] = now
       ch.dispatch_raw(EVENT)
+      dret[i] = now
       ch.next_completion_raw(timeout: nil)
     end
     worker.join
   end
   lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
+  # where it goes: the dispatch call, and the worker's return counted from the dispatch's
+  disp = dret.zip(sent).map { |d, s| (d - s) * 1e6 }.sort
+  back = got.zip(dret).map { |g, d| (g - d) * 1e6 }.sort
   emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd" }.fetch(mode, "blocking"), samples: n,
-       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
+       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1],
+       dispatch_p50_us: disp[n / 2], dispatch_p99_us: disp[n * 99 / 100],
+       after_dispatch_p50_us: back[n / 2], after_dispatch_p99_us: back[n * 99 / 100])
 end
 
 # What a Ruby user writes instead for in-process dispatch between threads:

@@ -251,6 +251,28 @@ def main() -> None:
                "in an Async reactor), then takes the event with a zero-timeout poll.\n")
     summary["latency"] = lat_summary
 
+    # 3b. where the latency goes: fields the latency modes add (bench.c, bench.py, bench.rb)
+    body = []
+    for lang, name, mode in (("c", "C", "blocking"), ("c", "C, readiness fd", "fd"),
+                             ("c", "C, 1 ms idle", "blocking_gap1000us"),
+                             ("py", "Python", "blocking"), ("rb", "Ruby", "blocking")):
+        r = find(f"{lang}_latency", mode=mode)
+        if not r or "dispatch_p50_us" not in r:
+            continue
+        wake = r.get("fd_wake_p50_us", -1)
+        body.append([name, f(r["p50_us"], 1), f(r["dispatch_p50_us"], 1), f(r["dispatch_p99_us"], 1),
+                     f(r.get("after_dispatch_p50_us"), 1), f(r.get("after_dispatch_p99_us"), 1),
+                     f(r.get("same_cpu_pct"), 0), f(wake, 1) if wake >= 0 else "n/a"])
+    if body:
+        table("3b. Where the idle-worker latency goes (µs; same runs as section 3)",
+              ["from", "latency p50", "dispatch call p50", "dispatch call p99", "worker back after the dispatch returned p50",
+               "p99", "worker on the producer's CPU %", "fd: poll(2) returns p50"], body)
+        out.append("The dispatch call: from the producer's clock reading before tasker_dispatch (dispatch_raw) to its "
+                   "return; the woken worker may already have returned (C: it mostly runs on the producer's CPU and "
+                   "preempts it, so the latency is shorter than the call). Python and Ruby: the worker's poll returns "
+                   "that long after the producer's dispatch did, having waited for the GIL/GVL the producer holds until "
+                   "it enters its next waiting call. fd: when the C worker's poll(2) on tasker_event_fd returned.\n")
+
     # 4. scaling
     body = [[str(r["threads"]), f(r["events_per_s"]), str(r["cores"])] for r in rows if r.get("bench") == "c_scaling"]
     table("4. Scaling: C round trips on one handle", ["threads", "events/s (total)", "cores"], body)
