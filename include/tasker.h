@@ -536,8 +536,10 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
  * buf[0] = '\0', and the library keeps the event: the next tasker_poll,
  * tasker_poll_batch (as a one-element array) or tasker_poll_into on this
  * handle, from any thread, hands it out before any other. Call again with
- * a buffer of at least *len + 1 bytes. A kept event that is never taken
- * again times out like any pending event; destroy frees it. buf may be
+ * a buffer of at least *len + 1 bytes, at once: the readiness descriptor
+ * (tasker_event_fd) does not count a kept event (it has left the queue),
+ * so do not wait on the descriptor before taking it. A kept event that is
+ * never taken again times out like any pending event; destroy frees it. buf may be
  * NULL only with cap 0 (which always answers TASKER_ETOOBIG once an event
  * is there, and keeps it: a way to learn its size).
  * Ownership: buf (cap bytes) and len are the caller's, written during the
@@ -612,8 +614,9 @@ int tasker_next_completion(tasker_t h, int32_t timeout_ms, char **completion_jso
  * to its length, and the library keeps it and hands it out first to the
  * next tasker_next_completion or tasker_next_completion_into on this
  * handle, from any thread (it is counted as delivered in the stats from
- * the moment it left the stream). destroy frees a kept completion with the
- * other completions not yet taken.
+ * the moment it left the stream). As for tasker_poll_into, take it again
+ * at once: tasker_completion_fd does not count it. destroy frees a kept
+ * completion with the other completions not yet taken.
  * Ownership: buf (cap bytes) and len are the caller's, written during the
  * call only. Thread-safe; use one buffer per thread.
  * Returns: as tasker_next_completion; TASKER_ETOOBIG; TASKER_EINVAL also for
