@@ -116,8 +116,6 @@ func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
 }
 
-// output copies b into a malloc'd, NUL-terminated buffer owned by the caller
-// (freed with tasker_free).
 // outputInto is output, except that a document that fits in the caller's
 // buffer (dst, capacity dstCap, with its NUL) is written there and *out
 // set to dst: no malloc, no copy in C, no free (the *_into calls).
@@ -132,6 +130,8 @@ func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_
 	*out, *n = dst, C.size_t(len(b))
 }
 
+// output copies b into a malloc'd, NUL-terminated buffer owned by the caller
+// (freed with tasker_free).
 func output(b []byte, out **C.char, n *C.size_t) {
 	p := (*C.char)(C.malloc(C.size_t(len(b) + 1)))
 	if p == nil {

@@ -392,6 +392,25 @@ static void *into_wait(void *arg) {
     return NULL;
 }
 
+/* Makes what a parked into_wait of the given stream waits for: an event, or
+ * (completion) an event's completion. */
+static void into_arrive(tasker_t h, int completion, char id[37]) {
+    h_dispatch_ok(h, &rng, id);
+    if (completion) {
+        CHECK_OK(h_poll_id(h, 0, NULL));
+        CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+    }
+}
+
+/* Ends a taken event (poll stream only), so that the next round starts empty. */
+static void into_settle(tasker_t h, int completion, const char *id) {
+    char got[37];
+    if (!completion) {
+        CHECK_OK(h_complete(h, id, "{\"success\":true}"));
+        CHECK_OK(h_next_id(h, 0, got, NULL));
+    }
+}
+
 static void park_handoff_into(void) {
     tasker_t h = h_new("{\"cleanup_interval_ms\":0}");
     for (int completion = 0; completion < 2; completion++) {
@@ -401,11 +420,7 @@ static void park_handoff_into(void) {
         pthread_t t;
         h_thread(&t, into_wait, &small);
         h_sleep_ms(50); /* parked as a receiver by now */
-        h_dispatch_ok(h, &rng, id);
-        if (completion) {
-            CHECK_OK(h_poll_id(h, 0, NULL));
-            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
-        }
+        into_arrive(h, completion, id);
         h_join(t);
         CHECK_ST(small.st, TASKER_ETOOBIG);
         CHECKF(small.n > 16, "ETOOBIG must report the length, got %zu", small.n);
@@ -415,28 +430,18 @@ static void park_handoff_into(void) {
         CHECK_OK(big.st);
         CHECK(big.n == need && strlen(big.buf) == need);
         CHECK(jv_uuid(json_get(big.buf, big.n, "event_id"), got) && strcmp(got, id) == 0);
-        if (!completion) {
-            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
-            CHECK_OK(h_next_id(h, 0, got, NULL));
-        }
+        into_settle(h, completion, id);
         /* parked with a buffer that fits: written in place */
         big = (into_waiter_t){.h = h, .completion = completion, .cap = sizeof big.buf};
         memset(big.buf, 'x', sizeof big.buf);
         h_thread(&t, into_wait, &big);
         h_sleep_ms(50);
-        h_dispatch_ok(h, &rng, id);
-        if (completion) {
-            CHECK_OK(h_poll_id(h, 0, NULL));
-            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
-        }
+        into_arrive(h, completion, id);
         h_join(t);
         CHECK_OK(big.st);
         CHECK(big.n < sizeof big.buf && big.buf[big.n] == '\0' && strlen(big.buf) == big.n);
         CHECK(jv_uuid(json_get(big.buf, big.n, "event_id"), got) && strcmp(got, id) == 0);
-        if (!completion) {
-            CHECK_OK(h_complete(h, id, "{\"success\":true}"));
-            CHECK_OK(h_next_id(h, 0, got, NULL));
-        }
+        into_settle(h, completion, id);
     }
     CHECK_OK(tasker_destroy(h));
 }
