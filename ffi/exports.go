@@ -127,7 +127,8 @@ func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(dst)), len(b)+1)
 	copy(buf, b)
 	buf[len(b)] = 0
-	*out, *n = dst, C.size_t(len(b))
+	setOut(out, dst)
+	*n = C.size_t(len(b))
 }
 
 // output copies b into a malloc'd, NUL-terminated buffer owned by the caller
@@ -140,7 +141,22 @@ func output(b []byte, out **C.char, n *C.size_t) {
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(p)), len(b)+1)
 	copy(buf, b)
 	buf[len(b)] = 0
-	*out, *n = p, C.size_t(len(b))
+	setOut(out, p)
+	*n = C.size_t(len(b))
+}
+
+// setOut stores v in *out, a char * of C's (the caller's out-variable), as
+// a plain machine store. Never `*out = v`: the compiler puts the garbage
+// collector's write barrier on every store through a pointer to a pointer,
+// and while the collector marks, that barrier reads the old value of *out
+// and marks it as if it were a Go pointer. C memory is not Go's to read
+// that way: an out-variable left uninitialized holds old stack contents,
+// and one that looked like a pointer into the Go heap made the collector
+// mark a free object, which corrupted the heap (a crash in one run out of
+// 20 to 80 with GOMAXPROCS=3: tests/bench/NOTES.md, item 13). shim.c also
+// initializes its out-variables, but this store must not depend on it.
+func setOut(out **C.char, v *C.char) {
+	*(*uintptr)(unsafe.Pointer(out)) = uintptr(unsafe.Pointer(v))
 }
 
 // clearOutInto is clearOut for a call that may have written into the
@@ -148,7 +164,7 @@ func output(b []byte, out **C.char, n *C.size_t) {
 func clearOutInto(dst *C.char, out **C.char, n *C.size_t) func() {
 	return func() {
 		if out != nil && *out == dst {
-			*out = nil
+			setOut(out, nil)
 		}
 		clearOut(out, n)()
 	}
@@ -158,7 +174,7 @@ func clearOut(out **C.char, n *C.size_t) func() {
 	return func() {
 		if out != nil && *out != nil {
 			C.free(unsafe.Pointer(*out))
-			*out = nil
+			setOut(out, nil)
 		}
 		if n != nil {
 			*n = 0

@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	goruntime "runtime"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,4 +206,44 @@ func TestRejectedInvalid_CountsTooBig(t *testing.T) {
 func TestParkSlotLayout(t *testing.T) {
 	c, g := parkLayout()
 	require.Equal(t, c, g, "sizeof and offsets of struct park_slot (C) vs parkSlot (Go)")
+}
+
+// The out-variables Go writes a document's address into (tasker_poll's
+// *event_json and the rest) are C memory. Go must store into them without
+// the garbage collector's write barrier, which reads the old value and
+// marks it as a Go pointer: an uninitialized C variable may hold anything.
+// Here the old value is the last word of the span of a live 40,000-byte
+// object (five pages), past the object's end; a store with the barrier,
+// made while the collector marks, dies with "found bad pointer in Go heap"
+// (either collector: a large object's span has no inline mark bits), and
+// that cannot be recovered, so the stores run in a child process. The bug it guards against crashed
+// one benchmark run in 20 to 80 with GOMAXPROCS=3 (tests/bench/NOTES.md 13).
+var outStoresKeep []byte
+
+func TestOutStoresLeaveTheOldCValueAlone(t *testing.T) {
+	if os.Getenv("TASKER_TEST_OUTSTORES_CHILD") == "1" {
+		outStoresKeep = make([]byte, 40000) // its span: five 8 KiB pages from the object's first byte
+		old := uintptr(unsafe.Pointer(&outStoresKeep[0])) + 5*8192 - 8
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					goruntime.GC()
+				}
+			}
+		}()
+		outStores(old, 300000)
+		close(stop)
+		<-done
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOutStoresLeaveTheOldCValueAlone$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TASKER_TEST_OUTSTORES_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the child process failed:\n%s", out)
 }

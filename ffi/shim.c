@@ -690,8 +690,8 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
     if (len != NULL) *len = 0;
     if (count != NULL) *count = 0;
     ENTER_GO();
-    char *kdoc;
-    size_t klen;
+    char *kdoc = NULL;
+    size_t klen = 0;
     if (events_json != NULL && len != NULL && count != NULL && max > 0 && timeout_ms >= -1 &&
         kept_take(h, STREAM_EVENTS, (size_t)-1, &kdoc, &klen)) {
         /* a kept event goes out alone, as a one-element array */
@@ -762,8 +762,10 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
     ENTER_GO();
     if (len == NULL) return null_arg(fn, "len must not be NULL");
     if (buf == NULL && cap > 0) return null_arg(fn, "buf is NULL but cap > 0 (buf may be NULL only with cap 0)");
-    char *doc;
-    size_t n;
+    /* Initialized: Go stores into these, and an out-variable handed to Go
+     * must never hold old stack contents (exports.go, setOut). */
+    char *doc = NULL;
+    size_t n = 0;
     if (timeout_ms >= -1 && kept_take(h, stream, cap, &doc, &n)) {
         if (doc == NULL) {
             *len = n;

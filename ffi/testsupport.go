@@ -147,3 +147,22 @@ func callStats(h uint64) callResult {
 	takeOut(&r, p, n)
 	return r
 }
+
+// outStores makes rounds of output and outputInto calls whose out-variable
+// is a word of C memory set to old before each call: what an uninitialized
+// C variable may hold (TestOutStoresLeaveTheOldCValueAlone).
+func outStores(old uintptr, rounds int) {
+	out := (**C.char)(C.malloc(C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(out))
+	dst := (*C.char)(C.malloc(64))
+	defer C.free(unsafe.Pointer(dst))
+	var n C.size_t
+	doc := []byte(`{"ok":true}`)
+	for i := 0; i < rounds; i++ {
+		*(*uintptr)(unsafe.Pointer(out)) = old
+		outputInto(doc, dst, 64, out, &n)
+		*(*uintptr)(unsafe.Pointer(out)) = old
+		output(doc, out, &n)
+		C.free(unsafe.Pointer(*out))
+	}
+}
