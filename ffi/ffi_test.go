@@ -208,18 +208,21 @@ func TestParkSlotLayout(t *testing.T) {
 	require.Equal(t, c, g, "sizeof and offsets of struct park_slot (C) vs parkSlot (Go)")
 }
 
+// outStoresKeep holds the live object whose span's tail gives the bad old
+// value of TestOutStoresLeaveTheOldCValueAlone (a global: on the heap).
+var outStoresKeep []byte
+
 // The out-variables Go writes a document's address into (tasker_poll's
 // *event_json and the rest) are C memory. Go must store into them without
 // the garbage collector's write barrier, which reads the old value and
 // marks it as a Go pointer: an uninitialized C variable may hold anything.
 // Here the old value is the last word of the span of a live 40,000-byte
-// object (five pages), past the object's end; a store with the barrier,
-// made while the collector marks, dies with "found bad pointer in Go heap"
-// (either collector: a large object's span has no inline mark bits), and
-// that cannot be recovered, so the stores run in a child process. The bug it guards against crashed
-// one benchmark run in 20 to 80 with GOMAXPROCS=3 (tests/bench/NOTES.md 13).
-var outStoresKeep []byte
-
+// object (five 8 KiB pages), past the object's end; a store with the
+// barrier, made while the collector marks, dies with "found bad pointer in
+// Go heap" (either collector: a large object's span has no inline mark
+// bits). That cannot be recovered, so the stores run in a child process.
+// The bug it guards against crashed one benchmark run in 20 to 80 with
+// GOMAXPROCS=3 (tests/bench/NOTES.md 13).
 func TestOutStoresLeaveTheOldCValueAlone(t *testing.T) {
 	if os.Getenv("TASKER_TEST_OUTSTORES_CHILD") == "1" {
 		outStoresKeep = make([]byte, 40000) // its span: five 8 KiB pages from the object's first byte

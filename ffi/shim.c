@@ -762,8 +762,8 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
     ENTER_GO();
     if (len == NULL) return null_arg(fn, "len must not be NULL");
     if (buf == NULL && cap > 0) return null_arg(fn, "buf is NULL but cap > 0 (buf may be NULL only with cap 0)");
-    /* Initialized: Go stores into these, and an out-variable handed to Go
-     * must never hold old stack contents (exports.go, setOut). */
+    /* Initialized although Go's stores into doc no longer read its old
+     * value (exports.go, setOut): old stack contents are nobody's input. */
     char *doc = NULL;
     size_t n = 0;
     if (timeout_ms >= -1 && kept_take(h, stream, cap, &doc, &n)) {

@@ -150,7 +150,9 @@ func callStats(h uint64) callResult {
 
 // outStores makes rounds of output and outputInto calls whose out-variable
 // is a word of C memory set to old before each call: what an uninitialized
-// C variable may hold (TestOutStoresLeaveTheOldCValueAlone).
+// C variable may hold (TestOutStoresLeaveTheOldCValueAlone). old is written
+// as a uintptr, not with setOut: that would put a value that is no valid
+// pointer in a Go pointer variable, which the collector may scan.
 func outStores(old uintptr, rounds int) {
 	out := (**C.char)(C.malloc(C.size_t(unsafe.Sizeof(uintptr(0)))))
 	defer C.free(unsafe.Pointer(out))
