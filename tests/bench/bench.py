@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
@@ -289,6 +290,8 @@ def breakdown(n: int) -> None:
     with tasker.Channel(**cfg) as ch:
         lib, h, o = ch._lib, ch.handle, _native.outs
         bp, bn, idbuf, evl, rl = o.bp, o.bn, o.idbuf, len(EVENT), len(RESULT)
+        # the round trip's calls as the binding makes them: unchecked views, prepared arguments
+        ch_, c0, cevl, crl = ch._ch, ctypes.c_int32(0), ctypes.c_size_t(evl), ctypes.c_size_t(rl)
         string_at, free = _native.string_at, lib.free
         rounds = max(1, n // K)
         for r in range(rounds + 1):  # round 0 warms up
@@ -310,22 +313,23 @@ def breakdown(n: int) -> None:
                 add("next_completion_raw", t4 - t3)
             # the same four steps as bare ctypes calls (as the binding makes them: the single
             # documents into the thread's buffer), then the ingredients one at a time
-            buf, cap, binn, mv = o.buf, o.cap, o.binn, o.mv
+            buf, ccap, binn, inn = o.buf, o.ccap, o.binn, o.inn
             t = pc()
             for _ in range(K):
-                lib.dispatch_now(h, EVENT, evl, 0, idbuf)
+                lib.u_dispatch_now(ch_, EVENT, cevl, c0, idbuf)
             t1 = pc()
             for _ in range(K):
-                lib.poll_into_now(h, 0, buf, cap, binn)
-                ids.append(mv[:o.inn.value].tobytes()[13:49])
+                lib.u_poll_into_now(ch_, c0, buf, ccap, binn)
+                ids.append(buf[:inn.value][13:49])
             t2 = pc()
             for i in ids:
-                lib.complete(h, i, RESULT, rl)
+                lib.u_complete(ch_, i, RESULT, crl)
             t3 = pc()
             for _ in range(K):
-                lib.next_completion_into_now(h, 0, buf, cap, binn)
-                mv[:o.inn.value].tobytes()
+                lib.u_next_completion_into_now(ch_, c0, buf, ccap, binn)
+                buf[:inn.value]
             t4 = pc()
+            inn.value = 0  # as the binding leaves it (a non-zero length means a document not copied out)
             # what the malloc'ing calls add instead: string_at and tasker_free per document
             for _ in range(K):
                 lib.dispatch_now(h, EVENT, evl, 0, idbuf)
@@ -342,15 +346,19 @@ def breakdown(n: int) -> None:
             for a, _ in addrs:
                 free(a)
             t7 = pc()
+            o.p.value = None  # freed above: the binding's next take must not see it as left behind
             for _ in range(K):
-                mv[:300].tobytes()
+                buf[:300]
             t8 = pc()
             for _ in range(K):
                 idbuf.value.decode()
             t9 = pc()
             for _ in range(K):
-                lib.poll_now(h, 0, bp, bn)  # EMPTY: a crossing with almost no Go work
+                lib.u_poll_into_now(ch_, c0, buf, ccap, binn)  # EMPTY: a crossing with almost no Go work
             t10 = pc()
+            for _ in range(K):
+                lib.poll_into_now(h, 0, buf, o.cap, binn)  # the same, declared (argtypes convert each argument)
+            t10b = pc()
             for _ in range(K):
                 lib.last_error(o.errbuf, 4096)  # what every failing call adds
             t11 = pc()
@@ -359,8 +367,9 @@ def breakdown(n: int) -> None:
                 add("ctypes dispatch", t1 - t); add("ctypes poll_into + copy out", t2 - t1)
                 add("ctypes complete", t3 - t2); add("ctypes next_completion_into + copy out", t4 - t3)
                 add("string_at (copy out of a library buffer)", t6 - t5); add("tasker_free", t7 - t6)
-                add("memoryview copy out (into-buffer)", t8 - t7)
-                add("id decode", t9 - t8); add("ctypes poll, EMPTY", t10 - t9); add("tasker_last_error", t11 - t10)
+                add("slice copy out (into-buffer)", t8 - t7)
+                add("id decode", t9 - t8); add("ctypes poll_into, EMPTY", t10 - t9)
+                add("ctypes poll_into, EMPTY, with argtypes", t10b - t10); add("tasker_last_error", t11 - t10b)
     events = rounds * K
     emit(bench="py_breakdown", events=events, ns={k: round(v / events, 1) for k, v in acc.items()})
 

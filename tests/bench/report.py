@@ -163,7 +163,7 @@ def main() -> None:
         table("2c. Where a binding's raw round trip goes (ns per event, phases of 1,000 events)",
               ["step", "Python", "Ruby"], body)
         out.append("The first four rows are the binding's raw methods; the bare rows make the same library call "
-                   "directly (ctypes / ffi, declared as the binding declares them); the rest time one ingredient "
+                   "directly (ctypes / ffi, as the binding makes it); the rest time one ingredient "
                    "alone. Method minus bare call = the binding's own work.\n")
         summary["breakdown"] = {"py": pyb and pyb["ns"], "rb": rbb and rbb["ns"]}
 

@@ -112,12 +112,28 @@ FUNCTIONS: dict[str, tuple[str, bool]] = {
     "completion_fd": ("tasker_completion_fd", True),
 }
 
+# Attribute of Lib -> C function: unchecked views of the calls a round trip makes while keeping the
+# GIL. They have no argtypes, so ctypes passes each argument as the ctypes object it already is
+# instead of converting it through the declared type's from_param: that conversion is about half the
+# cost of such a call (a 5-argument tasker_poll_into returning EMPTY: ~0.93 µs declared, ~0.45 µs
+# unchecked; tests/bench/NOTES.md). The caller must pass exactly what the C function takes:
+# a c_uint64 handle, c_int32 / c_uint32 numbers, c_size_t lengths, bytes or a ctypes buffer for
+# each pointer, byref() for each out-pointer. Only channel.py's hot paths call them, with objects it
+# prepares once (Channel._ch, Outs, channel._C0); a Python int passed here would become a C int.
+UNCHECKED: dict[str, str] = {
+    "u_dispatch_now": "tasker_dispatch",
+    "u_poll_into_now": "tasker_poll_into",
+    "u_poll_batch_now": "tasker_poll_batch",
+    "u_complete": "tasker_complete",
+    "u_next_completion_into_now": "tasker_next_completion_into",
+}
+
 # Functions that enter the Go runtime: in a child forked after loading they must not be called.
 GO_FUNCTIONS = tuple(
     name for name, (cname, _) in FUNCTIONS.items()
     if cname not in ("tasker_abi_version", "tasker_abi_minor", "tasker_version", "tasker_strerror",
                      "tasker_last_error", "tasker_free")
-)
+) + tuple(UNCHECKED)
 
 
 def _forked_stub(*_args: Any) -> int:
@@ -140,7 +156,7 @@ class Lib:
     Every attribute is declared here (typed for mypy): ``int``-returning functions return a
     status code; the ``*_now`` variants keep the GIL (calls that cannot wait)."""
 
-    __slots__ = ("cdll", "pydll", "path", "minor") + tuple(FUNCTIONS)
+    __slots__ = ("cdll", "pydll", "path", "minor") + tuple(FUNCTIONS) + tuple(UNCHECKED)
 
     cdll: ctypes.CDLL
     pydll: ctypes.PyDLL
@@ -174,6 +190,11 @@ class Lib:
     stats: Callable[..., int]
     event_fd: Callable[..., int]
     completion_fd: Callable[..., int]
+    u_dispatch_now: Callable[..., int]
+    u_poll_into_now: Callable[..., int]
+    u_poll_batch_now: Callable[..., int]
+    u_complete: Callable[..., int]
+    u_next_completion_into_now: Callable[..., int]
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll
@@ -200,6 +221,10 @@ class Lib:
                 setattr(self, name, _zero if cname == "tasker_abi_minor" else _missing(cname))
             else:
                 setattr(self, name, getattr(self.pydll if keeps_gil else cdll, cname))
+        for name, cname in UNCHECKED.items():
+            fn = self.pydll._FuncPtr((cname, self.pydll))  # its own object: the declared one keeps argtypes
+            fn.restype = c_int
+            setattr(self, name, fn)
         self.minor = int(self.abi_minor())
 
     def require_minor(self, minor: int, what: str) -> None:
@@ -368,6 +393,7 @@ class Outs(threading.local):
     kind: int
     held: bytes | None
     cap: int
+    ccap: c_size_t
     buf: Any
     mv: memoryview
 
@@ -397,6 +423,7 @@ class Outs(threading.local):
     def grow(self, cap: int) -> None:
         """Replace the into-buffer by one of at least ``cap`` bytes."""
         self.cap = cap
+        self.ccap = c_size_t(cap)  # the same, as the unchecked calls take it
         self.buf = ctypes.create_string_buffer(cap)
         self.mv = memoryview(self.buf).cast("B")
 

@@ -83,6 +83,9 @@ def _loads(raw: bytes) -> Any:
 
 
 _string_at = _native.string_at
+_C0 = ctypes.c_int32(0)  # timeout_ms 0, as the unchecked calls take it (never changed)
+_c_size_t = ctypes.c_size_t
+_c_uint32 = ctypes.c_uint32
 _monotonic = time.monotonic
 _getrandbits = random.getrandbits
 
@@ -196,13 +199,14 @@ class Channel:
     are cancelled, completions not yet taken are discarded, and later calls raise ``BadHandle``.
     """
 
-    __slots__ = ("_lib", "_h", "_closed", "_seq", "_kept", "_kept_lock", "_unfailed", "__weakref__")
+    __slots__ = ("_lib", "_h", "_ch", "_closed", "_seq", "_kept", "_kept_lock", "_unfailed", "__weakref__")
 
     _kept: dict[int, bytes]
     _unfailed: dict[int, bytes]
 
     def __init__(self, **config: Any) -> None:
         self._h = 0
+        self._ch = ctypes.c_uint64(0)  # the handle as the unchecked calls take it
         self._closed = True  # until the handle exists (so __del__ of a half-made channel is a no-op)
         self._seq = 0
         self._kept = {}  # completions taken by interrupted calls, handed out by next_completion
@@ -215,6 +219,7 @@ class Channel:
         if rc != OK:
             raise self._error(rc)
         self._h = o.handle.value
+        self._ch = ctypes.c_uint64(self._h)
         self._closed = False
 
     # ---- lifecycle ----
@@ -291,59 +296,81 @@ class Channel:
             if deadline is not None and _monotonic() >= deadline:
                 return again
 
-    def _take(self, kind: int, now: Callable[..., int], waiting: Callable[..., int],
-              pre: tuple[Any, ...], post: tuple[Any, ...], timeout: float | None) -> bytes | None:
-        """The shape of poll, poll_batch and next_completion: one try that cannot wait (``now``,
-        keeps the GIL), then, if nothing was there and ``timeout`` allows, waits through the
-        GIL-releasing binding ``waiting`` (sliced, see _wait). Arguments are ``*pre, timeout_ms,
-        *post``; the document lands in the thread's out-variables, is copied and freed here.
-        Returns None for EMPTY and raises for every other non-OK status.
+    def _take_into(self, o: _native.Outs, kind: int, now: Callable[..., int], waiting: Callable[..., int],
+                   timeout: float | None) -> bytes | None:
+        """The shape of poll and next_completion: one try that cannot wait (``now``, an unchecked
+        view that keeps the GIL), then, if nothing was there and ``timeout`` allows, waits through
+        the GIL-releasing binding ``waiting`` (sliced, see _wait). The document lands in the
+        thread's into-buffer and is copied out here. Returns None for EMPTY and raises for every
+        other non-OK status.
 
-        The returned bytes stay in ``_outs.held`` until the public method clears it just before
-        it returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle,
-        so nothing taken from the library is ever dropped."""
-        o = _outs
-        if o.held is not None or o.p.value or o.inn.value:
+        The returned bytes stay in ``o.held`` until the public method clears it just before it
+        returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle, so
+        nothing taken from the library is ever dropped."""
+        if o.held is not None or o.inn.value or o.p.value:
             _settle(o)  # left behind by an interrupted take on this thread
         if self._unfailed:
             self._fail_unfailed()
-        ms = _ms(timeout)  # a bad timeout raises before anything is taken
+        # a bad timeout raises before anything is taken; the default 0.0 skips the call
+        ms = 0 if timeout == 0 and type(timeout) is float else _ms(timeout)
         if kind == _COMPLETION and self._kept:
             data = self._pop_kept(o)
             if data is not None:
                 return data
         o.owner = self
         o.kind = kind
-        into = not post  # single documents go into the thread's reused buffer
         try:
-            if into:
-                rc = now(*pre, 0, o.buf, o.cap, o.binn)
-            else:
-                rc = now(*pre, 0, *post)
+            rc = now(self._ch, _C0, o.buf, o.ccap, o.binn)
             if rc == EMPTY and ms != 0:
-                if into:
-                    def call(step: int) -> int:
-                        return waiting(*pre, step, o.buf, o.cap, o.binn)
-                else:
-                    def call(step: int) -> int:
-                        return waiting(*pre, step, *post)
-                if 0 < ms <= SLICE_MS:
-                    rc = call(ms)
-                else:
-                    rc = self._wait(call, ms)
-            while rc == ETOOBIG and into:
+                h = self._h
+
+                def call(step: int) -> int:
+                    return waiting(h, step, o.buf, o.cap, o.binn)
+
+                rc = call(ms) if 0 < ms <= SLICE_MS else self._wait(call, ms)
+            while rc == ETOOBIG:
                 # larger than the buffer: the library keeps it and hands it out first to the
                 # next take on this channel, which is this one with a buffer that fits
                 need = o.inn.value + 1
                 o.inn.value = 0
                 o.grow(max(need, 2 * o.cap))
-                rc = now(*pre, 0, o.buf, o.cap, o.binn)
+                rc = now(self._ch, _C0, o.buf, o.ccap, o.binn)
             if rc == OK:
-                if into:
-                    data = o.mv[:o.inn.value].tobytes()
-                    o.held = data
-                    o.inn.value = 0
-                    return data
+                inn = o.inn
+                data = o.buf[:inn.value]  # a c_char array's slice is bytes: one copy
+                o.held = data
+                inn.value = 0
+                return data
+        except BaseException:
+            try:
+                _settle(o)
+            except BaseException:  # noqa: BLE001 - a second interrupt: the next take settles it
+                pass
+            raise
+        if rc == EMPTY:
+            return None
+        raise self._error(rc)
+
+    def _take_batch(self, o: _native.Outs, max_events: int, timeout: float | None) -> bytes | None:
+        """poll_batch's take: the shape of _take_into, with the library's malloc'd array (copied
+        out and freed here) instead of the into-buffer."""
+        if o.held is not None or o.inn.value or o.p.value:
+            _settle(o)
+        if self._unfailed:
+            self._fail_unfailed()
+        ms = 0 if timeout == 0 and type(timeout) is float else _ms(timeout)
+        o.owner = self
+        o.kind = _EVENT
+        try:
+            rc = self._lib.u_poll_batch_now(self._ch, _c_uint32(max_events), _C0, o.bp, o.bn, o.bcount)
+            if rc == EMPTY and ms != 0:
+                h, waiting = self._h, self._lib.poll_batch
+
+                def call(step: int) -> int:
+                    return waiting(h, max_events, step, o.bp, o.bn, o.bcount)
+
+                rc = call(ms) if 0 < ms <= SLICE_MS else self._wait(call, ms)
+            if rc == OK:
                 addr = o.p.value or 0
                 data = _string_at(addr, o.n.value)
                 o.held = data
@@ -453,7 +480,7 @@ class Channel:
         h = self._h
         n = len(event_json)
         if wait == 0:
-            rc = lib.dispatch_now(h, event_json, n, 0, idbuf)
+            rc = lib.u_dispatch_now(self._ch, event_json, _c_size_t(n), _C0, idbuf)
         else:
             ms = _ms(wait, "wait")
             if ms == 0:
@@ -474,7 +501,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
+        raw = self._take_into(o, _EVENT, lib.u_poll_into_now, lib.poll_into, timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
         return raw
@@ -485,7 +512,7 @@ class Channel:
         ``ChannelClosed`` once the channel is shut down and drained."""
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_into_now, lib.poll_into, (self._h,), (), timeout)
+        raw = self._take_into(o, _EVENT, lib.u_poll_into_now, lib.poll_into, timeout)
         ev = None if raw is None else StepEvent.from_dict(_loads(raw))
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
@@ -501,8 +528,7 @@ class Channel:
         self._check_max(max_events)
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount),
-                         timeout)
+        raw = self._take_batch(o, max_events, timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
         return raw
@@ -513,8 +539,7 @@ class Channel:
         self._check_max(max_events)
         o = _outs
         lib = self._lib
-        raw = self._take(_EVENT, lib.poll_batch_now, lib.poll_batch, (self._h, max_events), (o.bp, o.bn, o.bcount),
-                         timeout)
+        raw = self._take_batch(o, max_events, timeout)
         from_dict = StepEvent.from_dict
         events = [] if raw is None else [from_dict(d) for d in _loads(raw)]
         o.held = None
@@ -532,7 +557,7 @@ class Channel:
             eid = str(event_id).encode()
         if type(result_json) is not bytes:
             result_json = result_json.encode() if isinstance(result_json, str) else bytes(result_json)
-        rc = self._lib.complete(self._h, eid, result_json, len(result_json))
+        rc = self._lib.u_complete(self._ch, eid, result_json, _c_size_t(len(result_json)))
         if rc != OK:
             raise self._error(rc)
 
@@ -618,8 +643,7 @@ class Channel:
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
-                         timeout)
+        raw = self._take_into(o, _COMPLETION, lib.u_next_completion_into_now, lib.next_completion_into, timeout)
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
         return raw
@@ -631,8 +655,7 @@ class Channel:
         interrupted (Ctrl-C) before it could return is handed out by the next call."""
         o = _outs
         lib = self._lib
-        raw = self._take(_COMPLETION, lib.next_completion_into_now, lib.next_completion_into, (self._h,), (),
-                         timeout)
+        raw = self._take_into(o, _COMPLETION, lib.u_next_completion_into_now, lib.next_completion_into, timeout)
         c = None if raw is None else Completion.from_dict(_loads(raw))
         o.held = None
         o.owner = None  # no reference to this channel stays behind in the thread
