@@ -510,7 +510,16 @@ module Tasker
     def take_into(timeout, kind, now, blocking)
       Channel.check_timeout(timeout) unless timeout == 0
       scratch = Native.scratch
-      st = into(now, now, 0, scratch)
+      buf = scratch.buf
+      # the try that cannot wait, called directly (public_send costs a method lookup per call)
+      st = if kind == :poll
+             Native.tasker_poll_into(@handle, 0, buf, buf.size, scratch.len)
+           else
+             Native.tasker_next_completion_into(@handle, 0, buf, buf.size, scratch.len)
+           end
+      return scratch.read_into if st == Native::OK
+
+      st = into(now, now, 0, scratch) if st == Native::ETOOBIG
       return st if st.is_a?(String)
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
