@@ -88,6 +88,12 @@
  * its timeout ran out meanwhile: nothing is dropped. A waiting thread uses
  * no CPU.
  *
+ * The library's Go runtime runs with one processor (GOMAXPROCS) more than
+ * the Go runtime would choose, unless the process environment sets
+ * GOMAXPROCS, which is then used as set. A thread that called in keeps a
+ * processor while it is back in your code; with none to spare, the Go
+ * runtime takes one back every 20 µs and the next call waits to get one.
+ *
  * ==== Memory ====
  *
  * Inputs are exactly `len` bytes (no NUL needed; bytes past len are never
