@@ -1,7 +1,8 @@
 """`make bench` from Python, through the tasker package. One JSON line per figure.
 
     bench.py jsonfloor N                the JSON work Python must do per event
-    bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64
+    bench.py roundtrip N MODE BATCH     MODE decoded|raw, BATCH 1|64; MODE bare (BATCH 1): the four
+                                        library calls made directly, as the binding makes them
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
                                         | fd (an asyncio worker: AsyncChannel.poll on the readiness fd)
     bench.py checkpoint N MODE          checkpoint round trip (poll + checkpoint) beside complete
@@ -94,7 +95,26 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
             for _ in range(k):
                 ch.next_completion_raw()
 
-        fn = {("decoded", 1): once_decoded, ("raw", 1): once_raw}.get((mode, batch))
+        # the four library calls made bare, as the binding makes them (unchecked views, arguments
+        # made once), nothing else: what any ctypes binding doing four calls per event could reach
+        from tasker import _native
+        lib, o = ch._lib, _native.outs
+        h, c0, buf, ccap, binn, inn, idbuf = ch._ch, ctypes.c_int32(0), o.buf, o.ccap, o.binn, o.inn, o.idbuf
+        evl, rl = ctypes.c_size_t(len(EVENT)), ctypes.c_size_t(len(RESULT))
+        u_dispatch, u_poll, u_complete, u_next = (lib.u_dispatch_now, lib.u_poll_into_now, lib.u_complete,
+                                                  lib.u_next_completion_into_now)
+
+        def once_bare() -> None:
+            if u_dispatch(h, EVENT, evl, c0, idbuf) != 0:
+                raise RuntimeError("dispatch failed")
+            idbuf.value.decode()
+            u_poll(h, c0, buf, ccap, binn)
+            raw = buf[:inn.value]
+            u_complete(h, raw[13:49], RESULT, rl)
+            u_next(h, c0, buf, ccap, binn)
+            buf[:inn.value]
+
+        fn = {("decoded", 1): once_decoded, ("raw", 1): once_raw, ("bare", 1): once_bare}.get((mode, batch))
         if fn is None:
             fn = batch_decoded if mode == "decoded" else batch_raw
         per = 1 if batch == 1 else batch
@@ -105,6 +125,7 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
             fn()
         dt = time.perf_counter() - t0
         done = n // per * per
+        inn.value = 0  # (bare) as the binding leaves it
     emit(bench="py_roundtrip", mode=mode, batch=batch, events=done, seconds=round(dt, 4),
          events_per_s=done / dt, us_per_event=dt / done * 1e6)
 

@@ -1,7 +1,8 @@
 # `make bench` from Ruby, through the tasker gem. One JSON line per figure.
 #
 #   bench.rb jsonfloor N               the JSON work Ruby must do per event
-#   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64
+#   bench.rb roundtrip N MODE BATCH    MODE decoded|raw, BATCH 1|64; MODE bare (BATCH 1): the four
+#                                      library calls made directly, as the binding makes them
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
 #                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
@@ -77,8 +78,26 @@ def roundtrip(n, mode, batch)
       end
       k.times { ch.next_completion_raw }
     end
+    # the four library calls made bare, as the binding makes them, nothing else: what any ffi
+    # binding doing four calls per event could reach
+    nat = Tasker::Native
+    scratch = nat.scratch
+    h = ch.handle
+    buf = scratch.buf
+    len = scratch.len
+    id = scratch.id
+    once_bare = lambda do
+      raise "dispatch failed" unless nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, id).zero?
+
+      id.read_bytes(36).force_encoding(Encoding::UTF_8)
+      nat.tasker_poll_into(h, 0, buf, buf.size, len)
+      raw = buf.read_bytes(len.read_ulong).force_encoding(Encoding::UTF_8)
+      nat.tasker_complete(h, raw.byteslice(13, 36), RESULT, RESULT.bytesize)
+      nat.tasker_next_completion_into(h, 0, buf, buf.size, len)
+      buf.read_bytes(len.read_ulong).force_encoding(Encoding::UTF_8)
+    end
     fn = if batch == 1
-           mode == "decoded" ? once_decoded : once_raw
+           { "decoded" => once_decoded, "bare" => once_bare }.fetch(mode, once_raw)
          else
            mode == "decoded" ? batch_decoded : batch_raw
          end

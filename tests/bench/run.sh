@@ -54,11 +54,13 @@ run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
 for mode in decoded raw; do for batch in 1 64; do
   run "$PY" tests/bench/bench.py roundtrip "$N_LANG" "$mode" "$batch"
 done; done
+run "$PY" tests/bench/bench.py roundtrip "$N_LANG" bare 1   # the four calls without the binding
 if (( HAVE_RUBY )); then
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb jsonfloor "$N_LANG"
   for mode in decoded raw; do for batch in 1 64; do
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" "$mode" "$batch"
   done; done
+  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" bare 1
 fi
 
 step "2b. the peers: the same round trip through each language's own queue"
