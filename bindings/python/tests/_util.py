@@ -13,6 +13,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(PKG_ROOT))
 HEADER = os.path.join(REPO_ROOT, "include", "tasker.h")
 
 
+SIGINT_DEFAULT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+"""Prefix for child code that expects Ctrl-C to raise KeyboardInterrupt. Python installs that
+handler only when SIGINT is at its default on startup; a test run started where SIGINT is ignored
+(a background job of a non-interactive shell: `make test &`, `nohup ... &`) passes SIG_IGN on to
+every child, whose SIGINT then does nothing and the test waits out its timeout."""
+
+
 def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     """Run code in a fresh interpreter with the package importable; generous 'did not hang' limit."""
     e = dict(os.environ if env is None else env)

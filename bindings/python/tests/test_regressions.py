@@ -11,7 +11,7 @@ import warnings
 
 import tasker
 
-from ._util import run_python, wait_child
+from ._util import SIGINT_DEFAULT, run_python, wait_child
 
 
 def collect(ch: tasker.Channel, n: int, limit: float = 20.0) -> list[tasker.Completion]:
@@ -73,7 +73,7 @@ class CtrlCTest(unittest.TestCase):
     # Bug 2: on Python 3.11, Ctrl-C while a handler ran made run() return at once (an interrupted
     # Thread.join marks the thread stopped); a following shutdown cancelled its event.
     def test_ctrl_c_in_run_waits_for_the_running_handler(self) -> None:
-        code = textwrap.dedent(
+        code = SIGINT_DEFAULT + textwrap.dedent(
             """
             import os, signal, threading, time, tasker
             ch = tasker.Channel()
@@ -222,7 +222,7 @@ class CtrlCTest(unittest.TestCase):
     # Bug 7: dispatch(wait=None) on a full queue and shutdown(drain=None) were one
     # uninterruptible call each: Ctrl-C did nothing.
     def test_ctrl_c_interrupts_unbounded_dispatch_and_shutdown(self) -> None:
-        code = textwrap.dedent(
+        code = SIGINT_DEFAULT + textwrap.dedent(
             """
             import os, signal, threading, time, tasker
             ch = tasker.Channel(dispatch_buffer_size=1)

@@ -98,6 +98,7 @@ class Issue12Test < Minitest::Test
   def test_sigint_interrupts_a_main_thread_blocked_in_dispatch_or_shutdown
     %w[dispatch shutdown].each do |what|
       code = <<~RUBY
+        trap("INT", "DEFAULT") # raise Interrupt, even if this test run was started with SIGINT ignored
         require "tasker"
         $stdout.sync = true
         ch = Tasker::Channel.new(dispatch_buffer_size: 1)
