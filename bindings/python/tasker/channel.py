@@ -170,6 +170,16 @@ def _settle(o: _native.Outs) -> None:
     owner._fail_unfailed()
 
 
+def _settle_quietly(o: _native.Outs) -> None:
+    """_settle from inside an interrupted take, before its exception goes on: a second interrupt
+    during it is dropped (the document stays in ``o``, and the next take on this thread settles
+    it), so that the first exception is the one the caller sees."""
+    try:
+        _settle(o)
+    except BaseException:  # noqa: BLE001 - a second interrupt: the next take settles it
+        pass
+
+
 _V4_CLEAR = ~((0xF << 76) | (0x3 << 62))
 _V4_SET = (0x4 << 76) | (0x2 << 62)
 
@@ -342,10 +352,7 @@ class Channel:
                 inn.value = 0
                 return data
         except BaseException:
-            try:
-                _settle(o)
-            except BaseException:  # noqa: BLE001 - a second interrupt: the next take settles it
-                pass
+            _settle_quietly(o)
             raise
         if rc == EMPTY:
             return None
@@ -378,10 +385,7 @@ class Channel:
                 self._lib.free(addr)
                 return data
         except BaseException:
-            try:
-                _settle(o)
-            except BaseException:  # noqa: BLE001 - a second interrupt: the next take settles it
-                pass
+            _settle_quietly(o)
             raise
         if rc == EMPTY:
             return None
