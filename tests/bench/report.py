@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 
@@ -38,7 +39,8 @@ def machine() -> dict:
         "gcc": sh("gcc --version | head -1"),
         "python": platform.python_version(),
         "ruby": sh("ruby -e 'print RUBY_VERSION'"),
-        "load_before": sh("cut -d' ' -f1-3 /proc/loadavg"),
+        # run.sh reads it before its first benchmark; read here, at the end, it would be the run's own load
+        "load_before": os.environ.get("BENCH_LOAD_BEFORE") or "n/a",
     }
 
 
@@ -53,11 +55,23 @@ def main() -> None:
 
     rows = [json.loads(l) for l in open(a.results) if l.strip().startswith("{")]
 
+    # figures run.sh measures once per round (sections 1 and 2): the report uses their medians
+    in_rounds = {"c_floor", "py_floor", "rb_floor", "go_json_floor", "c_roundtrip", "c_roundtrip_into",
+                 "py_json_floor", "rb_json_floor", "py_roundtrip", "rb_roundtrip",
+                 "c_latency", "c_peer_latency", "py_latency", "py_peer_latency", "rb_latency", "rb_peer_latency"}
+
     def find(bench: str, **kw):
-        for r in rows:
-            if r.get("bench") == bench and all(r.get(k) == v for k, v in kw.items()):
-                return r
-        return None
+        hits = [r for r in rows if r.get("bench") == bench and all(r.get(k) == v for k, v in kw.items())]
+        if not hits:
+            return None
+        if len(hits) == 1 or bench not in in_rounds:
+            return hits[0]
+        med = dict(hits[0])
+        for k, v in hits[0].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                med[k] = statistics.median(h[k] for h in hits if k in h)
+        med["rounds"] = len(hits)
+        return med
 
     out: list[str] = []
     data: dict = {"machine": machine(), "command": a.command, "raw": rows}
@@ -127,6 +141,11 @@ def main() -> None:
             add(f"{name}, the four calls made bare (no binding)", r["events_per_s"], lang, None)
     table("2. Round trip, one thread: dispatch + poll + complete + next_completion",
           ["case", "events/s", "work floor events/s", "ratio", ">= 0.6"], body)
+    rounds = (find("c_roundtrip", batch=1) or {}).get("rounds", 1)
+    if rounds > 1:
+        out.append(f"Sections 1 and 2 ran {rounds} times, one round after the other, each language's floor right "
+                   "beside its round trips; every figure in them is the median of its rounds (so are the "
+                   "blocking-wait latency rows of section 3 and their own-queue peers).\n")
     out.append(f"Work floor = 4 no-op crossings from that language + the Go JSON work "
                f"({f(go_ns)} ns/event: parse dispatch, build event, parse result, build completion, same codec)"
                " + for *decoded* cases that language's own JSON work (encode dispatch, decode event, encode result,"

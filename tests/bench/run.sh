@@ -16,13 +16,14 @@ export TASKER_LIBRARY="$PWD/build/libtasker.so"
 if (( QUICK )); then
   N_FLOOR=100000 N_RT=30000 N_LAT=1000 N_LAT_SLEEP=50 N_MEM=200000 N_SCALE=50000 N_LANG=10000 N_GOJSON=200000 GOBENCH=0.2s
   N_CG=300 N_PP=10000
-  N_PG=2000 N_PG_LAT=50 PG_PROCS="1" PG_REPS=1
+  N_PG=2000 N_PG_LAT=50 PG_PROCS="1" PG_REPS=1 ROUNDS=1
 else
   N_FLOOR=3000000 N_RT=500000 N_LAT=10000 N_LAT_SLEEP=500 N_MEM=1000000 N_SCALE=400000 N_LANG=100000 N_GOJSON=1000000 GOBENCH=2s
   N_CG=5000 N_PP=200000
-  N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4" PG_REPS=3
+  N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4" PG_REPS=3 ROUNDS=3
 fi
 
+export BENCH_LOAD_BEFORE; BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)   # for the report's header
 T0=$SECONDS
 step() { printf '\033[1m== [%ss] %s\033[0m\n' "$((SECONDS - T0))" "$*" >&2; }
 run() { "$@" | tee -a "$OUT" >&2; }
@@ -40,28 +41,34 @@ if command -v "$RB" >/dev/null && "$RB" -e 'require "ffi"' 2>/dev/null; then HAV
 export BENCH_EVENT='{"task_uuid":"0190a0a0-0000-7000-8000-000000000001","step_uuid":"0190a0a0-0000-7000-8000-000000000002","handler":"bench","payload":{"order_id":12345,"items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"hello"}}'
 export BENCH_RESULT='{"success":true,"result":{"ok":true,"total":42.5},"metadata":{"worker":"c"}}'
 
-step "1. floor: a no-op call into Go"
-run "$B/floor" "$N_FLOOR"
-run "$PY" tests/bench/floor.py "$B/libfloor.so" "$N_FLOOR"
-(( HAVE_RUBY )) && run "$RB" tests/bench/floor.rb "$B/libfloor.so" "$N_FLOOR"
-
-step "2. round trip, one thread (and the JSON work floor)"
-run "$B/gofloor" -n "$N_GOJSON"
-run "$B/bench" roundtrip "$N_RT" 1
-run "$B/bench" roundtrip "$N_RT" 64
-run "$B/bench" roundtrip_into "$N_RT"
-run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
-for mode in decoded raw; do for batch in 1 64; do
-  run "$PY" tests/bench/bench.py roundtrip "$N_LANG" "$mode" "$batch"
-done; done
-run "$PY" tests/bench/bench.py roundtrip "$N_LANG" bare 1   # the four calls without the binding
-if (( HAVE_RUBY )); then
-  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb jsonfloor "$N_LANG"
+# Sections 1 and 2 run ROUNDS times, each language's floor right beside its round trips, and the
+# report takes the median of each figure: a ratio of two figures measured minutes apart on this
+# shared machine moved by up to 2x between runs.
+floors_and_round_trips() {
+  step "1-2. round $1 of $ROUNDS: C floor (a no-op call into Go), Go JSON work floor, C round trips"
+  run "$B/floor" "$N_FLOOR"
+  run "$B/gofloor" -n "$N_GOJSON"
+  run "$B/bench" roundtrip "$N_RT" 1
+  run "$B/bench" roundtrip "$N_RT" 64
+  run "$B/bench" roundtrip_into "$N_RT"
+  step "1-2. round $1 of $ROUNDS: Python floor, JSON work floor, round trips"
+  run "$PY" tests/bench/floor.py "$B/libfloor.so" "$N_FLOOR"
+  run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
   for mode in decoded raw; do for batch in 1 64; do
-    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" "$mode" "$batch"
+    run "$PY" tests/bench/bench.py roundtrip "$N_LANG" "$mode" "$batch"
   done; done
-  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" bare 1
-fi
+  run "$PY" tests/bench/bench.py roundtrip "$N_LANG" bare 1   # the four calls without the binding
+  if (( HAVE_RUBY )); then
+    step "1-2. round $1 of $ROUNDS: Ruby floor, JSON work floor, round trips"
+    run "$RB" tests/bench/floor.rb "$B/libfloor.so" "$N_FLOOR"
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb jsonfloor "$N_LANG"
+    for mode in decoded raw; do for batch in 1 64; do
+      run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" "$mode" "$batch"
+    done; done
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb roundtrip "$N_LANG" bare 1
+  fi
+}
+for round in $(seq 1 "$ROUNDS"); do floors_and_round_trips "$round"; done
 
 step "2b. the peers: the same round trip through each language's own queue"
 run "$B/bench" peer_roundtrip "$N_RT"
@@ -113,25 +120,31 @@ fi
 step "3. latency: dispatch -> poll return, idle worker (and each language's own queue)"
 run "$B/bench" pingpong "$N_PP"
 run "$B/bench" peer_pingpong "$N_PP"
-run "$B/bench" latency "$N_LAT" block
+# the rows the targets judge (the blocking wait beside each language's own queue): ROUNDS rounds,
+# medians in the report, as for sections 1 and 2
+for round in $(seq 1 "$ROUNDS"); do
+  run "$B/bench" latency "$N_LAT" block
+  run "$B/bench" peer_latency "$N_LAT"
+  run "$PY" tests/bench/bench.py latency "$N_LAT" block
+  run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
+  if (( HAVE_RUBY )); then
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
+  fi
+done
 run "$B/bench" latency "$N_LAT" fd
-run "$B/bench" peer_latency "$N_LAT"
 run "$B/bench" latency "$N_LAT_SLEEP" sleep
 # a longer idle gap (1 ms: the other CPU goes to sleep), then the same with both threads on one CPU
 run "$B/bench" latency "$N_LAT" block 1000
 run "$B/bench" peer_latency "$N_LAT" 1000
 BENCH_ONE_CPU=1 run "$B/bench" latency "$N_LAT" block 1000
 BENCH_ONE_CPU=1 run "$B/bench" peer_latency "$N_LAT" 1000
-run "$PY" tests/bench/bench.py latency "$N_LAT" block
 run "$PY" tests/bench/bench.py latency "$N_LAT" fd
-run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
 run "$PY" tests/bench/bench.py latency "$N_LAT_SLEEP" sleep
 if (( HAVE_RUBY )); then
-  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
   if "$RB" -e 'require "async"' 2>/dev/null; then
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" fd
   else echo "ruby async gem not found: Ruby fd-path latency skipped (make deps installs ruby-async)" >&2; fi
-  run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
   run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT_SLEEP" sleep
 fi
 
