@@ -98,7 +98,7 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
         # the four library calls made bare, as the binding makes them (unchecked views, arguments
         # made once), nothing else: what any ctypes binding doing four calls per event could reach
         from tasker import _native
-        lib, o = ch._lib, _native.outs
+        lib, o = ch._lib, _native.outs()
         h, c0, buf, ccap, binn, inn, idbuf = ch._ch, ctypes.c_int32(0), o.buf, o.ccap, o.binn, o.inn, o.idbuf
         evl, rl = ctypes.c_size_t(len(EVENT)), ctypes.c_size_t(len(RESULT))
         u_dispatch, u_poll, u_complete, u_next = (lib.u_dispatch_now, lib.u_poll_into_now, lib.u_complete,
@@ -309,7 +309,7 @@ def breakdown(n: int) -> None:
         acc[k] = acc.get(k, 0) + dt
 
     with tasker.Channel(**cfg) as ch:
-        lib, h, o = ch._lib, ch.handle, _native.outs
+        lib, h, o = ch._lib, ch.handle, _native.outs()
         bp, bn, idbuf, evl, rl = o.bp, o.bn, o.idbuf, len(EVENT), len(RESULT)
         # the round trip's calls as the binding makes them: unchecked views, prepared arguments
         ch_, c0, cevl, crl = ch._ch, ctypes.c_int32(0), ctypes.c_size_t(evl), ctypes.c_size_t(rl)

@@ -380,14 +380,19 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Outs(threading.local):
-    """Per-thread ctypes out-variables, reused by every call on that thread (no per-call
-    allocation; ``byref`` objects are made once).
+class Outs:
+    """One thread's ctypes out-variables, reused by every call on that thread (no per-call
+    allocation; ``byref`` objects are made once). Each thread has its own (``outs()``); a plain
+    object with slots, so that the hot paths pay for one thread-local lookup per call and not
+    one per attribute (~8 ns against ~40 ns an access on CPython 3.11).
 
     ``p``/``n`` receive the document a call hands out; ``held`` keeps its copy until the public
     method that took it returns; ``owner``/``kind`` say which channel and which call it came
     from. Together they let a document survive an exception (Ctrl-C) raised anywhere between
     the library call and the return to the caller: see ``Channel._settle``."""
+
+    __slots__ = ("owner", "kind", "held", "p", "n", "count", "handle", "bp", "bn", "bcount", "bhandle", "pn",
+                 "idbuf", "errbuf", "cap", "ccap", "buf", "mv", "inn", "binn")
 
     owner: Any
     kind: int
@@ -428,7 +433,21 @@ class Outs(threading.local):
         self.mv = memoryview(self.buf).cast("B")
 
 
-outs = Outs()
+class _PerThread(threading.local):
+    o: Outs | None = None
+
+
+tls = _PerThread()
+"""``tls.o`` is this thread's Outs once made (None before): ``tls.o or outs()`` is the hot path's
+lookup."""
+
+
+def outs() -> Outs:
+    """This thread's Outs, made on its first use."""
+    o = tls.o
+    if o is None:
+        o = tls.o = Outs()
+    return o
 
 # ctypes.string_at is a Python wrapper around this foreign function; call it directly (one frame less)
 string_at: Callable[[int, int], bytes] = getattr(ctypes, "_string_at", ctypes.string_at)
@@ -436,6 +455,6 @@ string_at: Callable[[int, int], bytes] = getattr(ctypes, "_string_at", ctypes.st
 
 def last_error(lib: Lib) -> str:
     """The calling thread's last error message from the library ("" when none)."""
-    buf = outs.errbuf
+    buf = outs().errbuf
     lib.last_error(buf, ERRBUF_SIZE)
     return buf.value.decode("utf-8", "replace")

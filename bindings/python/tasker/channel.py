@@ -30,6 +30,7 @@ from ._errors import (
     error_for,
 )
 from ._native import outs as _outs
+from ._native import tls as _tls
 from .events import Completion, StepEvent
 
 __all__ = ["Channel", "dumps"]
@@ -224,7 +225,7 @@ class Channel:
         self._unfailed = {}  # events taken by interrupted calls, not yet failed as "interrupted"
         self._lib = lib = _native.load()
         doc = _json(config, "config") if config else None
-        o = _outs
+        o = _tls.o or _outs()
         rc = lib.new(doc, o.bhandle)
         if rc != OK:
             raise self._error(rc)
@@ -479,7 +480,7 @@ class Channel:
         full counts once in the ``rejected_full`` stat), so Ctrl-C acts within one slice."""
         if type(event_json) is not bytes:
             event_json = event_json.encode() if isinstance(event_json, str) else bytes(event_json)
-        idbuf = _outs.idbuf
+        idbuf = (_tls.o or _outs()).idbuf
         lib = self._lib
         h = self._h
         n = len(event_json)
@@ -503,7 +504,7 @@ class Channel:
         """Take one event as the library's JSON bytes; None when nothing arrived within ``timeout``
         seconds (None: wait until an event arrives or the channel shuts down). Raises
         ``ChannelClosed`` once the channel is shut down and no queued event is left."""
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_into(o, _EVENT, lib.u_poll_into_now, lib.poll_into, timeout)
         o.held = None
@@ -514,7 +515,7 @@ class Channel:
         """Take one event (it becomes pending and its timeout clock starts); None when nothing
         arrived within ``timeout`` seconds (None: wait until an event or shutdown). Raises
         ``ChannelClosed`` once the channel is shut down and drained."""
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_into(o, _EVENT, lib.u_poll_into_now, lib.poll_into, timeout)
         ev = None if raw is None else StepEvent.from_dict(_loads(raw))
@@ -530,7 +531,7 @@ class Channel:
         """Take up to ``max_events`` events as one JSON array (bytes), waiting only for the first;
         None when nothing arrived. Raises ``ChannelClosed`` as poll does."""
         self._check_max(max_events)
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_batch(o, max_events, timeout)
         o.held = None
@@ -541,7 +542,7 @@ class Channel:
         """Take up to ``max_events`` events, waiting up to ``timeout`` seconds only for the first;
         [] when nothing arrived."""
         self._check_max(max_events)
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_batch(o, max_events, timeout)
         from_dict = StepEvent.from_dict
@@ -634,7 +635,7 @@ class Channel:
     def cleanup_timeouts(self) -> int:
         """End every pending event past its deadline as a timeout; returns how many. Optional:
         the library's reaper does this every cleanup_interval_ms."""
-        o = _outs
+        o = _tls.o or _outs()
         rc = self._lib.cleanup_timeouts(self._h, o.bcount)
         if rc != OK:
             raise self._error(rc)
@@ -645,7 +646,7 @@ class Channel:
     def next_completion_raw(self, timeout: float | None = 0.0) -> bytes | None:
         """Take the next completion as JSON bytes; None when nothing arrived within ``timeout``
         seconds. Raises ``ChannelClosed`` once every event has ended and the stream is empty."""
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_into(o, _COMPLETION, lib.u_next_completion_into_now, lib.next_completion_into, timeout)
         o.held = None
@@ -657,7 +658,7 @@ class Channel:
         wait until one arrives or the channel is closed). Raises ``ChannelClosed`` once every
         event has ended and the stream is empty. A completion taken by a call that was
         interrupted (Ctrl-C) before it could return is handed out by the next call."""
-        o = _outs
+        o = _tls.o or _outs()
         lib = self._lib
         raw = self._take_into(o, _COMPLETION, lib.u_next_completion_into_now, lib.next_completion_into, timeout)
         c = None if raw is None else Completion.from_dict(_loads(raw))
@@ -724,7 +725,7 @@ class Channel:
 
     def stats_raw(self) -> bytes:
         """The library's stats document as JSON bytes."""
-        o = _outs
+        o = _tls.o or _outs()
         if o.held is not None or o.p.value or o.inn.value:
             _settle(o)
         o.owner = None  # a stats document left by an interrupt is only freed

@@ -139,7 +139,7 @@ class ErrorFromRealCallsTest(unittest.TestCase):
         # the binding never sends < -1, but the raw function must answer EINVAL for it
         with tasker.Channel() as ch:
             from tasker import _native
-            o = _native.outs
+            o = _native.outs()
             self.assertEqual(_native.load().poll(ch.handle, -5, o.bp, o.bn), _errors.EINVAL)
             self.assertIn("timeout", _native.last_error(_native.load()))
 

@@ -41,7 +41,7 @@ class ForkAfterLoadTest(unittest.TestCase):
                 # the library itself answers EFORKED (its C check), mapped to ForkedError too
                 lib = _native.loaded()
                 assert lib is not None
-                o = _native.outs
+                o = _native.outs()
                 rc = lib.cdll.tasker_poll(ch.handle, 0, o.bp, o.bn)
                 if rc != -7:
                     problems.append(f"library returned {rc} in the child")

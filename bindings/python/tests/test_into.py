@@ -20,12 +20,12 @@ class IntoBufferTest(unittest.TestCase):
             ev = ch.poll()
             assert ev is not None
             self.assertEqual(ev.event_id, small_id)
-            cap_before = _native.outs.cap
+            cap_before = _native.outs().cap
             ev = ch.poll()
             assert ev is not None
             self.assertEqual(ev.event_id, big_id)
             self.assertEqual(ev.payload, {"s": big})
-            self.assertGreater(_native.outs.cap, cap_before, "the buffer grew to the document")
+            self.assertGreater(_native.outs().cap, cap_before, "the buffer grew to the document")
             ch.complete(big_id, {"echo": big})
             ch.complete(small_id, 1)
             c = ch.next_completion()
@@ -58,9 +58,9 @@ class IntoBufferTest(unittest.TestCase):
         with tasker.Channel(cleanup_interval_ms=0) as ch:
             eid = ch.dispatch("h", 1)
             ch.complete_raw(json.loads(ch.poll_raw() or b"{}")["event_id"], b'{"success":true}')
-            o = _native.outs
+            o = _native.outs()
             lib = ch._lib
-            o.owner, o.kind = ch, 2  # as _take sets them for a completion
+            o.owner, o.kind = ch, 2  # as _take_into sets them for a completion
             rc = lib.next_completion_into_now(ch.handle, 0, o.buf, o.cap, o.binn)
             self.assertEqual(rc, 0)
             # ... interrupted here: nothing copied out yet
