@@ -414,7 +414,7 @@ class Outs:
         self.bn = ctypes.byref(self.n)
         self.bcount = ctypes.byref(self.count)
         self.bhandle = ctypes.byref(self.handle)
-        self.pn = (self.p, self.n, self.bp, self.bn)  # one thread-local lookup on the hot path
+        self.pn = (self.p, self.n, self.bp, self.bn)  # the four a malloc'ing call uses, in one load
         self.idbuf = ctypes.create_string_buffer(37)
         self.errbuf = ctypes.create_string_buffer(ERRBUF_SIZE)
         # The buffer poll and next_completion take single documents into (tasker_*_into): no
@@ -448,6 +448,7 @@ def outs() -> Outs:
     if o is None:
         o = tls.o = Outs()
     return o
+
 
 # ctypes.string_at is a Python wrapper around this foreign function; call it directly (one frame less)
 string_at: Callable[[int, int], bytes] = getattr(ctypes, "_string_at", ctypes.string_at)
