@@ -5,19 +5,12 @@ package main
 
 import "C"
 
-import (
-	"os"
-	"runtime"
-)
+import "github.com/tasker-systems/libtasker/internal/goprocs"
 
-// The floor runs its Go runtime as libtasker does (ffi/procs.go): one
-// processor more than the default unless GOMAXPROCS is set, so that "a call
-// into Go after a sleep" is measured under the same scheduler conditions.
-func init() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-	}
-}
+// The floor runs its Go runtime as libtasker does (ffi/procs.go), so that
+// "a call into Go after a sleep" is measured under the same scheduler
+// settings.
+var _ = goprocs.Apply()
 
 //export bench_noop
 func bench_noop() C.int { return 0 }
