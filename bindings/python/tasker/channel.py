@@ -307,6 +307,16 @@ class Channel:
             if deadline is not None and _monotonic() >= deadline:
                 return again
 
+    def _begin_take(self, o: _native.Outs, timeout: float | None) -> int:
+        """What every take does before it calls the library: settle what an interrupted take on
+        this thread left behind, fail the events interrupted calls took, and turn ``timeout`` into
+        timeout_ms (a bad one raises here, before anything is taken; the default 0.0 skips _ms)."""
+        if o.held is not None or o.inn.value or o.p.value:
+            _settle(o)
+        if self._unfailed:
+            self._fail_unfailed()
+        return 0 if timeout == 0 and type(timeout) is float else _ms(timeout)
+
     def _take_into(self, o: _native.Outs, kind: int, now: Callable[..., int], waiting: Callable[..., int],
                    timeout: float | None) -> bytes | None:
         """The shape of poll and next_completion: one try that cannot wait (``now``, an unchecked
@@ -318,12 +328,7 @@ class Channel:
         The returned bytes stay in ``o.held`` until the public method clears it just before it
         returns: an exception (Ctrl-C) anywhere before that leaves the document for _settle, so
         nothing taken from the library is ever dropped."""
-        if o.held is not None or o.inn.value or o.p.value:
-            _settle(o)  # left behind by an interrupted take on this thread
-        if self._unfailed:
-            self._fail_unfailed()
-        # a bad timeout raises before anything is taken; the default 0.0 skips the call
-        ms = 0 if timeout == 0 and type(timeout) is float else _ms(timeout)
+        ms = self._begin_take(o, timeout)
         if kind == _COMPLETION and self._kept:
             data = self._pop_kept(o)
             if data is not None:
@@ -362,11 +367,7 @@ class Channel:
     def _take_batch(self, o: _native.Outs, max_events: int, timeout: float | None) -> bytes | None:
         """poll_batch's take: the shape of _take_into, with the library's malloc'd array (copied
         out and freed here) instead of the into-buffer."""
-        if o.held is not None or o.inn.value or o.p.value:
-            _settle(o)
-        if self._unfailed:
-            self._fail_unfailed()
-        ms = 0 if timeout == 0 and type(timeout) is float else _ms(timeout)
+        ms = self._begin_take(o, timeout)
         o.owner = self
         o.kind = _EVENT
         try:
