@@ -165,7 +165,7 @@ module Tasker
 
     # As #poll, but returns the event's JSON text (a String) or nil.
     def poll_raw(timeout: 0)
-      take_into(timeout, :poll, :tasker_poll_into, :tasker_poll_into_blocking)
+      take_into(timeout, :poll)
     end
 
     # Takes up to +max+ events at once, waiting up to +timeout+ seconds for
@@ -286,7 +286,7 @@ module Tasker
       Channel.check_timeout(timeout) unless timeout == 0
       return @redeliver.shift unless @redeliver.empty?
 
-      take_into(timeout, :next_completion, :tasker_next_completion_into, :tasker_next_completion_into_blocking)
+      take_into(timeout, :next_completion)
     end
 
     # Yields every completion until the channel is shut down and the stream
@@ -507,7 +507,7 @@ module Tasker
     # this thread's reused buffer (tasker_*_into), with no tasker_free. One
     # larger than the buffer is kept by the library (ETOOBIG) and handed out
     # first to the next take on this channel: this one, with a grown buffer.
-    def take_into(timeout, kind, now, blocking)
+    def take_into(timeout, kind)
       Channel.check_timeout(timeout) unless timeout == 0
       scratch = Native.scratch
       buf = scratch.buf
@@ -519,21 +519,31 @@ module Tasker
            end
       return scratch.read_into if st == Native::OK
 
-      st = into(now, now, 0, scratch) if st == Native::ETOOBIG
+      now, blocking = INTO_FUNCTIONS.fetch(kind)
+      st = into_result(st, now, scratch)
       return st if st.is_a?(String)
       raise Native.error_for(st, now.to_s) unless st == Native::EMPTY
       return nil if timeout == 0
       # under a fiber scheduler: wait on the readiness descriptor (fiber_wait.rb)
-      return fiber_take(timeout, kind) { take_into(0, kind, now, blocking) } if FiberWait.active?
+      return fiber_take(timeout, kind) { take_into(0, kind) } if FiberWait.active?
 
-      sliced_wait(timeout, now.to_s, kind) { |ms| into(blocking, now, ms, scratch) }
+      sliced_wait(timeout, now.to_s, kind) do |ms|
+        st = Native.public_send(blocking, @handle, ms, scratch.buf, scratch.buf.size, scratch.len)
+        into_result(st, now, scratch)
+      end
     end
 
-    # One tasker_*_into call (+fn+), then, while the document does not fit,
-    # a grown buffer and a non-waiting retry (+now+). The document, or the
-    # status.
-    def into(fn, now, ms, scratch)
-      st = Native.public_send(fn, @handle, ms, scratch.buf, scratch.buf.size, scratch.len)
+    # take_into's functions by kind: the one that cannot wait, the one that waits (GVL released).
+    INTO_FUNCTIONS = {
+      poll: %i[tasker_poll_into tasker_poll_into_blocking],
+      next_completion: %i[tasker_next_completion_into tasker_next_completion_into_blocking]
+    }.freeze
+    private_constant :INTO_FUNCTIONS
+
+    # What a tasker_*_into call that returned +st+ took: the document, or the
+    # status. While the document does not fit (ETOOBIG, the library keeps
+    # it), grow the buffer and take it again without waiting (+now+).
+    def into_result(st, now, scratch)
       while st == Native::ETOOBIG
         scratch.grow(scratch.len.read_ulong + 1)
         st = Native.public_send(now, @handle, 0, scratch.buf, scratch.buf.size, scratch.len)
