@@ -97,9 +97,9 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
 
         # the four library calls made bare, as the binding makes them (unchecked views, arguments
         # made once), nothing else: what any ctypes binding doing four calls per event could reach
-        from tasker import _native
+        from tasker import _native, channel
         lib, o = ch._lib, _native.outs()
-        h, c0, buf, ccap, binn, inn, idbuf = ch._ch, ctypes.c_int32(0), o.buf, o.ccap, o.binn, o.inn, o.idbuf
+        h, c0, buf, ccap, binn, inn, idbuf = ch._ch, channel._C0, o.buf, o.ccap, o.binn, o.inn, o.idbuf
         evl, rl = ctypes.c_size_t(len(EVENT)), ctypes.c_size_t(len(RESULT))
         u_dispatch, u_poll, u_complete, u_next = (lib.u_dispatch_now, lib.u_poll_into_now, lib.u_complete,
                                                   lib.u_next_completion_into_now)
@@ -114,9 +114,12 @@ def roundtrip(n: int, mode: str, batch: int) -> None:
             u_next(h, c0, buf, ccap, binn)
             buf[:inn.value]
 
-        fn = {("decoded", 1): once_decoded, ("raw", 1): once_raw, ("bare", 1): once_bare}.get((mode, batch))
+        if batch == 1:
+            fn = {"decoded": once_decoded, "raw": once_raw, "bare": once_bare}.get(mode)
+        else:
+            fn = {"decoded": batch_decoded, "raw": batch_raw}.get(mode) if batch > 1 else None
         if fn is None:
-            fn = batch_decoded if mode == "decoded" else batch_raw
+            sys.exit(f"roundtrip: MODE decoded|raw with BATCH >= 1, or bare with BATCH 1; not {mode} {batch}")
         per = 1 if batch == 1 else batch
         for _ in range(max(1, n // 10 // per)):
             fn()

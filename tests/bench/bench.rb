@@ -97,10 +97,11 @@ def roundtrip(n, mode, batch)
       buf.read_bytes(len.read_ulong).force_encoding(Encoding::UTF_8)
     end
     fn = if batch == 1
-           { "decoded" => once_decoded, "bare" => once_bare }.fetch(mode, once_raw)
-         else
-           mode == "decoded" ? batch_decoded : batch_raw
+           { "decoded" => once_decoded, "raw" => once_raw, "bare" => once_bare }[mode]
+         elsif batch > 1
+           { "decoded" => batch_decoded, "raw" => batch_raw }[mode]
          end
+    abort "roundtrip: MODE decoded|raw with BATCH >= 1, or bare with BATCH 1; not #{mode} #{batch}" unless fn
     per = batch
     [1, n / 10 / per].max.times { fn.call }
     t0 = now

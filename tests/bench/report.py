@@ -55,7 +55,8 @@ def main() -> None:
 
     rows = [json.loads(l) for l in open(a.results) if l.strip().startswith("{")]
 
-    # figures run.sh measures once per round (sections 1 and 2): the report uses their medians
+    # figures run.sh measures once per round (sections 1 and 2, and section 3's blocking-wait rows with
+    # their peers): the report uses their medians
     in_rounds = {"c_floor", "py_floor", "rb_floor", "go_json_floor", "c_roundtrip", "c_roundtrip_into",
                  "py_json_floor", "rb_json_floor", "py_roundtrip", "rb_roundtrip",
                  "c_latency", "c_peer_latency", "py_latency", "py_peer_latency", "rb_latency", "rb_peer_latency"}
