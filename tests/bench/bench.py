@@ -10,6 +10,9 @@
                                         same run; MODE decoded (StepEvent, Checkpoint values) | raw
     bench.py peer_roundtrip N           the same round trip through queue.Queue (the peer)
     bench.py peer_latency N             dispatch -> get() returns through queue.Queue + a thread
+    bench.py ffi_latency N LIB          the same protocol through a C condvar (tests/bench/wakefloor.c,
+                                        built as LIB) called through ctypes: the wake-up floor of any
+                                        library that waits in native code
     bench.py breakdown N                where a raw round trip's time goes, call by call
 """
 from __future__ import annotations
@@ -297,6 +300,49 @@ def peer_latency(n: int) -> None:
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
 
 
+def ffi_latency(n: int, path: str) -> None:
+    """The protocol of latency() through tests/bench/wakefloor.c, no Go: the waits through CDLL
+    (GIL released), post and finish through PyDLL (GIL kept), as the binding calls libtasker."""
+    cdll = ctypes.CDLL(path)
+    pydll = ctypes.PyDLL(path, handle=cdll._handle)
+    cdll.wake_new.restype = ctypes.c_void_p
+    for lib in (cdll, pydll):
+        for name in ("wake_post", "wake_wait", "wake_finish", "wake_wait_done", "wake_free"):
+            fn = getattr(lib, name)
+            fn.argtypes = [ctypes.c_void_p]
+            fn.restype = None if name == "wake_free" else ctypes.c_int
+    w = cdll.wake_new()
+    if not w:
+        raise MemoryError("wake_new")
+    post, finish, wait, wait_done = pydll.wake_post, pydll.wake_finish, cdll.wake_wait, cdll.wake_wait_done
+    got = [0.0] * n
+
+    def worker() -> None:
+        for i in range(n):
+            wait(w)
+            got[i] = time.perf_counter()
+            finish(w)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    time.sleep(0.05)
+    sent = [0.0] * n
+    dret = [0.0] * n
+    for i in range(n):
+        time.sleep(0.0002)
+        sent[i] = time.perf_counter()
+        post(w)
+        dret[i] = time.perf_counter()
+        wait_done(w)
+    t.join()
+    cdll.wake_free(w)
+    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
+    disp = sorted((d - s) * 1e6 for d, s in zip(dret, sent))
+    emit(bench="py_ffi_latency", mode="blocking", samples=n,
+         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1],
+         post_p50_us=disp[n // 2], post_p99_us=disp[n * 99 // 100])
+
+
 def breakdown(n: int) -> None:
     """Each raw method beside the bare ctypes call it makes, in phases of K events so that the
     channel is in the same state for both: the difference is the binding's own work (argument
@@ -412,6 +458,8 @@ if __name__ == "__main__":
         peer_roundtrip(n)
     elif what == "peer_latency":
         peer_latency(n)
+    elif what == "ffi_latency":
+        ffi_latency(n, sys.argv[3])
     elif what == "breakdown":
         breakdown(n)
     else:

@@ -7,6 +7,9 @@
 #                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
 #   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
+#   bench.rb ffi_latency N LIB         the same protocol through a C condvar (tests/bench/wakefloor.c,
+#                                      built as LIB) called through ffi: the wake-up floor of any
+#                                      library that waits in native code
 #   bench.rb breakdown N               where a raw round trip's time goes, call by call
 require "json"
 require "tasker"
@@ -207,6 +210,54 @@ def peer_latency(n)
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
 end
 
+# The protocol of #latency through tests/bench/wakefloor.c, no Go: the waits with
+# `blocking: true` (GVL released), post and finish keeping the GVL, as the gem
+# calls libtasker.
+module WakeFloor
+  extend FFI::Library
+
+  def self.load(path)
+    ffi_lib path
+    attach_function :wake_new, [], :pointer
+    attach_function :wake_free, [:pointer], :void
+    attach_function :wake_post, [:pointer], :int
+    attach_function :wake_finish, [:pointer], :int
+    attach_function :wake_wait, [:pointer], :int, blocking: true
+    attach_function :wake_wait_done, [:pointer], :int, blocking: true
+  end
+end
+
+def ffi_latency(n, path)
+  WakeFloor.load(path)
+  w = WakeFloor.wake_new
+  raise NoMemoryError, "wake_new" if w.null?
+  got = Array.new(n, 0.0)
+  sent = Array.new(n, 0.0)
+  dret = Array.new(n, 0.0)
+  worker = Thread.new do
+    n.times do |i|
+      WakeFloor.wake_wait(w)
+      got[i] = now
+      WakeFloor.wake_finish(w)
+    end
+  end
+  sleep 0.05
+  n.times do |i|
+    sleep 0.0002
+    sent[i] = now
+    WakeFloor.wake_post(w)
+    dret[i] = now
+    WakeFloor.wake_wait_done(w)
+  end
+  worker.join
+  WakeFloor.wake_free(w)
+  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
+  disp = dret.zip(sent).map { |d, s| (d - s) * 1e6 }.sort
+  emit(bench: "rb_ffi_latency", mode: "blocking", samples: n,
+       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1],
+       post_p50_us: disp[n / 2], post_p99_us: disp[n * 99 / 100])
+end
+
 # Each raw method beside the bare FFI call it makes, in phases of K events
 # so that the channel is in the same state for both; the difference is the
 # binding's own work.
@@ -294,6 +345,7 @@ when "roundtrip" then roundtrip(n, ARGV[2], ARGV[3].to_i)
 when "latency" then latency(n, ARGV[2])
 when "peer_roundtrip" then peer_roundtrip(n)
 when "peer_latency" then peer_latency(n)
+when "ffi_latency" then ffi_latency(n, ARGV.fetch(2))
 when "breakdown" then breakdown(n)
 else abort "unknown benchmark #{what}"
 end

@@ -33,6 +33,7 @@ go build -buildmode=c-shared -o "$B/libfloor.so" ./tests/bench/floor && rm -f "$
 gcc -O2 -Wall -Wextra -Werror tests/bench/floor.c -L"$B" -lfloor -Wl,-rpath,"$PWD/$B" -o "$B/floor"
 gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -Lbuild -ltasker -Wl,-rpath,"$PWD/build" -lpthread -o "$B/bench"
 go build -o "$B/gofloor" ./tests/bench/gofloor
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC tests/bench/wakefloor.c -lpthread -o "$B/libwakefloor.so"
 HAVE_RUBY=0
 if command -v "$RB" >/dev/null && "$RB" -e 'require "ffi"' 2>/dev/null; then HAVE_RUBY=1; else
   echo "ruby with ffi not found: Ruby figures skipped (make deps installs it)" >&2; fi
@@ -127,9 +128,11 @@ for round in $(seq 1 "$ROUNDS"); do
   run "$B/bench" peer_latency "$N_LAT"
   run "$PY" tests/bench/bench.py latency "$N_LAT" block
   run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
+  run "$PY" tests/bench/bench.py ffi_latency "$N_LAT" "$B/libwakefloor.so"
   if (( HAVE_RUBY )); then
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb ffi_latency "$N_LAT" "$B/libwakefloor.so"
   fi
 done
 run "$B/bench" latency "$N_LAT" fd
