@@ -5,6 +5,7 @@
                                         library calls made directly, as the binding makes them
     bench.py latency N MODE             MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
                                         | fd (an asyncio worker: AsyncChannel.poll on the readiness fd)
+                                        | bare (block, the library calls made directly, no binding)
     bench.py checkpoint N MODE          checkpoint round trip (poll + checkpoint) beside complete
                                         round trip (dispatch + poll + complete + next_completion),
                                         same run; MODE decoded (StepEvent, Checkpoint values) | raw
@@ -170,10 +171,28 @@ def latency(n: int, mode: str) -> None:
     if mode == "fd":
         latency_fd(n)
         return
+    if mode not in ("block", "sleep", "bare"):
+        sys.exit(f"latency: MODE block|sleep|fd|bare; not {mode}")
     sleep_mode = mode == "sleep"
     got = [0.0] * n
     with tasker.Channel(cleanup_interval_ms=0) as ch:
+        # bare: the calls the binding makes, made directly (the waits through the GIL-releasing
+        # declared functions, the rest through the GIL-keeping unchecked views), nothing else
+        from tasker import _native, channel
+        lib, c0 = ch._lib, channel._C0
+        rl = ctypes.c_size_t(len(RESULT))
+
         def worker() -> None:
+            if mode == "bare":
+                o = _native.outs()
+                for i in range(n):
+                    if lib.poll_into(ch._h, -1, o.buf, o.cap, o.binn) != 0:
+                        raise RuntimeError("poll_into failed")
+                    raw = o.buf[:o.inn.value]
+                    got[i] = time.perf_counter()
+                    lib.u_complete(ch._ch, raw[13:49], RESULT, rl)
+                o.inn.value = 0  # as the binding leaves it
+                return
             i = 0
             while i < n:
                 raw = ch.poll_raw(0 if sleep_mode else None)
@@ -189,19 +208,31 @@ def latency(n: int, mode: str) -> None:
         time.sleep(0.05)
         sent = [0.0] * n
         dret = [0.0] * n
-        for i in range(n):
-            if not sleep_mode:
-                time.sleep(0.0002)  # let the worker park in poll: measure an idle worker
-            sent[i] = time.perf_counter()
-            ch.dispatch_raw(EVENT)
-            dret[i] = time.perf_counter()
-            ch.next_completion_raw(None)
+        if mode == "bare":
+            o = _native.outs()
+            evl = ctypes.c_size_t(len(EVENT))
+            for i in range(n):
+                time.sleep(0.0002)
+                sent[i] = time.perf_counter()
+                if lib.u_dispatch_now(ch._ch, EVENT, evl, c0, o.idbuf) != 0:
+                    raise RuntimeError("dispatch failed")
+                dret[i] = time.perf_counter()
+                lib.next_completion_into(ch._h, -1, o.buf, o.cap, o.binn)
+            o.inn.value = 0
+        else:
+            for i in range(n):
+                if not sleep_mode:
+                    time.sleep(0.0002)  # let the worker park in poll: measure an idle worker
+                sent[i] = time.perf_counter()
+                ch.dispatch_raw(EVENT)
+                dret[i] = time.perf_counter()
+                ch.next_completion_raw(None)
         t.join()
     lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
     # where it goes: the dispatch call, and the worker's return counted from the dispatch's
     disp = sorted((d - s) * 1e6 for d, s in zip(dret, sent))
     back = sorted((g - d) * 1e6 for g, d in zip(got, dret))
-    emit(bench="py_latency", mode="sleep10ms" if sleep_mode else "blocking", samples=n,
+    emit(bench="py_latency", mode={"sleep": "sleep10ms", "bare": "bare"}.get(mode, "blocking"), samples=n,
          p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1],
          dispatch_p50_us=disp[n // 2], dispatch_p99_us=disp[n * 99 // 100],
          after_dispatch_p50_us=back[n // 2], after_dispatch_p99_us=back[n * 99 // 100])

@@ -5,6 +5,7 @@
 #                                      library calls made directly, as the binding makes them
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
 #                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
+#                                      | bare (block, the library calls made directly, no binding)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
 #   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
 #   bench.rb ffi_latency N LIB         the same protocol through a C condvar (tests/bench/wakefloor.c,
@@ -117,12 +118,28 @@ def roundtrip(n, mode, batch)
 end
 
 def latency(n, mode)
+  abort "latency: MODE block|sleep|fd|bare; not #{mode}" unless %w[block sleep fd bare].include?(mode)
   sleep_mode = mode == "sleep"
   got = Array.new(n, 0.0)
   sent = Array.new(n, 0.0)
   dret = Array.new(n, 0.0)
   Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
+    # bare: the calls the gem makes, made directly (the waits attached `blocking: true`,
+    # the rest keeping the GVL), nothing else
+    nat = Tasker::Native
+    h = ch.handle
     worker = Thread.new do
+      if mode == "bare"
+        s = nat.scratch
+        n.times do |i|
+          raise "poll_into failed" unless nat.tasker_poll_into_blocking(h, -1, s.buf, s.buf.size, s.len).zero?
+
+          raw = s.buf.read_bytes(s.len.read_ulong).force_encoding(Encoding::UTF_8)
+          got[i] = now
+          nat.tasker_complete(h, raw.byteslice(13, 36), RESULT, RESULT.bytesize)
+        end
+        next
+      end
       if mode == "fd"
         # a fiber under the reactor: poll_raw waits with IO#wait_readable on tasker_event_fd
         Async do
@@ -147,12 +164,24 @@ def latency(n, mode)
       end
     end
     sleep 0.05
-    n.times do |i|
-      sleep 0.0002 unless sleep_mode # let the worker park in poll: measure an idle worker
-      sent[i] = now
-      ch.dispatch_raw(EVENT)
-      dret[i] = now
-      ch.next_completion_raw(timeout: nil)
+    if mode == "bare"
+      s = nat.scratch
+      n.times do |i|
+        sleep 0.0002
+        sent[i] = now
+        raise "dispatch failed" unless nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, s.id).zero?
+
+        dret[i] = now
+        nat.tasker_next_completion_into_blocking(h, -1, s.buf, s.buf.size, s.len)
+      end
+    else
+      n.times do |i|
+        sleep 0.0002 unless sleep_mode # let the worker park in poll: measure an idle worker
+        sent[i] = now
+        ch.dispatch_raw(EVENT)
+        dret[i] = now
+        ch.next_completion_raw(timeout: nil)
+      end
     end
     worker.join
   end
@@ -160,7 +189,7 @@ def latency(n, mode)
   # where it goes: the dispatch call, and the worker's return counted from the dispatch's
   disp = dret.zip(sent).map { |d, s| (d - s) * 1e6 }.sort
   back = got.zip(dret).map { |g, d| (g - d) * 1e6 }.sort
-  emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd" }.fetch(mode, "blocking"), samples: n,
+  emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd", "bare" => "bare" }.fetch(mode, "blocking"), samples: n,
        p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1],
        dispatch_p50_us: disp[n / 2], dispatch_p99_us: disp[n * 99 / 100],
        after_dispatch_p50_us: back[n / 2], after_dispatch_p99_us: back[n * 99 / 100])

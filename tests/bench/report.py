@@ -251,9 +251,11 @@ def main() -> None:
         r99 = blk["p99_us"] / peer["p99_us"] if peer else None
         met = r50 is not None and r50 <= 1.5 and r99 <= 1.5
         ffi = find(f"{lang}_ffi_latency") if main else None
+        bare = find(f"{lang}_latency", mode="bare") if main else None
         body.append([name, f(blk["p50_us"], 1), f(blk["p90_us"], 1), f(blk["p99_us"], 1), f(blk["max_us"], 1),
                      f"{peer_name}: " + (f"{peer['p50_us']:.1f} / {peer['p99_us']:.1f}" if peer else "n/a"),
                      f(r50, 2), f(r99, 2), "yes" if met else "no",
+                     f"{bare['p50_us']:.1f} / {bare['p99_us']:.1f}" if bare else "n/a",
                      f"{ffi['p50_us']:.1f} / {ffi['p99_us']:.1f}" if ffi else "n/a",
                      f(slp and slp["p50_us"], 0),
                      f(fdl and fdl["p50_us"], 1), f(fdl and fdl["p99_us"], 1), str(blk["samples"])])
@@ -262,6 +264,7 @@ def main() -> None:
         lat_summary.append({"lang": lang, "p50_us": blk["p50_us"], "p99_us": blk["p99_us"],
                             "peer_p50_us": peer and peer["p50_us"], "peer_p99_us": peer and peer["p99_us"],
                             "ffi_p50_us": ffi and ffi["p50_us"], "ffi_p99_us": ffi and ffi["p99_us"],
+                            "bare_p50_us": bare and bare["p50_us"], "bare_p99_us": bare and bare["p99_us"],
                             "ratio_p50": r50, "ratio_p99": r99})
     pp, ppp = find("c_pingpong"), find("c_peer_pingpong")
     if pp:
@@ -272,13 +275,15 @@ def main() -> None:
         summary["pingpong"] = {"c": pp["events_per_s"], "peer": ppp and ppp["events_per_s"]}
     table("3. Latency: dispatch -> poll returns (µs), idle worker, beside the language's own queue",
           ["from", "p50", "p90", "p99", "max", "own queue p50 / p99", "ratio p50", "ratio p99",
-           "both <= 1.5", "C condvar through the FFI p50 / p99", "poll(0)+sleep 10ms p50", "readiness fd p50", "fd p99", "samples"], body)
+           "both <= 1.5", "library calls made bare p50 / p99", "C condvar through the FFI p50 / p99", "poll(0)+sleep 10ms p50", "readiness fd p50", "fd p99", "samples"], body)
     out.append("Own queue: the same protocol (one event at a time, the worker blocked when it comes, "
                "the same documents) through what a user of that language would otherwise use between threads. "
                "The producer sleeps 50 µs (C) or 200 µs (Python, Ruby) between events; the rows '1 ms idle' sleep "
                "1 ms, so that the other CPU has gone idle when the event comes, and 'one CPU' runs that on CPU 0 "
                "alone (BENCH_ONE_CPU=1): what a wake-up costs depends on where the kernel puts the woken thread. "
-               "Ratio = libtasker / own queue, from the same run. C condvar through the FFI (Python, Ruby): "
+               "Ratio = libtasker / own queue, from the same run. Library calls made bare (Python, Ruby): the "
+               "same protocol with the library functions the binding calls, called directly (the binding's own "
+               "work taken out). C condvar through the FFI (Python, Ruby): "
                "the same protocol through a mutex and condvar in a small C library (tests/bench/wakefloor.c, no Go, "
                "no documents), the waits called with the GIL/GVL released and the post keeping it, as the bindings "
                "call libtasker: the wake-up floor of any library that waits in native code, measured in the same "
@@ -291,7 +296,8 @@ def main() -> None:
     body = []
     for lang, name, mode in (("c", "C", "blocking"), ("c", "C, readiness fd", "fd"),
                              ("c", "C, 1 ms idle", "blocking_gap1000us"),
-                             ("py", "Python", "blocking"), ("rb", "Ruby", "blocking")):
+                             ("py", "Python", "blocking"), ("py", "Python, calls made bare", "bare"),
+                             ("rb", "Ruby", "blocking"), ("rb", "Ruby, calls made bare", "bare")):
         r = find(f"{lang}_latency", mode=mode)
         if not r or "dispatch_p50_us" not in r:
             continue
@@ -421,9 +427,12 @@ def main() -> None:
                 base = r.get(f"ffi_{q}_us")
                 if base:
                     fl = base + go
-                    verdict += (f" (floor: C condvar through the FFI {base:.1f} µs + one call into Go after a "
-                                f"sleep {go:.1f} µs = {fl:.1f} µs, {fl / r[f'peer_{q}_us']:.2f}x own queue; "
-                                f"measured/floor {r[f'{q}_us'] / fl:.2f})")
+                    bare = r.get(f"bare_{q}_us")
+                    peer_q = r[f"peer_{q}_us"]
+                    verdict += (f" (floor: the wake-up through the FFI alone, a C condvar, {base:.1f} µs = "
+                                f"{base / peer_q:.2f}x own queue; with one call into Go after a sleep, {go:.1f} µs: "
+                                f"{fl:.1f} µs = {fl / peer_q:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f}"
+                                + (f"; the library's calls made bare {bare:.1f} µs" if bare else "") + ")")
                 else:
                     fl = r[f"peer_{q}_us"] + go
                     verdict += (f" (floor: own queue + one call into Go after a sleep = {fl:.1f} µs, "

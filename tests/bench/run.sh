@@ -128,10 +128,12 @@ for round in $(seq 1 "$ROUNDS"); do
   run "$B/bench" peer_latency "$N_LAT"
   run "$PY" tests/bench/bench.py latency "$N_LAT" block
   run "$PY" tests/bench/bench.py peer_latency "$N_LAT"
+  run "$PY" tests/bench/bench.py latency "$N_LAT" bare
   run "$PY" tests/bench/bench.py ffi_latency "$N_LAT" "$B/libwakefloor.so"
   if (( HAVE_RUBY )); then
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" bare
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb ffi_latency "$N_LAT" "$B/libwakefloor.so"
   fi
 done
