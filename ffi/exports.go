@@ -404,16 +404,33 @@ func pendingEvent(h C.uint64_t, eventID *C.char) (*runtime.Dispatcher, uuid.UUID
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	idLen := int(C.strnlen(eventID, 64))
-	idBytes := unsafe.Slice((*byte)(unsafe.Pointer(eventID)), idLen)
-	if idLen != 36 || !utf8.Valid(idBytes) {
-		return nil, uuid.Nil, fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid)
+	idBytes := cBytesUpTo(eventID, 64)
+	if len(idBytes) != 36 {
+		return nil, uuid.Nil, errEventIDShape
 	}
 	id, err := uuid.ParseBytes(idBytes)
 	if err != nil {
+		if !utf8.Valid(idBytes) { // a valid UUID is ASCII: checked only on failure, for the message
+			return nil, uuid.Nil, errEventIDShape
+		}
 		return nil, uuid.Nil, fmt.Errorf("%w: event_id %q is not a UUID: %v", channel.ErrInvalid, idBytes, err)
 	}
 	return d, id, nil
+}
+
+var errEventIDShape = fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid)
+
+// cBytesUpTo is strnlen(s, max) without a call into C (each call from Go
+// into C pays the scheduler's system-call bookkeeping both ways): the bytes
+// of s before its NUL, or its first max bytes when none comes first. It
+// reads no byte past the NUL or past max.
+func cBytesUpTo(s *C.char, max int) []byte {
+	p := unsafe.Pointer(s)
+	n := 0
+	for n < max && *(*byte)(unsafe.Add(p, n)) != 0 {
+		n++
+	}
+	return unsafe.Slice((*byte)(p), n)
 }
 
 //export tgo_complete

@@ -161,6 +161,44 @@ func TestRoundTripThroughExports(t *testing.T) {
 	assert.Equal(t, -5, r.status, "ESHUTDOWN")
 }
 
+// The event id of complete and checkpoint is read in Go, as strnlen(id, 64)
+// would: up to the NUL or 64 bytes, whichever comes first. A bad one is
+// EINVAL naming what is wrong with it; a UUID that is not pending ENOENT.
+func TestEventIDReading(t *testing.T) {
+	id := []byte("0b7e6f9c-1d2a-4c3b-8e9f-0a1b2c3d4e5f")
+	assert.Equal(t, id, bytesUpTo(append(append([]byte(nil), id...), 0, 'x'), 64), "stops at the NUL")
+	assert.Empty(t, bytesUpTo([]byte{0, 'a'}, 64), "a NUL first: nothing")
+	long := make([]byte, 64)
+	for i := range long {
+		long[i] = 'a'
+	}
+	assert.Equal(t, long, bytesUpTo(long, 64), "no NUL in the first 64 bytes: 64, nothing past them read")
+	assert.Equal(t, []byte("ab"), bytesUpTo([]byte("abc"), 2))
+
+	lockThread(t)
+	h, r := callNew(`{"cleanup_interval_ms":0}`)
+	require.Equal(t, 0, r.status, r.lastErr)
+	defer callDestroy(h)
+	shape := "must be a NUL-terminated 36-character UUID string"
+	badUTF8 := append([]byte("0b7e6f9c-1d2a-4c3b-8e9f-0a1b2c3d4e5"), 0xff)
+	for _, c := range []struct {
+		id   []byte
+		want string
+	}{
+		{[]byte("short"), shape},
+		{append(append([]byte(nil), id...), '0'), shape},
+		{long, shape},
+		{badUTF8, shape},
+		{[]byte("zzzzzzzz-1d2a-4c3b-8e9f-0a1b2c3d4e5f"), "is not a UUID"},
+	} {
+		r := callCompleteRaw(h, c.id, `{"success":true}`)
+		assert.Equal(t, -1, r.status, "%q: EINVAL", c.id)
+		assert.Contains(t, r.lastErr, c.want, "%q", c.id)
+	}
+	r = callCompleteRaw(h, id, `{"success":true}`)
+	assert.Equal(t, -3, r.status, "a well-formed id that is not pending: ENOENT (%s)", r.lastErr)
+}
+
 // EMPTY and CLOSED are not failures: they leave the thread's last error alone.
 func TestLastErrorOnlySetByFailures(t *testing.T) {
 	lockThread(t)

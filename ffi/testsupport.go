@@ -111,6 +111,26 @@ func callComplete(h uint64, id, doc string) callResult {
 	return callResult{status: int(st), lastErr: lastError()}
 }
 
+// bytesUpTo copies b into exactly len(b) bytes of C memory (no NUL added)
+// and returns what cBytesUpTo reads there with max = limit, copied.
+func bytesUpTo(b []byte, limit int) []byte {
+	p := C.malloc(C.size_t(max(len(b), 1)))
+	defer C.free(p)
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	return append([]byte(nil), cBytesUpTo((*C.char)(p), limit)...)
+}
+
+// callCompleteRaw is callComplete with an event id of any bytes (a NUL is
+// appended).
+func callCompleteRaw(h uint64, id []byte, doc string) callResult {
+	ci := C.CBytes(append(append([]byte(nil), id...), 0))
+	defer C.free(ci)
+	cd := C.CString(doc)
+	defer C.free(unsafe.Pointer(cd))
+	st := C.tasker_complete(C.tasker_t(h), (*C.char)(ci), cd, C.size_t(len(doc)))
+	return callResult{status: int(st), lastErr: lastError()}
+}
+
 func callCheckpoint(h uint64, id, doc string) callResult {
 	ci := C.CString(id)
 	defer C.free(unsafe.Pointer(ci))
