@@ -294,7 +294,10 @@ class Channel:
 
     def _wait(self, call: Callable[[int], int], ms: int, again: int = EMPTY) -> int:
         """Run a waiting call in slices of at most SLICE_MS. ``call(step_ms)`` returns a status;
-        ``again`` (EMPTY, or EFULL for dispatch) means "not yet"."""
+        ``again`` (EMPTY, or EFULL for dispatch) means "not yet". A wait that fits in one slice is
+        one call."""
+        if 0 < ms <= SLICE_MS:
+            return call(ms)
         deadline = None if ms < 0 else _monotonic() + ms / 1000.0
         while True:
             step = SLICE_MS
@@ -343,7 +346,7 @@ class Channel:
                 def call(step: int) -> int:
                     return waiting(h, step, o.buf, o.cap, o.binn)
 
-                rc = call(ms) if 0 < ms <= SLICE_MS else self._wait(call, ms)
+                rc = self._wait(call, ms)
             while rc == ETOOBIG:
                 # larger than the buffer: the library keeps it and hands it out first to the
                 # next take on this channel, which is this one with a buffer that fits
@@ -378,7 +381,7 @@ class Channel:
                 def call(step: int) -> int:
                     return waiting(h, max_events, step, o.bp, o.bn, o.bcount)
 
-                rc = call(ms) if 0 < ms <= SLICE_MS else self._wait(call, ms)
+                rc = self._wait(call, ms)
             if rc == OK:
                 addr = o.p.value or 0
                 data = _string_at(addr, o.n.value)
@@ -491,8 +494,6 @@ class Channel:
             ms = _ms(wait, "wait")
             if ms == 0:
                 rc = lib.dispatch_now(h, event_json, n, 0, idbuf)
-            elif 0 < ms <= SLICE_MS:
-                rc = lib.dispatch(h, event_json, n, ms, idbuf)
             else:
                 rc = self._wait(lambda step: lib.dispatch(h, event_json, n, step, idbuf), ms, EFULL)
         if rc != OK:
