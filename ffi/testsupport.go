@@ -102,14 +102,7 @@ func callPollBatch(h uint64, max uint32, timeoutMs int32) (int, callResult) {
 	return int(count), r
 }
 
-func callComplete(h uint64, id, doc string) callResult {
-	ci := C.CString(id)
-	defer C.free(unsafe.Pointer(ci))
-	cd := C.CString(doc)
-	defer C.free(unsafe.Pointer(cd))
-	st := C.tasker_complete(C.tasker_t(h), ci, cd, C.size_t(len(doc)))
-	return callResult{status: int(st), lastErr: lastError()}
-}
+func callComplete(h uint64, id, doc string) callResult { return callCompleteRaw(h, []byte(id), doc) }
 
 // bytesUpTo copies b into exactly len(b) bytes of C memory (no NUL added)
 // and returns what cBytesUpTo reads there with max = limit, copied.
@@ -120,8 +113,8 @@ func bytesUpTo(b []byte, limit int) []byte {
 	return append([]byte(nil), cBytesUpTo((*C.char)(p), limit)...)
 }
 
-// callCompleteRaw is callComplete with an event id of any bytes (a NUL is
-// appended).
+// callCompleteRaw calls tasker_complete with an event id of any bytes (a
+// NUL is appended).
 func callCompleteRaw(h uint64, id []byte, doc string) callResult {
 	ci := C.CBytes(append(append([]byte(nil), id...), 0))
 	defer C.free(ci)
