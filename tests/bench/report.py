@@ -21,7 +21,10 @@ def sh(cmd: str) -> str:
         return ""
 
 
-def machine() -> dict:
+def machine(run: dict, results: str) -> dict:
+    """The header facts. ``run`` is run.sh's first row: when the run started and the load average
+    just before its first benchmark (read at the end, it would be the run's own load). The run
+    ended when its results file was last written."""
     model = ""
     try:
         for line in open("/proc/cpuinfo"):
@@ -31,7 +34,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": run.get("started") or "n/a",
+        "ended": dt.datetime.fromtimestamp(os.path.getmtime(results), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": model or platform.processor(),
         "cores": os.cpu_count(),
         "kernel": platform.release(),
@@ -39,8 +43,7 @@ def machine() -> dict:
         "gcc": sh("gcc --version | head -1"),
         "python": platform.python_version(),
         "ruby": sh("ruby -e 'print RUBY_VERSION'"),
-        # run.sh reads it before its first benchmark; read here, at the end, it would be the run's own load
-        "load_before": os.environ.get("BENCH_LOAD_BEFORE") or "n/a",
+        "load_before": run.get("load_before") or "n/a",
     }
 
 
@@ -76,7 +79,8 @@ def main() -> None:
         return med
 
     out: list[str] = []
-    data: dict = {"machine": machine(), "command": a.command, "raw": rows}
+    data: dict = {"machine": machine(next((r for r in rows if r.get("bench") == "run"), {}), a.results), "command": a.command,
+                  "raw": rows}
     summary: dict = {}
 
     def table(title: str, header: list[str], body: list[list[str]]) -> None:
@@ -423,20 +427,14 @@ def main() -> None:
                 # what no change in the library removes: the wake-up through the language's foreign-call
                 # layer (the C condvar called the same way, where measured; else the own queue) plus the
                 # one entry into Go that the producer's dispatch makes after its thread slept
-                go = cf[f"after_sleep_{q}_us"]
-                base = r.get(f"ffi_{q}_us")
-                if base:
-                    fl = base + go
-                    bare = r.get(f"bare_{q}_us")
-                    peer_q = r[f"peer_{q}_us"]
-                    verdict += (f" (floor: the wake-up through the FFI alone, a C condvar, {base:.1f} µs = "
-                                f"{base / peer_q:.2f}x own queue; with one call into Go after a sleep, {go:.1f} µs: "
-                                f"{fl:.1f} µs = {fl / peer_q:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f}"
-                                + (f"; the library's calls made bare {bare:.1f} µs" if bare else "") + ")")
-                else:
-                    fl = r[f"peer_{q}_us"] + go
-                    verdict += (f" (floor: own queue + one call into Go after a sleep = {fl:.1f} µs, "
-                                f"{fl / r[f'peer_{q}_us']:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f})")
+                go, peer_q = cf[f"after_sleep_{q}_us"], r[f"peer_{q}_us"]
+                ffi_q, bare_q = r.get(f"ffi_{q}_us"), r.get(f"bare_{q}_us")
+                fl = (ffi_q or peer_q) + go
+                base = (f"the wake-up through the FFI alone, a C condvar, {ffi_q:.1f} µs = {ffi_q / peer_q:.2f}x "
+                        f"own queue; with one call into Go after a sleep, {go:.1f} µs:" if ffi_q
+                        else "own queue + one call into Go after a sleep =")
+                verdict += (f" (floor: {base} {fl:.1f} µs = {fl / peer_q:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f}"
+                            + (f"; the library's calls made bare {bare_q:.1f} µs" if bare_q else "") + ")")
             tgt.append([f"idle-worker latency {q}, {name}: <= 1.5x own queue",
                         f"{r[f'{q}_us']:.1f} / {r[f'peer_{q}_us']:.1f} µs = {ratio:.2f}x" if ratio else "n/a",
                         verdict])
@@ -477,7 +475,7 @@ def main() -> None:
     md = (f"# Benchmarks\n\nThe latest `{a.command}` run. Reproduce with `make test && {a.command}` "
           f"(`make bench-quick` for a first look in under a minute).\n\n"
           f"Machine: {mc['cpu']}, {mc['cores']} cores, Linux {mc['kernel']}; {mc['go']}; {mc['gcc']}; "
-          f"Python {mc['python']}; Ruby {mc['ruby']}. Run at {mc['date']}; load average before: {mc['load_before']}.\n\n"
+          f"Python {mc['python']}; Ruby {mc['ruby']}. Run from {mc['started']} to {mc['ended']}; load average before: {mc['load_before']}.\n\n"
           + text)
     os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
     with open(a.json, "w") as fh:

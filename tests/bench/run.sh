@@ -7,7 +7,9 @@ QUICK=0
 [[ "${1:-}" == "--quick" ]] && QUICK=1
 B=build/bench
 mkdir -p "$B"
-OUT="$B/results.jsonl"
+# a quick look never replaces the full run's results (nor, below, its table)
+SUFFIX=""; (( QUICK )) && SUFFIX="-quick"
+OUT="$B/results$SUFFIX.jsonl"
 : > "$OUT"
 PY=${PYTHON:-python3}
 RB=${RUBY:-ruby}
@@ -23,7 +25,10 @@ else
   N_PG=20000 N_PG_LAT=300 PG_PROCS="1 2 4" PG_REPS=3 ROUNDS=3
 fi
 
-export BENCH_LOAD_BEFORE; BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)   # for the report's header
+# for the report's header, kept with the results so that a report made again from them (after
+# NOTES.md changes) still says when the run started and what load it started under
+printf '{"bench":"run","started":"%s","load_before":"%s"}\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
 T0=$SECONDS
 step() { printf '\033[1m== [%ss] %s\033[0m\n' "$((SECONDS - T0))" "$*" >&2; }
 run() { "$@" | tee -a "$OUT" >&2; }
@@ -167,7 +172,7 @@ run "$B/bench" checkpoint "$N_RT"
 for mode in decoded raw; do run "$PY" tests/bench/bench.py checkpoint "$N_LANG" "$mode"; done
 
 step "8. go test -bench (core)"
-go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench.txt" >&2
+go test -run='^$' -bench=. -benchmem -benchtime="$GOBENCH" ./channel ./runtime 2>&1 | tee "$B/gobench$SUFFIX.txt" >&2
 
 step "9. PostgreSQL source"
 PGDIR="$PWD/$B/pg"
@@ -209,6 +214,6 @@ if (( ! QUICK )); then
   fi
 fi
 
-MD=BENCHMARKS.md; (( QUICK )) && MD="$B/BENCHMARKS-quick.md"   # a quick look never replaces the full table
-"$PY" tests/bench/report.py "$OUT" "$B/gobench.txt" --json build/bench.json --markdown "$MD" \
+MD=BENCHMARKS.md; (( QUICK )) && MD="$B/BENCHMARKS-quick.md"
+"$PY" tests/bench/report.py "$OUT" "$B/gobench$SUFFIX.txt" --json "build/bench$SUFFIX.json" --markdown "$MD" \
   --command "make bench$( (( QUICK )) && echo -quick)"
