@@ -363,9 +363,14 @@ class Channel:
         except BaseException:
             _settle_quietly(o)
             raise
-        if rc == EMPTY:
-            return None
-        raise self._error(rc)
+        self._raise_unless_empty(rc)
+        return None
+
+    def _raise_unless_empty(self, rc: int) -> None:
+        """How a take that got no document ends: it returns None for EMPTY and raises for any other
+        status."""
+        if rc != EMPTY:
+            raise self._error(rc)
 
     def _take_batch(self, o: _native.Outs, max_events: int, timeout: float | None) -> bytes | None:
         """poll_batch's take: the shape of _take_into, with the library's malloc'd array (copied
@@ -392,9 +397,8 @@ class Channel:
         except BaseException:
             _settle_quietly(o)
             raise
-        if rc == EMPTY:
-            return None
-        raise self._error(rc)
+        self._raise_unless_empty(rc)
+        return None
 
     def _pop_kept(self, o: _native.Outs) -> bytes | None:
         """The oldest completion kept from an interrupted call, now held for this caller."""
