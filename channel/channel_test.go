@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -1047,4 +1049,79 @@ func TestRule9_CleanupExpiresExactlyThePastDeadline(t *testing.T) {
 	for id := range live {
 		require.NoError(t, c.Complete(id, ok()))
 	}
+}
+
+// PollInto and NextCompletionInto (what the C layer calls) hand out what
+// Poll and NextCompletion do, and leave the destination alone on an error.
+func TestInto_SameResultsAndDestinationLeftAloneOnError(t *testing.T) {
+	c := newChan(t, nil)
+	sentinelEv := channel.Event{Handler: "sentinel"}
+	dstEv := sentinelEv
+	ts.ErrIs(t, c.PollInto(bg, 0, &dstEv), channel.ErrEmpty, cabi.Empty)
+	assert.Equal(t, sentinelEv, dstEv)
+	sentinelComp := channel.Completion{Handler: "sentinel"}
+	dstComp := sentinelComp
+	ts.ErrIs(t, c.NextCompletionInto(bg, 0, &dstComp), channel.ErrEmpty, cabi.Empty)
+	assert.Equal(t, sentinelComp, dstComp)
+
+	e := ev("h")
+	e.Payload = []byte(`{"n":1}`)
+	id := enqueue(t, c, e)
+	require.NoError(t, c.PollInto(bg, 0, &dstEv))
+	assert.Equal(t, id, dstEv.EventID)
+	assert.Equal(t, e.TaskUUID, dstEv.TaskUUID)
+	assert.Equal(t, "h", dstEv.Handler)
+	assert.JSONEq(t, `{"n":1}`, string(dstEv.Payload))
+	assert.False(t, dstEv.PolledAt.IsZero())
+	require.NoError(t, c.Complete(id, ok()))
+	require.NoError(t, c.NextCompletionInto(bg, 0, &dstComp))
+	assert.Equal(t, id, dstComp.EventID)
+	assert.Equal(t, channel.StatusCompleted, dstComp.Status)
+	assert.Equal(t, dstEv.PolledAt, dstComp.PolledAt)
+
+	// the same again through Poll and NextCompletion
+	id2 := enqueue(t, c, e)
+	p, err := c.Poll(bg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, id2, p.EventID)
+	require.NoError(t, c.Complete(id2, ok()))
+	comp, err := c.NextCompletion(bg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, id2, comp.EventID)
+}
+
+// EnqueueJSON parses into the entry it queues: a parser that fails after
+// filling part of the event queues nothing and counts one rejection; one that
+// succeeds has its event queued with the defaults filled in.
+func TestEnqueueJSON_ParsesIntoTheQueuedEntry(t *testing.T) {
+	c := newChan(t, nil)
+	route := func(string) channel.Kind { return channel.KindFFI }
+	task, step := uuid.New(), uuid.New()
+	failing := func(doc []byte, _ int, ev *channel.Event) error {
+		ev.TaskUUID, ev.StepUUID, ev.Handler = task, step, "half"
+		return fmt.Errorf("%w: %s", channel.ErrInvalid, doc)
+	}
+	_, err := c.EnqueueJSON(bg, []byte("bad"), failing, route, 0)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+	assert.EqualValues(t, 1, c.Stats().RejectedInvalid)
+	_, err = c.Poll(bg, 0)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
+
+	var sawZero bool
+	parse := func(_ []byte, max int, ev *channel.Event) error {
+		sawZero = reflect.DeepEqual(*ev, channel.Event{})
+		assert.Equal(t, channel.DefaultConfig().MaxPayloadBytes, max)
+		ev.TaskUUID, ev.StepUUID, ev.Handler = task, step, "h"
+		return nil
+	}
+	id, err := c.EnqueueJSON(bg, []byte("{}"), parse, route, 0)
+	require.NoError(t, err)
+	assert.True(t, sawZero, "the parser is given the zero Event")
+	p, err := c.Poll(bg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, id, p.EventID)
+	assert.Equal(t, task, p.TaskUUID)
+	assert.NotEqual(t, uuid.Nil, p.CorrelationID)
+	assert.Equal(t, channel.DefaultConfig().HandlerTimeoutMs, p.TimeoutMs)
+	assert.False(t, p.DispatchedAt.IsZero())
 }

@@ -57,8 +57,16 @@ func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)%len(d.buf)] }
 func (d *deque[T]) back() *T { return &d.buf[(d.head+d.size-1)%len(d.buf)] }
 
 func (d *deque[T]) pop() T {
+	var v T
+	d.popInto(&v)
+	return v
+}
+
+// popInto moves the oldest element to *dst (one copy, none through a return
+// value); the deque must not be empty.
+func (d *deque[T]) popInto(dst *T) {
 	var zero T
-	v := d.buf[d.head]
+	*dst = d.buf[d.head]
 	d.buf[d.head] = zero // drop references
 	d.head = (d.head + 1) % len(d.buf)
 	d.size--
@@ -68,7 +76,6 @@ func (d *deque[T]) pop() T {
 	// The buffer is kept: its size is bounded by the channel's config
 	// (queues by dispatch_buffer_size, the stream by completion_buffer_size
 	// plus what a shutdown cancels), so memory stays flat.
-	return v
 }
 
 // clear drops every element.

@@ -199,22 +199,33 @@ func (c *Channel) unindexLocked(ended []*entry) {
 // none arrived within timeout; ErrClosed once shutdown began, every event has
 // ended and the stream is empty.
 func (c *Channel) NextCompletion(ctx context.Context, timeout time.Duration) (Completion, error) {
+	var comp Completion
+	if err := c.NextCompletionInto(ctx, timeout, &comp); err != nil {
+		return Completion{}, err
+	}
+	return comp, nil
+}
+
+// NextCompletionInto is NextCompletion storing the completion in *dst (left
+// alone on an error): the C layer encodes it from there, with no copy of
+// the completion on the way out.
+func (c *Channel) NextCompletionInto(ctx context.Context, timeout time.Duration, dst *Completion) error {
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
 	defer c.unlock()
 	for {
 		if c.stream.len() > 0 {
-			comp := c.stream.pop()
+			c.stream.popInto(dst)
 			c.st.Delivered++
 			c.kickLocked() // room freed: a poller may start an event
-			return comp, nil
+			return nil
 		}
 		if c.closing && c.allEndedLocked() {
-			return Completion{}, c.fail(&w, fmt.Errorf("%w: every event has ended and the stream is empty", ErrClosed))
+			return c.fail(&w, fmt.Errorf("%w: every event has ended and the stream is empty", ErrClosed))
 		}
 		if !w.canWait() {
-			return Completion{}, c.fail(&w, ErrEmpty)
+			return c.fail(&w, ErrEmpty)
 		}
 		c.park(&c.waitNext, &w)
 	}

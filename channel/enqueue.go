@@ -26,8 +26,10 @@ func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 // DispatchParser decodes a dispatch document into an Event. It must reject
 // (with ErrInvalid or ErrTooBig, changing nothing) every document whose
 // Event Enqueue's validation would reject: EnqueueJSON does not validate
-// what it returns a second time. wire.ParseDispatch is the module's one.
-type DispatchParser func(doc []byte, maxBytes int) (Event, error)
+// what it returns a second time.
+// It decodes into *ev, the zero Event of the entry that will be queued.
+// wire.ParseDispatchInto is the module's one.
+type DispatchParser func(doc []byte, maxBytes int, ev *Event) error
 
 // EnqueueJSON parses a dispatch document with parse (given
 // max_payload_bytes) and queues the event for the kind route chooses from
@@ -35,16 +37,23 @@ type DispatchParser func(doc []byte, maxBytes int) (Event, error)
 // parsed event goes straight in: a document that does not parse queues
 // nothing and counts in rejected_invalid.
 func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchParser, route func(handler string) Kind, timeout time.Duration) (uuid.UUID, error) {
-	ev, err := parse(doc, c.cfg.MaxPayloadBytes)
-	if err != nil {
+	e := &entry{heapIdx: -1}
+	if err := parse(doc, c.cfg.MaxPayloadBytes, &e.ev); err != nil {
 		c.RecordRejected()
 		return uuid.Nil, err
 	}
-	return c.enqueueAs(ctx, ev, route(ev.Handler), timeout, false)
+	return c.enqueueEntry(ctx, e, route(e.ev.Handler), timeout, false)
 }
 
 // enqueueAs queues a validated event; src marks a source event (source.go).
 func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
+	return c.enqueueEntry(ctx, &entry{ev: ev, heapIdx: -1}, kind, timeout, src)
+}
+
+// enqueueEntry queues e, a new entry holding a validated event (nothing
+// else set but heapIdx = -1), for kind.
+func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
+	ev := &e.ev
 	now := time.Now()
 	if ev.EventID == uuid.Nil {
 		ev.EventID = newIDAt(now)
@@ -59,7 +68,7 @@ func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout ti
 		}
 	}
 	ev.PolledAt = time.Time{}
-	e := &entry{ev: ev, kind: kind, heapIdx: -1, src: src}
+	e.kind, e.src = kind, src
 	if src && ev.Checkpoint != nil {
 		e.checkpoints = ev.Checkpoint.Count // a resumed step: the count continues
 	}

@@ -77,12 +77,23 @@ func (c *Channel) unlinkPendingLocked(e *entry) {
 // within timeout (the queue was empty or a bound of rule 3 was reached);
 // ErrClosed once shutdown began and no queued event is left.
 func (c *Channel) Poll(ctx context.Context, timeout time.Duration) (Event, error) {
+	var ev Event
+	if err := c.PollInto(ctx, timeout, &ev); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// PollInto is Poll storing the event in *dst (left alone on an error): the
+// C layer encodes it from there, with no copy on the way out.
+func (c *Channel) PollInto(ctx context.Context, timeout time.Duration, dst *Event) error {
 	var one [1]*entry
 	es, err := c.take(ctx, KindFFI, 1, timeout, one[:0])
 	if err != nil {
-		return Event{}, err
+		return err
 	}
-	return es[0].ev, nil
+	*dst = es[0].ev
+	return nil
 }
 
 // PollBatch takes up to max events (max >= 1), waiting only for the first.

@@ -226,8 +226,8 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.
 // appended to buf: the exports below and the hand-off to a parked thread
 // (park.go) use the same three.
 func pollJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, error) {
-	ev, err := d.Poll(bg, wait)
-	if err != nil {
+	var ev channel.Event
+	if err := d.PollInto(bg, wait, &ev); err != nil {
 		return nil, err
 	}
 	return wire.AppendEventJSON(buf, &ev), nil
@@ -244,8 +244,8 @@ func pollBatchJSON(d *runtime.Dispatcher, buf []byte, max uint32, wait time.Dura
 }
 
 func nextCompletionJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, error) {
-	c, err := d.NextCompletion(bg, wait)
-	if err != nil {
+	var c channel.Completion
+	if err := d.NextCompletionInto(bg, wait, &c); err != nil {
 		return nil, err
 	}
 	return wire.AppendCompletionJSON(buf, &c), nil
@@ -339,9 +339,7 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 	}
 	if idOut != nil {
 		buf := unsafe.Slice((*byte)(unsafe.Pointer(idOut)), 37)
-		s := id.String()
-		copy(buf, s)
-		buf[36] = 0
+		buf[len(wire.AppendUUIDText(buf[:0], id))] = 0 // 36 bytes: no allocation
 	}
 	return 0
 }

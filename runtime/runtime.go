@@ -201,10 +201,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev channel.Event, timeout tim
 	return d.ch.Enqueue(ctx, ev, d.route(ev.Handler), timeout)
 }
 
-// DispatchJSON parses a dispatch document (wire.ParseDispatch) and
+// DispatchJSON parses a dispatch document (wire.ParseDispatchInto) and
 // dispatches it; a document that does not parse counts in rejected_invalid.
 func (d *Dispatcher) DispatchJSON(ctx context.Context, doc []byte, timeout time.Duration) (uuid.UUID, error) {
-	return d.ch.EnqueueJSON(ctx, doc, wire.ParseDispatch, d.route, timeout)
+	return d.ch.EnqueueJSON(ctx, doc, wire.ParseDispatchInto, d.route, timeout)
 }
 
 // RejectDispatch counts in rejected_invalid a dispatch refused before its
@@ -227,6 +227,11 @@ func (d *Dispatcher) route(handler string) channel.Kind {
 // Poll takes one event for an FFI worker (channel.Channel.Poll).
 func (d *Dispatcher) Poll(ctx context.Context, timeout time.Duration) (channel.Event, error) {
 	return d.ch.Poll(ctx, timeout)
+}
+
+// PollInto is Poll storing the event in *dst (left alone on an error).
+func (d *Dispatcher) PollInto(ctx context.Context, timeout time.Duration, dst *channel.Event) error {
+	return d.ch.PollInto(ctx, timeout, dst)
 }
 
 // PollBatch takes up to max events for an FFI worker, waiting only for the first.
@@ -265,6 +270,12 @@ func (d *Dispatcher) CleanupTimeouts() int { return d.ch.CleanupTimeouts() }
 // NextCompletion takes the next completion from the stream.
 func (d *Dispatcher) NextCompletion(ctx context.Context, timeout time.Duration) (channel.Completion, error) {
 	return d.ch.NextCompletion(ctx, timeout)
+}
+
+// NextCompletionInto is NextCompletion storing the completion in *dst (left
+// alone on an error).
+func (d *Dispatcher) NextCompletionInto(ctx context.Context, timeout time.Duration, dst *channel.Completion) error {
+	return d.ch.NextCompletionInto(ctx, timeout, dst)
 }
 
 // Stats returns the channel's snapshot plus the dispatcher's counters

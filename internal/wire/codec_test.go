@@ -577,3 +577,17 @@ func TestParsers_AllocateOnlyTheirCopies(t *testing.T) {
 		t.Errorf("ParseResult: %v allocations, want 2 (result, metadata)", n)
 	}
 }
+
+// AppendUUIDText writes the canonical text (what uuid.UUID.String gives)
+// and, into a buffer with room (tasker_dispatch's 37 bytes), allocates nothing.
+func TestAppendUUIDText(t *testing.T) {
+	for _, u := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.Must(uuid.NewV7())} {
+		got := wire.AppendUUIDText([]byte("id="), u)
+		assert.Equal(t, "id="+u.String(), string(got))
+	}
+	buf := make([]byte, 37)
+	u := uuid.New()
+	if n := testing.AllocsPerRun(200, func() { _ = wire.AppendUUIDText(buf[:0], u) }); n != 0 {
+		t.Errorf("AppendUUIDText into a 37-byte buffer: %v allocations, want 0", n)
+	}
+}

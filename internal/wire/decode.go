@@ -15,10 +15,21 @@ import (
 // than maxBytes (when > 0) is ErrTooBig. Fields left out stay zero; Dispatch
 // fills them in.
 func ParseDispatch(data []byte, maxBytes int) (channel.Event, error) {
-	const doc = "event"
 	var ev channel.Event
+	if err := ParseDispatchInto(data, maxBytes, &ev); err != nil {
+		return channel.Event{}, err
+	}
+	return ev, nil
+}
+
+// ParseDispatchInto is ParseDispatch decoding into *ev, which must be the
+// zero Event: the channel parses straight into the entry it queues, with no
+// copy of the event on the way (channel.DispatchParser). After an error
+// *ev holds whatever was decoded before it; the caller drops it.
+func ParseDispatchInto(data []byte, maxBytes int, ev *channel.Event) error {
+	const doc = "event"
 	if maxBytes > 0 && len(data) > maxBytes {
-		return ev, &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
+		return &channel.SizeError{Doc: doc, N: len(data), Max: maxBytes}
 	}
 	var haveTask, haveStep, haveHandler bool
 	err := scanObject(data, doc, func(key string, raw []byte) error {
@@ -75,19 +86,19 @@ func ParseDispatch(data []byte, maxBytes int) (channel.Event, error) {
 		return nil
 	})
 	if err != nil {
-		return channel.Event{}, err
+		return err
 	}
 	switch {
 	case !haveTask:
-		return channel.Event{}, invalidf("%s: missing required key \"task_uuid\"", doc)
+		return invalidf("%s: missing required key \"task_uuid\"", doc)
 	case !haveStep:
-		return channel.Event{}, invalidf("%s: missing required key \"step_uuid\"", doc)
+		return invalidf("%s: missing required key \"step_uuid\"", doc)
 	case !haveHandler:
-		return channel.Event{}, invalidf("%s: missing required key \"handler\"", doc)
+		return invalidf("%s: missing required key \"handler\"", doc)
 	case ev.Handler == "":
-		return channel.Event{}, invalidf("%s: key \"handler\" must be a non-empty string", doc)
+		return invalidf("%s: key \"handler\" must be a non-empty string", doc)
 	}
-	return ev, nil
+	return nil
 }
 
 // ParseResult decodes a result document (docs/ABI.md, "Result"). Strict like

@@ -9,7 +9,10 @@ import (
 	"github.com/tasker-systems/libtasker/channel"
 )
 
-func appendUUID(b []byte, u uuid.UUID) []byte {
+// AppendUUIDText appends u in its canonical 36-character form (lower-case
+// hex, no quotes). It never allocates when b has room for 36 more bytes:
+// tasker_dispatch writes an event id straight into the caller's buffer.
+func AppendUUIDText(b []byte, u uuid.UUID) []byte {
 	var buf [36]byte
 	const hex = "0123456789abcdef"
 	j := 0
@@ -21,8 +24,12 @@ func appendUUID(b []byte, u uuid.UUID) []byte {
 		buf[j], buf[j+1] = hex[c>>4], hex[c&0xf]
 		j += 2
 	}
+	return append(b, buf[:]...)
+}
+
+func appendUUID(b []byte, u uuid.UUID) []byte {
 	b = append(b, '"')
-	b = append(b, buf[:]...)
+	b = AppendUUIDText(b, u)
 	return append(b, '"')
 }
 

@@ -32,8 +32,8 @@ func main() {
 	run := func(iters int) time.Duration {
 		start := time.Now()
 		for range iters {
-			ev, err := wire.ParseDispatch(evDoc, 1<<20)
-			if err != nil {
+			var ev channel.Event
+			if err := wire.ParseDispatchInto(evDoc, 1<<20, &ev); err != nil {
 				panic(err)
 			}
 			ev.EventID, ev.CorrelationID = id, id
