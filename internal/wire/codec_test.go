@@ -581,9 +581,17 @@ func TestParsers_AllocateOnlyTheirCopies(t *testing.T) {
 // AppendUUIDText writes the canonical text (what uuid.UUID.String gives)
 // and, into a buffer with room (tasker_dispatch's 37 bytes), allocates nothing.
 func TestAppendUUIDText(t *testing.T) {
-	for _, u := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.Must(uuid.NewV7())} {
+	us := []uuid.UUID{uuid.Nil, uuid.Max, uuid.Must(uuid.NewV7())}
+	var every uuid.UUID // every byte value, in every position
+	for i := range 256 {
+		for j := range every {
+			every[j] = byte(i + 17*j)
+		}
+		us = append(us, every)
+	}
+	for _, u := range us {
 		got := wire.AppendUUIDText([]byte("id="), u)
-		assert.Equal(t, "id="+u.String(), string(got))
+		require.Equal(t, "id="+u.String(), string(got))
 	}
 	buf := make([]byte, 37)
 	u := uuid.New()
