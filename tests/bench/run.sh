@@ -57,6 +57,7 @@ floors_and_round_trips() {
   run "$B/bench" roundtrip "$N_RT" 1
   run "$B/bench" roundtrip "$N_RT" 64
   run "$B/bench" roundtrip_into "$N_RT"
+  run "$B/floor" slot "$N_RT"   # the same four calls and JSON work, one event slot instead of the channel
   step "1-2. round $1 of $ROUNDS: Python floor, JSON work floor, round trips"
   run "$PY" tests/bench/floor.py "$B/libfloor.so" "$N_FLOOR"
   run "$PY" tests/bench/bench.py jsonfloor "$N_LANG"
@@ -105,6 +106,7 @@ if command -v valgrind >/dev/null; then
     cg "c_$what" "$N_CG" --collect-atstart=no "$B/bench" callgrind "$N_CG" "$what"
   done
   cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
+  cg c_slot "$N_CG" --collect-atstart=no "$B/floor" slot "$N_CG" callgrind
   # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
   if (( ! QUICK )); then
     cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
