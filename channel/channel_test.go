@@ -1125,3 +1125,28 @@ func TestEnqueueJSON_ParsesIntoTheQueuedEntry(t *testing.T) {
 	assert.Equal(t, channel.DefaultConfig().HandlerTimeoutMs, p.TimeoutMs)
 	assert.False(t, p.DispatchedAt.IsZero())
 }
+
+// PollBatchAppend (what the C layer calls, with a reused slice) appends the
+// batch after what dst holds and hands dst back unchanged on an error.
+func TestPollBatchAppend(t *testing.T) {
+	c := newChan(t, func(cfg *channel.Config) { cfg.MaxConcurrentHandlers = 100 })
+	keep := []channel.Event{{Handler: "kept"}}
+	got, err := c.PollBatchAppend(bg, 4, 0, keep)
+	ts.ErrIs(t, err, channel.ErrEmpty, cabi.Empty)
+	require.Len(t, got, 1)
+	assert.Equal(t, "kept", got[0].Handler)
+	got, err = c.PollBatchAppend(bg, 0, 0, keep)
+	ts.ErrIs(t, err, channel.ErrInvalid, cabi.Invalid)
+	require.Len(t, got, 1)
+
+	want := enqueueN(t, c, 70) // more than the 64 entries a batch takes without allocating
+	got, err = c.PollBatchAppend(bg, 100, 0, keep)
+	require.NoError(t, err)
+	require.Len(t, got, 71)
+	assert.Equal(t, "kept", got[0].Handler)
+	for i, id := range want {
+		assert.Equal(t, id, got[i+1].EventID, "FIFO")
+		assert.False(t, got[i+1].PolledAt.IsZero())
+	}
+	assert.EqualValues(t, 70, c.Stats().Polled)
+}

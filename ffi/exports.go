@@ -236,12 +236,22 @@ func pollJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, er
 // pollBatchJSON takes up to max events (at most 1<<20) as one JSON array
 // and returns how many.
 func pollBatchJSON(d *runtime.Dispatcher, buf []byte, max uint32, wait time.Duration) ([]byte, int, error) {
-	evs, err := d.PollBatch(bg, int(min(max, 1<<20)), wait)
+	bp := batches.Get().(*[]channel.Event)
+	defer batches.Put(bp)
+	evs, err := d.PollBatchAppend(bg, int(min(max, 1<<20)), wait, (*bp)[:0])
 	if err != nil {
 		return nil, 0, err
 	}
-	return wire.AppendEventsJSON(buf, evs), len(evs), nil
+	buf = wire.AppendEventsJSON(buf, evs)
+	clear(evs) // the pool keeps no event's payload alive
+	if cap(evs) <= 1024 {
+		*bp = evs // keep a grown slice, but not a huge one
+	}
+	return buf, len(evs), nil
 }
+
+// batches holds the slices pollBatchJSON takes events into.
+var batches = sync.Pool{New: func() any { s := make([]channel.Event, 0, 64); return &s }}
 
 func nextCompletionJSON(d *runtime.Dispatcher, buf []byte, wait time.Duration) ([]byte, error) {
 	var c channel.Completion

@@ -239,6 +239,11 @@ func (d *Dispatcher) PollBatch(ctx context.Context, max int, timeout time.Durati
 	return d.ch.PollBatch(ctx, max, timeout)
 }
 
+// PollBatchAppend is PollBatch appending to dst (channel.Channel.PollBatchAppend).
+func (d *Dispatcher) PollBatchAppend(ctx context.Context, max int, timeout time.Duration, dst []channel.Event) ([]channel.Event, error) {
+	return d.ch.PollBatchAppend(ctx, max, timeout, dst)
+}
+
 // Complete ends a pending FFI event with r. Never waits.
 func (d *Dispatcher) Complete(id uuid.UUID, r channel.Result) error {
 	return d.ch.Complete(id, r)
