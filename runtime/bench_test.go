@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/google/uuid"
@@ -22,30 +23,37 @@ func benchDisp(b *testing.B, opts ...rt.Option) *rt.Dispatcher {
 	return d
 }
 
-// BenchmarkJSONRoundTrip: what one event costs across the C boundary:
-// DispatchJSON -> Poll -> AppendEventJSON -> CompleteJSON -> NextCompletion ->
-// AppendCompletionJSON.
+// BenchmarkJSONRoundTrip: what one event costs in Go, with the calls the C
+// layer makes for tasker_dispatch, tasker_poll_into, tasker_complete and
+// tasker_next_completion_into: DispatchJSON -> PollInto -> AppendEventJSON ->
+// CompleteJSON -> NextCompletionInto -> AppendCompletionJSON. With
+// BENCH_EVENT and BENCH_RESULT set (tests/bench/run.sh exports them) it uses
+// the benchmark's documents, for comparison with the C round trip and the
+// one-slot floor (tests/bench/NOTES.md, 23).
 func BenchmarkJSONRoundTrip(b *testing.B) {
 	d := benchDisp(b)
 	doc := []byte(`{"task_uuid":"` + uuid.NewString() + `","step_uuid":"` + uuid.NewString() +
 		`","handler":"process_order","payload":{"order":12345,"items":[1,2,3]},"timeout_ms":5000}`)
 	res := []byte(`{"success":true,"result":{"charged":12.5},"metadata":{"worker":"w1"}}`)
+	if ev, r := os.Getenv("BENCH_EVENT"), os.Getenv("BENCH_RESULT"); ev != "" && r != "" {
+		doc, res = []byte(ev), []byte(r)
+	}
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := d.DispatchJSON(bg, doc, 0); err != nil {
 			b.Fatal(err)
 		}
-		e, err := d.Poll(bg, 0)
-		if err != nil {
+		var e channel.Event
+		if err := d.PollInto(bg, 0, &e); err != nil {
 			b.Fatal(err)
 		}
 		buf = wire.AppendEventJSON(buf[:0], &e)
 		if err := d.CompleteJSON(e.EventID, res); err != nil {
 			b.Fatal(err)
 		}
-		c, err := d.NextCompletion(bg, 0)
-		if err != nil {
+		var c channel.Completion
+		if err := d.NextCompletionInto(bg, 0, &c); err != nil {
 			b.Fatal(err)
 		}
 		buf = wire.AppendCompletionJSON(buf[:0], &c)
