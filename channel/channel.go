@@ -18,8 +18,8 @@
 //     CompletionBufferSize, so the stream always has room for the completion
 //     of every running event and Complete never waits (rule 2).
 //
-// Callers wait only in Enqueue, Poll, PollBatch, TakeGo, NextCompletion and
-// Shutdown, and only as long as their timeout says. A timeout is a
+// Callers wait only in Enqueue (and EnqueueJSON), Poll, PollBatch, TakeGo,
+// NextCompletion (and their Into/Append forms) and Shutdown, and only as long as their timeout says. A timeout is a
 // time.Duration: 0 never waits, > 0 waits at most that long, < 0 waits until
 // the condition holds or the channel shuts down.
 package channel
@@ -35,8 +35,8 @@ import (
 //
 //	channel.go   the Channel, its fields and who guards them; New
 //	enqueue.go   dispatch: Enqueue, EnqueueJSON
-//	take.go      starting events: Poll, PollBatch, TakeGo, FinishGo
-//	end.go       ending events: Complete, CleanupTimeouts, NextCompletion
+//	take.go      starting events: Poll, PollInto, PollBatch, PollBatchAppend, TakeGo, FinishGo
+//	end.go       ending events: Complete, CleanupTimeouts, NextCompletion, NextCompletionInto
 //	checkpoint.go  sending a pending event back to its queue: Checkpoint
 //	shutdown.go  Shutdown, cancellation at the drain deadline, Discard
 //	source.go    events fed by a source and their completions (FeedSource, TakeSourceCompletions)
