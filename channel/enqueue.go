@@ -23,12 +23,11 @@ func (c *Channel) Enqueue(ctx context.Context, ev Event, kind Kind, timeout time
 	return c.enqueueAs(ctx, ev, kind, timeout, false)
 }
 
-// DispatchParser decodes a dispatch document into an Event. It must reject
-// (with ErrInvalid or ErrTooBig, changing nothing) every document whose
-// Event Enqueue's validation would reject: EnqueueJSON does not validate
-// what it returns a second time.
-// It decodes into *ev, the zero Event of the entry that will be queued.
-// wire.ParseDispatchInto is the module's one.
+// DispatchParser decodes a dispatch document into *ev, the zero Event of the
+// entry that will be queued. It must reject (with ErrInvalid or ErrTooBig)
+// every document whose Event Enqueue's validation would reject: EnqueueJSON
+// does not validate what it decodes a second time, and drops the entry of a
+// rejected one. wire.ParseDispatchInto is the module's one.
 type DispatchParser func(doc []byte, maxBytes int, ev *Event) error
 
 // EnqueueJSON parses a dispatch document with parse (given
