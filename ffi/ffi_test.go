@@ -161,6 +161,42 @@ func TestRoundTripThroughExports(t *testing.T) {
 	assert.Equal(t, -5, r.status, "ESHUTDOWN")
 }
 
+// tasker_poll_batch takes its events into a reused slice (pollBatchJSON):
+// each batch holds exactly the events it took, in dispatch order, never one
+// of an earlier batch, also when a smaller batch follows a larger one.
+func TestPollBatchThroughExports_EachBatchItsOwn(t *testing.T) {
+	lockThread(t)
+	h, r := callNew(`{"cleanup_interval_ms":0,"max_concurrent_handlers":100,"completion_buffer_size":100}`)
+	require.Equal(t, 0, r.status, r.lastErr)
+	defer callDestroy(h)
+	batchIDs := func(max uint32, want int) []string {
+		t.Helper()
+		n, r := callPollBatch(h, max, 0)
+		require.Equal(t, 0, r.status, r.lastErr)
+		require.Equal(t, want, n)
+		var evs []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.out), &evs))
+		require.Len(t, evs, want)
+		ids := make([]string, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev["event_id"].(string)
+		}
+		return ids
+	}
+	var sent []string
+	for range 70 {
+		id, r := callDispatch(h, evDoc, 0)
+		require.Equal(t, 0, r.status, r.lastErr)
+		sent = append(sent, id)
+	}
+	assert.Equal(t, sent[:66], batchIDs(66, 66), "more than the 64 a batch holds without growing")
+	assert.Equal(t, sent[66:68], batchIDs(2, 2))
+	assert.Equal(t, sent[68:], batchIDs(10, 2), "a batch smaller than max: only what was queued")
+	n, r := callPollBatch(h, 4, 0)
+	assert.Equal(t, 1, r.status, "EMPTY")
+	assert.Equal(t, 0, n)
+}
+
 // The event id of complete and checkpoint is read in Go, as strnlen(id, 64)
 // would: up to the NUL or 64 bytes, whichever comes first. A bad one is
 // EINVAL naming what is wrong with it; a UUID that is not pending ENOENT.
