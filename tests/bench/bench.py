@@ -25,6 +25,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
 import tasker  # noqa: E402
@@ -40,6 +41,28 @@ CFG = dict(cleanup_interval_ms=0, max_concurrent_handlers=64, completion_buffer_
 
 def emit(**kw) -> None:
     print(json.dumps(kw), flush=True)
+
+
+def paced(n: int, pause: bool = True) -> Iterator[int]:
+    """The producer's side of every latency protocol: 50 ms for the worker to start waiting, then
+    events 0..n-1 one at a time, each after a 200 µs pause (none with ``pause=False``) so that the
+    worker is idle when it comes. The caller notes sent[i] itself, after the pause."""
+    time.sleep(0.05)
+    for i in range(n):
+        if pause:
+            time.sleep(0.0002)
+        yield i
+
+
+def gaps(later: list[float], earlier: list[float]) -> list[float]:
+    """later[i] - earlier[i] for every i, in µs, sorted."""
+    return sorted((a - b) * 1e6 for a, b in zip(later, earlier))
+
+
+def percentiles(lat: list[float]) -> dict[str, float]:
+    """The latency figures of a sorted list of µs."""
+    n = len(lat)
+    return {"p50_us": lat[n // 2], "p90_us": lat[n * 9 // 10], "p99_us": lat[n * 99 // 100], "max_us": lat[-1]}
 
 
 def jsonfloor(n: int) -> None:
@@ -154,17 +177,13 @@ def latency_fd(n: int) -> None:
 
         t = threading.Thread(target=lambda: asyncio.run(work()))
         t.start()
-        time.sleep(0.05)
         sent = [0.0] * n
-        for i in range(n):
-            time.sleep(0.0002)  # let the worker go back to waiting: measure an idle worker
+        for i in paced(n):
             sent[i] = time.perf_counter()
             ch.dispatch_raw(EVENT)
             ch.next_completion_raw(None)
         t.join()
-    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
-    emit(bench="py_latency", mode="fd", samples=n,
-         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+    emit(bench="py_latency", mode="fd", samples=n, **percentiles(gaps(got, sent)))
 
 
 def latency(n: int, mode: str) -> None:
@@ -205,14 +224,12 @@ def latency(n: int, mode: str) -> None:
 
         t = threading.Thread(target=worker)
         t.start()
-        time.sleep(0.05)
         sent = [0.0] * n
         dret = [0.0] * n
         if mode == "bare":
             o = _native.outs()
             evl = ctypes.c_size_t(len(EVENT))
-            for i in range(n):
-                time.sleep(0.0002)
+            for i in paced(n):
                 sent[i] = time.perf_counter()
                 if lib.u_dispatch_now(ch._ch, EVENT, evl, c0, o.idbuf) != 0:
                     raise RuntimeError("dispatch failed")
@@ -220,21 +237,16 @@ def latency(n: int, mode: str) -> None:
                 lib.next_completion_into(ch._h, -1, o.buf, o.cap, o.binn)
             o.inn.value = 0
         else:
-            for i in range(n):
-                if not sleep_mode:
-                    time.sleep(0.0002)  # let the worker park in poll: measure an idle worker
+            for i in paced(n, pause=not sleep_mode):  # the pause lets the worker park in poll
                 sent[i] = time.perf_counter()
                 ch.dispatch_raw(EVENT)
                 dret[i] = time.perf_counter()
                 ch.next_completion_raw(None)
         t.join()
-    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
     # where it goes: the dispatch call, and the worker's return counted from the dispatch's
-    disp = sorted((d - s) * 1e6 for d, s in zip(dret, sent))
-    back = sorted((g - d) * 1e6 for g, d in zip(got, dret))
+    disp, back = gaps(dret, sent), gaps(got, dret)
     emit(bench="py_latency", mode={"sleep": "sleep10ms", "bare": "bare"}.get(mode, "blocking"), samples=n,
-         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1],
-         dispatch_p50_us=disp[n // 2], dispatch_p99_us=disp[n * 99 // 100],
+         **percentiles(gaps(got, sent)), dispatch_p50_us=disp[n // 2], dispatch_p99_us=disp[n * 99 // 100],
          after_dispatch_p50_us=back[n // 2], after_dispatch_p99_us=back[n * 99 // 100])
 
 
@@ -318,17 +330,13 @@ def peer_latency(n: int) -> None:
 
     t = threading.Thread(target=worker)
     t.start()
-    time.sleep(0.05)
     sent = [0.0] * n
-    for i in range(n):
-        time.sleep(0.0002)
+    for i in paced(n):
         sent[i] = time.perf_counter()
         work.put(EVENT)
         done.get()
     t.join()
-    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
-    emit(bench="py_peer_latency", mode="blocking", samples=n,
-         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1])
+    emit(bench="py_peer_latency", mode="blocking", samples=n, **percentiles(gaps(got, sent)))
 
 
 def ffi_latency(n: int, path: str) -> None:
@@ -356,21 +364,17 @@ def ffi_latency(n: int, path: str) -> None:
 
     t = threading.Thread(target=worker)
     t.start()
-    time.sleep(0.05)
     sent = [0.0] * n
     dret = [0.0] * n
-    for i in range(n):
-        time.sleep(0.0002)
+    for i in paced(n):
         sent[i] = time.perf_counter()
         post(w)
         dret[i] = time.perf_counter()
         wait_done(w)
     t.join()
     cdll.wake_free(w)
-    lat = sorted((g - s) * 1e6 for g, s in zip(got, sent))
-    disp = sorted((d - s) * 1e6 for d, s in zip(dret, sent))
-    emit(bench="py_ffi_latency", mode="blocking", samples=n,
-         p50_us=lat[n // 2], p90_us=lat[n * 9 // 10], p99_us=lat[n * 99 // 100], max_us=lat[-1],
+    disp = gaps(dret, sent)
+    emit(bench="py_ffi_latency", mode="blocking", samples=n, **percentiles(gaps(got, sent)),
          post_p50_us=disp[n // 2], post_p99_us=disp[n * 99 // 100])
 
 

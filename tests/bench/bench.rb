@@ -28,6 +28,27 @@ ID_KEY = '"event_id":"'.b.freeze
 def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 def emit(**kw) = (puts JSON.generate(kw); $stdout.flush)
 
+# The producer's side of every latency protocol: 50 ms for the worker to start
+# waiting, then events 0...n one at a time, each after a 200 µs pause (none
+# with pause: false) so that the worker is idle when it comes. The block
+# notes sent[i] itself, after the pause.
+def paced(n, pause: true)
+  sleep 0.05
+  n.times do |i|
+    sleep 0.0002 if pause
+    yield i
+  end
+end
+
+# later[i] - earlier[i] for every i, in µs, sorted.
+def gaps(later, earlier) = later.zip(earlier).map { |a, b| (a - b) * 1e6 }.sort
+
+# The latency figures of a sorted array of µs.
+def percentiles(lat)
+  n = lat.size
+  { p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1] }
+end
+
 def jsonfloor(n)
   event_doc = completion_doc = nil
   Tasker::Channel.open(cleanup_interval_ms: 0) do |ch|
@@ -163,11 +184,9 @@ def latency(n, mode)
         i += 1
       end
     end
-    sleep 0.05
     if mode == "bare"
       s = nat.scratch
-      n.times do |i|
-        sleep 0.0002
+      paced(n) do |i|
         sent[i] = now
         raise "dispatch failed" unless nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, s.id).zero?
 
@@ -175,8 +194,7 @@ def latency(n, mode)
         nat.tasker_next_completion_into_blocking(h, -1, s.buf, s.buf.size, s.len)
       end
     else
-      n.times do |i|
-        sleep 0.0002 unless sleep_mode # let the worker park in poll: measure an idle worker
+      paced(n, pause: !sleep_mode) do |i| # the pause lets the worker park in poll
         sent[i] = now
         ch.dispatch_raw(EVENT)
         dret[i] = now
@@ -185,12 +203,11 @@ def latency(n, mode)
     end
     worker.join
   end
-  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
   # where it goes: the dispatch call, and the worker's return counted from the dispatch's
-  disp = dret.zip(sent).map { |d, s| (d - s) * 1e6 }.sort
-  back = got.zip(dret).map { |g, d| (g - d) * 1e6 }.sort
+  disp = gaps(dret, sent)
+  back = gaps(got, dret)
   emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd", "bare" => "bare" }.fetch(mode, "blocking"), samples: n,
-       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1],
+       **percentiles(gaps(got, sent)),
        dispatch_p50_us: disp[n / 2], dispatch_p99_us: disp[n * 99 / 100],
        after_dispatch_p50_us: back[n / 2], after_dispatch_p99_us: back[n * 99 / 100])
 end
@@ -226,17 +243,13 @@ def peer_latency(n)
       done.push(RESULT)
     end
   end
-  sleep 0.05
-  n.times do |i|
-    sleep 0.0002
+  paced(n) do |i|
     sent[i] = now
     work.push(EVENT)
     done.pop
   end
   worker.join
-  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
-  emit(bench: "rb_peer_latency", mode: "blocking", samples: n,
-       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1])
+  emit(bench: "rb_peer_latency", mode: "blocking", samples: n, **percentiles(gaps(got, sent)))
 end
 
 # The protocol of #latency through tests/bench/wakefloor.c, no Go: the waits with
@@ -270,9 +283,7 @@ def ffi_latency(n, path)
       WakeFloor.wake_finish(w)
     end
   end
-  sleep 0.05
-  n.times do |i|
-    sleep 0.0002
+  paced(n) do |i|
     sent[i] = now
     WakeFloor.wake_post(w)
     dret[i] = now
@@ -280,10 +291,8 @@ def ffi_latency(n, path)
   end
   worker.join
   WakeFloor.wake_free(w)
-  lat = got.zip(sent).map { |g, s| (g - s) * 1e6 }.sort
-  disp = dret.zip(sent).map { |d, s| (d - s) * 1e6 }.sort
-  emit(bench: "rb_ffi_latency", mode: "blocking", samples: n,
-       p50_us: lat[n / 2], p90_us: lat[n * 9 / 10], p99_us: lat[n * 99 / 100], max_us: lat[-1],
+  disp = gaps(dret, sent)
+  emit(bench: "rb_ffi_latency", mode: "blocking", samples: n, **percentiles(gaps(got, sent)),
        post_p50_us: disp[n / 2], post_p99_us: disp[n * 99 / 100])
 end
 
