@@ -412,6 +412,10 @@ func pendingEvent(h C.uint64_t, eventID *C.char) (*runtime.Dispatcher, uuid.UUID
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
+	if id, ok := cUUID(eventID); ok {
+		return d, id, nil
+	}
+	// Not a well-formed id: read it again, the slow way, for the message.
 	idBytes := cBytesUpTo(eventID, 64)
 	if len(idBytes) != 36 {
 		return nil, uuid.Nil, errEventIDShape
@@ -427,6 +431,56 @@ func pendingEvent(h C.uint64_t, eventID *C.char) (*runtime.Dispatcher, uuid.UUID
 }
 
 var errEventIDShape = fmt.Errorf("%w: event_id must be a NUL-terminated 36-character UUID string", channel.ErrInvalid)
+
+// cUUID parses s as a NUL-terminated UUID in its 36-character text form
+// (hex digits of either case, dashes at 8, 13, 18 and 23): what
+// uuid.ParseBytes accepts of cBytesUpTo(s, 64) when that is 36 bytes long,
+// in one pass. It reads a byte only when every byte before it belongs to
+// the form (so never past a NUL, and at most 37 bytes); ok is false when s
+// is anything else, and the caller then reads it again for the message.
+func cUUID(s *C.char) (u uuid.UUID, ok bool) {
+	p := unsafe.Pointer(s)
+	at := func(i int) byte { return *(*byte)(unsafe.Add(p, i)) }
+	i, j := 0, 0
+	for g, bytes := range [5]int{4, 2, 2, 2, 6} { // xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
+		if g > 0 {
+			if at(i) != '-' {
+				return uuid.Nil, false
+			}
+			i++
+		}
+		for range bytes {
+			hi := hexValue[at(i)]
+			if hi > 0xf {
+				return uuid.Nil, false
+			}
+			lo := hexValue[at(i+1)]
+			if lo > 0xf {
+				return uuid.Nil, false
+			}
+			u[j] = hi<<4 | lo
+			i, j = i+2, j+1
+		}
+	}
+	if at(36) != 0 {
+		return uuid.Nil, false
+	}
+	return u, true
+}
+
+// hexValue maps a byte to its value as a hex digit, or 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = c-'a'+10, c-'a'+10
+	}
+	return t
+}()
 
 // cBytesUpTo is strnlen(s, max) without a call into C (each call from Go
 // into C pays the scheduler's system-call bookkeeping both ways): the bytes

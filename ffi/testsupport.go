@@ -113,6 +113,9 @@ func bytesUpTo(b []byte, limit int) []byte {
 	return append([]byte(nil), cBytesUpTo((*C.char)(p), limit)...)
 }
 
+// cUUIDAt is cUUID on the bytes at p (C memory or an mmap'd page).
+func cUUIDAt(p unsafe.Pointer) ([16]byte, bool) { return cUUID((*C.char)(p)) }
+
 // callCompleteRaw calls tasker_complete with an event id of any bytes (a
 // NUL is appended).
 func callCompleteRaw(h uint64, id []byte, doc string) callResult {
