@@ -255,6 +255,36 @@ def main() -> None:
                        "as the difference of two whole gofloor runs, GC included; the one-slot floor is counted "
                        "like the library, between the marks.)\n")
         summary["instructions"] = {k: v["ir_per_event"] for k, v in cgs.items()} | {"go_json": go_json}
+    split = find("callgrind_split")
+    if split:
+        gap = split["library_per_event"] - split["slot_per_event"]
+        body = [[g, f(v), f"{v / gap:.0%}" if gap else "n/a"] for g, v in split["groups"].items()]
+        body.append(["library minus one-slot floor, all groups", f(gap), "100%"])
+        table("2e. Where the library's instructions beyond the one-slot floor go (C, poll_into round trip, "
+              "per event)", ["group of functions", "instructions", "share"], body)
+        out.append("tests/bench/cgsplit.py puts each function's own instructions (callgrind, the library built "
+                   "with its symbols) in one group and subtracts the one-slot floor's, group by group (the "
+                   "floor's exported functions count as its export layer). Each group but \"other\" pays for "
+                   "rules of the ABI the one-slot floor does not keep: ids, wake-ups of waiting threads, "
+                   "finding an event by id, bounded queues with deadlines, stats, a handle that may be "
+                   "destroyed, a fork check, a per-thread last error, a panic that must not cross into C.\n")
+        into = find("c_roundtrip_into")
+        fl = floors.get("c")
+        if into and fl and go_ns is not None:
+            floor_eps = 1e9 / (4 * fl["ns_per_call_args"] + go_ns)
+            ns_now, ns_goal = 1e9 / into["events_per_s"], 1e9 / (0.6 * floor_eps)
+            if ns_now > ns_goal:
+                per_ir = ns_now / split["library_per_event"]
+                need = (ns_now - ns_goal) / per_ir
+                own = {g: v for g, v in split["groups"].items() if not g.startswith("other")}
+                big = max(own, key=own.get) if own else None
+                than = (f"more than any one group holds (the largest: {big}, {f(own[big])})"
+                        if big and need > own[big] else f"as much as the group \"{big}\" holds" if big else "")
+                out.append(f"To reach 0.6x the work floor this run's poll_into round trip ({ns_now:,.0f} ns) must "
+                           f"lose {ns_now - ns_goal:,.0f} ns: at its average {per_ir * 1000:.0f} ps per "
+                           f"instruction, about {need:,.0f} instructions, {need / gap:.0%} of all the library "
+                           f"adds to the one-slot floor; {than}.\n")
+        summary["instruction_split"] = split
 
     # 3. latency, beside each language's own queue (the peer) measured in the same run
     body = []

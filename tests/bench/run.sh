@@ -107,6 +107,20 @@ if command -v valgrind >/dev/null; then
   done
   cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
   cg c_slot "$N_CG" --collect-atstart=no "$B/floor" slot "$N_CG" callgrind
+  # where the library's instructions beyond the one-slot floor go, by function:
+  # the same code built with its symbols (the shipped library is stripped, and
+  # callgrind would see addresses), its poll_into round trip split in groups
+  if (( ! QUICK )) && command -v callgrind_annotate >/dev/null; then
+    mkdir -p "$B/sym"
+    go build -buildmode=c-shared -o "$B/sym/libtasker.so.1" \
+      -ldflags="-extldflags=-Wl,--version-script=$PWD/ffi/libtasker.map,-soname,libtasker.so.1" ./ffi
+    ln -sf libtasker.so.1 "$B/sym/libtasker.so" && rm -f "$B/sym/libtasker.so.h"
+    gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -L"$B/sym" -ltasker -Wl,-rpath,"$PWD/$B/sym" \
+      -lpthread -o "$B/sym/bench"
+    cg c_into_symbols "$N_CG" --collect-atstart=no "$B/sym/bench" callgrind "$N_CG" into
+    run "$PY" tests/bench/cgsplit.py "$B/callgrind.c_into_symbols.out" "$B/callgrind.c_slot.out" "$N_CG" \
+      || echo "cgsplit failed: the split of section 2d skipped" >&2
+  fi
   # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
   if (( ! QUICK )); then
     cg go_json_a "$N_CG" --collect-atstart=yes "$B/gofloor" -n "$N_CG"
