@@ -6,6 +6,8 @@
 #   bench.rb latency N MODE            MODE block (poll waits) | sleep (poll(0) + sleep 10 ms)
 #                                      | fd (a fiber in an Async reactor waiting on the readiness fd)
 #                                      | bare (block, the library calls made directly, no binding)
+#                                      | bare_release (bare, but dispatch releases the GVL: what the
+#                                        GVL's hand-off costs the woken worker)
 #   bench.rb peer_roundtrip N          the same round trip through Thread::Queue (the peer)
 #   bench.rb peer_latency N            dispatch -> pop returns through Thread::Queue + a thread
 #   bench.rb ffi_latency N LIB         the same protocol through a C condvar (tests/bench/wakefloor.c,
@@ -139,8 +141,11 @@ def roundtrip(n, mode, batch)
 end
 
 def latency(n, mode)
-  abort "latency: MODE block|sleep|fd|bare; not #{mode}" unless %w[block sleep fd bare].include?(mode)
+  modes = %w[block sleep fd bare bare_release]
+  abort "latency: MODE #{modes.join("|")}; not #{mode}" unless modes.include?(mode)
   sleep_mode = mode == "sleep"
+  release = mode == "bare_release"
+  mode = "bare" if release
   got = Array.new(n, 0.0)
   sent = Array.new(n, 0.0)
   dret = Array.new(n, 0.0)
@@ -186,9 +191,17 @@ def latency(n, mode)
     end
     if mode == "bare"
       s = nat.scratch
+      # bare_release: the document in native memory (a call without the GVL must not read a
+      # Ruby string, Scratch#input), dispatched through the binding that releases the GVL
+      input = release && s.input(EVENT)
       paced(n) do |i|
         sent[i] = now
-        raise "dispatch failed" unless nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, s.id).zero?
+        st = if release
+               nat.tasker_dispatch_blocking(h, input, EVENT.bytesize, 0, s.id)
+             else
+               nat.tasker_dispatch(h, EVENT, EVENT.bytesize, 0, s.id)
+             end
+        raise "dispatch failed" unless st.zero?
 
         dret[i] = now
         nat.tasker_next_completion_into_blocking(h, -1, s.buf, s.buf.size, s.len)
@@ -206,7 +219,8 @@ def latency(n, mode)
   # where it goes: the dispatch call, and the worker's return counted from the dispatch's
   disp = gaps(dret, sent)
   back = gaps(got, dret)
-  emit(bench: "rb_latency", mode: { "sleep" => "sleep10ms", "fd" => "fd", "bare" => "bare" }.fetch(mode, "blocking"), samples: n,
+  name = release ? "bare_release" : { "sleep" => "sleep10ms", "fd" => "fd", "bare" => "bare" }.fetch(mode, "blocking")
+  emit(bench: "rb_latency", mode: name, samples: n,
        **percentiles(gaps(got, sent)),
        dispatch_p50_us: disp[n / 2], dispatch_p99_us: disp[n * 99 / 100],
        after_dispatch_p50_us: back[n / 2], after_dispatch_p99_us: back[n * 99 / 100])

@@ -306,6 +306,7 @@ def main() -> None:
         met = r50 is not None and r50 <= 1.5 and r99 <= 1.5
         ffi = find(f"{lang}_ffi_latency") if main else None
         bare = find(f"{lang}_latency", mode="bare") if main else None
+        rel = find(f"{lang}_latency", mode="bare_release") if main else None
         body.append([name, f(blk["p50_us"], 1), f(blk["p90_us"], 1), f(blk["p99_us"], 1), f(blk["max_us"], 1),
                      f"{peer_name}: " + (f"{peer['p50_us']:.1f} / {peer['p99_us']:.1f}" if peer else "n/a"),
                      f(r50, 2), f(r99, 2), "yes" if met else "no",
@@ -319,6 +320,7 @@ def main() -> None:
                             "peer_p50_us": peer and peer["p50_us"], "peer_p99_us": peer and peer["p99_us"],
                             "ffi_p50_us": ffi and ffi["p50_us"], "ffi_p99_us": ffi and ffi["p99_us"],
                             "bare_p50_us": bare and bare["p50_us"], "bare_p99_us": bare and bare["p99_us"],
+                            "bare_release_p50_us": rel and rel["p50_us"], "bare_release_p99_us": rel and rel["p99_us"],
                             "ratio_p50": r50, "ratio_p99": r99})
     pp, ppp = find("c_pingpong"), find("c_peer_pingpong")
     if pp:
@@ -351,7 +353,8 @@ def main() -> None:
     for lang, name, mode in (("c", "C", "blocking"), ("c", "C, readiness fd", "fd"),
                              ("c", "C, 1 ms idle", "blocking_gap1000us"),
                              ("py", "Python", "blocking"), ("py", "Python, calls made bare", "bare"),
-                             ("rb", "Ruby", "blocking"), ("rb", "Ruby, calls made bare", "bare")):
+                             ("rb", "Ruby", "blocking"), ("rb", "Ruby, calls made bare", "bare"),
+                             ("rb", "Ruby, calls made bare, dispatch without the GVL", "bare_release")):
         r = find(f"{lang}_latency", mode=mode)
         if not r or "dispatch_p50_us" not in r:
             continue
@@ -367,7 +370,11 @@ def main() -> None:
                    "return; the woken worker may already have returned (C: it mostly runs on the producer's CPU and "
                    "preempts it, so the latency is shorter than the call). Python and Ruby: the worker's poll returns "
                    "that long after the producer's dispatch did, having waited for the GIL/GVL the producer holds until "
-                   "it enters its next waiting call. fd: when the C worker's poll(2) on tasker_event_fd returned.\n")
+                   "it enters its next waiting call. fd: when the C worker's poll(2) on tasker_event_fd returned. "
+                   "Ruby, dispatch without the GVL: the bare calls, but tasker_dispatch made through the gem's "
+                   "binding that releases the GVL (the document copied to native memory first), so that the worker "
+                   "the library wakes during the call can take the GVL at once; the producer then waits in "
+                   "next_completion straight away, as the own queue's producer does in pop.\n")
 
     # 4. scaling
     body = [[str(r["threads"]), f(r["events_per_s"]), str(r["cores"])] for r in rows if r.get("bench") == "c_scaling"]
@@ -484,7 +491,10 @@ def main() -> None:
                         f"own queue; with one call into Go after a sleep, {go:.1f} µs:" if ffi_q
                         else "own queue + one call into Go after a sleep =")
                 verdict += (f" (floor: {base} {fl:.1f} µs = {fl / peer_q:.2f}x; measured/floor {r[f'{q}_us'] / fl:.2f}"
-                            + (f"; the library's calls made bare {bare_q:.1f} µs" if bare_q else "") + ")")
+                            + (f"; the library's calls made bare {bare_q:.1f} µs" if bare_q else "")
+                            + (f"; made bare with dispatch releasing the GVL {r[f'bare_release_{q}_us']:.1f} µs = "
+                               f"{r[f'bare_release_{q}_us'] / peer_q:.2f}x own queue (3b)"
+                               if r.get(f"bare_release_{q}_us") else "") + ")")
             tgt.append([f"idle-worker latency {q}, {name}: <= 1.5x own queue",
                         f"{r[f'{q}_us']:.1f} / {r[f'peer_{q}_us']:.1f} µs = {ratio:.2f}x" if ratio else "n/a",
                         verdict])

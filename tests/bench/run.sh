@@ -155,6 +155,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" block
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb peer_latency "$N_LAT"
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" bare
+    run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb latency "$N_LAT" bare_release  # dispatch without the GVL
     run "$RB" -Ibindings/ruby/lib tests/bench/bench.rb ffi_latency "$N_LAT" "$B/libwakefloor.so"
   fi
 done
