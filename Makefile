@@ -33,7 +33,10 @@ LIB        := $(BUILD)/libtasker.so
 GOFILES    := $(shell find channel runtime ffi $(wildcard internal source cmd) -name '*.go' -not -name '*_test.go') go.mod go.sum
 GOTAGS     ?=
 CFILES     := ffi/shim.c ffi/shim.h ffi/libtasker.map include/tasker.h
-LDFLAGS    := -s -w -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
+LINKFLAGS  := -extldflags=-Wl,--version-script=$(CURDIR)/ffi/libtasker.map,-soname,$(SONAME)
+# The same library with its symbols (not stripped), for profiles: make bench splits its instructions
+# by function (tests/bench/cgsplit.py). Same code as $(SOLIB); only the symbol tables differ.
+SYMLIB     := $(BUILD)/sym/$(SONAME)
 export TASKER_LIBRARY := $(CURDIR)/$(LIB)
 # Tests that need PostgreSQL start their own throwaway server; under make a missing server fails them.
 export TASKER_PG_REQUIRED := 1
@@ -47,15 +50,18 @@ all: build ## Build build/libtasker.so.1 and its dev symlink build/libtasker.so 
 
 build: $(LIB) ## Build build/libtasker.so.1 (SONAME libtasker.so.1) and the symlink build/libtasker.so
 
-$(SOLIB): $(GOFILES) $(CFILES)
-	@mkdir -p $(BUILD)
+$(SOLIB) $(SYMLIB): $(GOFILES) $(CFILES)
+	@mkdir -p $(@D)
 	@if [ -z "$(ABI)" ] || [ -z "$(VERSION)" ]; then echo "cannot read TASKER_ABI_VERSION / TASKER_VERSION_STRING from include/tasker.h"; exit 1; fi
-	$(GO) build -buildmode=c-shared -tags '$(GOTAGS)' -ldflags='$(LDFLAGS)' -o $@ ./ffi
-	@rm -f $(BUILD)/libtasker.so.h $(BUILD)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
+	$(GO) build -buildmode=c-shared -tags '$(GOTAGS)' -ldflags='$(if $(filter $(SYMLIB),$@),,-s -w) $(LINKFLAGS)' -o $@ ./ffi
+	@rm -f $(@D)/libtasker.so.h $(@D)/libtasker.h   # cgo's generated header; include/tasker.h is the public one
 
 # The name every in-repository user links or loads (tests, benches, TASKER_LIBRARY) is the dev
 # symlink; the file itself carries the SONAME, so what links against it records libtasker.so.1.
 $(LIB): $(SOLIB)
+	ln -sfn $(SONAME) $@
+
+$(BUILD)/sym/libtasker.so: $(SYMLIB)
 	ln -sfn $(SONAME) $@
 
 help: ## List the targets
@@ -182,7 +188,7 @@ soak-cluster: $(LIB) deps ## Proof run: 100,000 steps, 4 worker processes, a kil
 bench-go: ## Go core benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem ./channel ./runtime ./internal/wire ./ffi
 
-bench: $(LIB) deps ## Full benchmark run (see BENCHMARKS.md)
+bench: $(LIB) $(BUILD)/sym/libtasker.so deps ## Full benchmark run (see BENCHMARKS.md)
 	@bash tests/bench/run.sh
 
 bench-quick: $(LIB) deps ## Benchmarks in under a minute

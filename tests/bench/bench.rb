@@ -144,8 +144,8 @@ def latency(n, mode)
   modes = %w[block sleep fd bare bare_release]
   abort "latency: MODE #{modes.join("|")}; not #{mode}" unless modes.include?(mode)
   sleep_mode = mode == "sleep"
+  bare = mode.start_with?("bare")
   release = mode == "bare_release"
-  mode = "bare" if release
   got = Array.new(n, 0.0)
   sent = Array.new(n, 0.0)
   dret = Array.new(n, 0.0)
@@ -155,7 +155,7 @@ def latency(n, mode)
     nat = Tasker::Native
     h = ch.handle
     worker = Thread.new do
-      if mode == "bare"
+      if bare
         s = nat.scratch
         n.times do |i|
           raise "poll_into failed" unless nat.tasker_poll_into_blocking(h, -1, s.buf, s.buf.size, s.len).zero?
@@ -189,7 +189,7 @@ def latency(n, mode)
         i += 1
       end
     end
-    if mode == "bare"
+    if bare
       s = nat.scratch
       # bare_release: the document in native memory (a call without the GVL must not read a
       # Ruby string, Scratch#input), dispatched through the binding that releases the GVL
@@ -219,8 +219,7 @@ def latency(n, mode)
   # where it goes: the dispatch call, and the worker's return counted from the dispatch's
   disp = gaps(dret, sent)
   back = gaps(got, dret)
-  name = release ? "bare_release" : { "sleep" => "sleep10ms", "fd" => "fd", "bare" => "bare" }.fetch(mode, "blocking")
-  emit(bench: "rb_latency", mode: name, samples: n,
+  emit(bench: "rb_latency", mode: { "block" => "blocking", "sleep" => "sleep10ms" }.fetch(mode, mode), samples: n,
        **percentiles(gaps(got, sent)),
        dispatch_p50_us: disp[n / 2], dispatch_p99_us: disp[n * 99 / 100],
        after_dispatch_p50_us: back[n / 2], after_dispatch_p99_us: back[n * 99 / 100])

@@ -511,8 +511,8 @@ def main() -> None:
         if verdict == "not met" and b and b["ratio"] and r["case"].endswith(", raw, poll"):
             verdict += (f" (the four calls made bare, no binding: {b['events_per_s']:,.0f}/s = {b['ratio']:.2f}x "
                         f"the floor; the binding reaches {ratio / b['ratio']:.0%} of that")
-            c_into = next((x for x in summary.get("roundtrip", []) if x["case"].startswith("C, poll_into")), None)
-            if slot_row and slot_row["events_per_s"] and c_into and c_into["events_per_s"] and b["work_floor_events_per_s"]:
+            c_into = find("c_roundtrip_into")
+            if slot_row and slot_row["events_per_s"] and c_into and b["work_floor_events_per_s"]:
                 # the same bare calls if the library behind them cost no more than the one-slot floor: the
                 # language's calls (bare minus the C round trip through the library) plus the one-slot floor
                 ns = 1e9 / b["events_per_s"] - 1e9 / c_into["events_per_s"] + 1e9 / slot_row["events_per_s"]

@@ -36,7 +36,9 @@ run() { "$@" | tee -a "$OUT" >&2; }
 step "building benchmark programs"
 go build -buildmode=c-shared -o "$B/libfloor.so" ./tests/bench/floor && rm -f "$B/libfloor.h"
 gcc -O2 -Wall -Wextra -Werror tests/bench/floor.c -L"$B" -lfloor -Wl,-rpath,"$PWD/$B" -o "$B/floor"
-gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -Lbuild -ltasker -Wl,-rpath,"$PWD/build" -lpthread -o "$B/bench"
+# bench.c against the library in directory $1, as program $2
+build_bench() { gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -L"$1" -ltasker -Wl,-rpath,"$PWD/$1" -lpthread -o "$2"; }
+build_bench build "$B/bench"
 go build -o "$B/gofloor" ./tests/bench/gofloor
 gcc -O2 -Wall -Wextra -Werror -shared -fPIC tests/bench/wakefloor.c -lpthread -o "$B/libwakefloor.so"
 HAVE_RUBY=0
@@ -108,18 +110,14 @@ if command -v valgrind >/dev/null; then
   cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
   cg c_slot "$N_CG" --collect-atstart=no "$B/floor" slot "$N_CG" callgrind
   # where the library's instructions beyond the one-slot floor go, by function:
-  # the same code built with its symbols (the shipped library is stripped, and
-  # callgrind would see addresses), its poll_into round trip split in groups
-  if (( ! QUICK )) && command -v callgrind_annotate >/dev/null; then
-    mkdir -p "$B/sym"
-    go build -buildmode=c-shared -o "$B/sym/libtasker.so.1" \
-      -ldflags="-extldflags=-Wl,--version-script=$PWD/ffi/libtasker.map,-soname,libtasker.so.1" ./ffi
-    ln -sf libtasker.so.1 "$B/sym/libtasker.so" && rm -f "$B/sym/libtasker.so.h"
-    gcc -O2 -Wall -Wextra -Werror -Iinclude tests/bench/bench.c -L"$B/sym" -ltasker -Wl,-rpath,"$PWD/$B/sym" \
-      -lpthread -o "$B/sym/bench"
-    cg c_into_symbols "$N_CG" --collect-atstart=no "$B/sym/bench" callgrind "$N_CG" into
+  # build/sym is the same code with its symbols (make bench builds it; the
+  # shipped library is stripped, and callgrind would see addresses), its
+  # poll_into round trip split in groups (section 2e)
+  if (( ! QUICK )) && [[ -e build/sym/libtasker.so ]] && command -v callgrind_annotate >/dev/null; then
+    build_bench build/sym "$B/bench_sym"
+    cg c_into_symbols "$N_CG" --collect-atstart=no "$B/bench_sym" callgrind "$N_CG" into
     run "$PY" tests/bench/cgsplit.py "$B/callgrind.c_into_symbols.out" "$B/callgrind.c_slot.out" "$N_CG" \
-      || echo "cgsplit failed: the split of section 2d skipped" >&2
+      || echo "cgsplit failed: section 2e skipped" >&2
   fi
   # the Go JSON work of one event: a pure Go loop, so the difference of two runs (each with a 10% warm-up)
   if (( ! QUICK )); then
