@@ -11,10 +11,12 @@ import (
 
 // endLocked ends e (queued or pending): removes it from every index and
 // pushes its completion onto the stream. byReturn is false when a Go
-// handler's goroutine is still running after its event ended.
+// handler's goroutine is still running after its event ended. An FFI entry
+// is recycled: the caller must not touch e afterwards.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
 	c.endAtLocked(e, status, r, byReturn, time.Now())
 	delete(c.live, e.ev.EventID)
+	recycle(e)
 }
 
 // endAtLocked is endLocked with the completion time given, so that a batch
@@ -170,10 +172,16 @@ func (c *Channel) CleanupTimeouts() int {
 	return n
 }
 
-// unindexLocked removes ended entries from c.live: one by one for a few,
-// by rebuilding the index from the survivors (queued and pending entries)
+// unindexLocked removes ended entries from c.live, then recycles them (the
+// caller must not touch them afterwards): one by one for a few, by
+// rebuilding the index from the survivors (queued and pending entries)
 // when most of it ended at once.
 func (c *Channel) unindexLocked(ended []*entry) {
+	defer func() {
+		for _, e := range ended {
+			recycle(e)
+		}
+	}()
 	if len(ended) < 1024 || len(ended) < len(c.live)/2 {
 		for _, e := range ended {
 			delete(c.live, e.ev.EventID)

@@ -36,9 +36,10 @@ type DispatchParser func(doc []byte, maxBytes int, ev *Event) error
 // parsed event goes straight in: a document that does not parse queues
 // nothing and counts in rejected_invalid.
 func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchParser, route func(handler string) Kind, timeout time.Duration) (uuid.UUID, error) {
-	e := &entry{heapIdx: -1}
+	e := newEntry()
 	if err := parse(doc, c.cfg.MaxPayloadBytes, &e.ev); err != nil {
 		c.RecordRejected()
+		recycle(e) // never queued: no one else has it
 		return uuid.Nil, err
 	}
 	return c.enqueueEntry(ctx, e, route(e.ev.Handler), timeout, false)
@@ -46,7 +47,9 @@ func (c *Channel) EnqueueJSON(ctx context.Context, doc []byte, parse DispatchPar
 
 // enqueueAs queues a validated event; src marks a source event (source.go).
 func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
-	return c.enqueueEntry(ctx, &entry{ev: ev, heapIdx: -1}, kind, timeout, src)
+	e := newEntry()
+	e.ev = ev
+	return c.enqueueEntry(ctx, e, kind, timeout, src)
 }
 
 // enqueueEntry queues e, a new entry holding a validated event (nothing

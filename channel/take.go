@@ -3,14 +3,22 @@ package channel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+	"unsafe"
 )
 
 // take moves up to max events of kind k from the queue to pending, waiting
 // only for the first. It returns ErrEmpty when nothing could be taken within
 // the timeout (queue empty or a bound reached) and ErrClosed once shutdown
 // began and the queue is empty.
-func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Duration, out []*entry) ([]*entry, error) {
+//
+// An FFI event is copied into evs (appended) before the lock is released:
+// once it is unlocked, a complete, a cleanup or a shutdown may end the event
+// and recycle its entry (entries.go), so no FFI entry is handed out. A Go
+// event's entry is returned (with max 1): its GoTask keeps it, and Go
+// entries are never recycled.
+func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Duration, evs []Event) ([]Event, *entry, error) {
 	w := newWait(ctx, timeout)
 	defer w.stop()
 	c.mu.Lock()
@@ -21,6 +29,10 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 			if n := min(max, q.len(), c.budgetLocked()); n > 0 {
 				now := time.Now()
 				since := now.Sub(c.epoch)
+				var goEntry *entry
+				if k == KindFFI {
+					evs = slices.Grow(evs, n)
+				}
 				for range n {
 					e := q.pop()
 					e.state = statePending
@@ -33,23 +45,24 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 						e.deadline = since + time.Duration(e.ev.TimeoutMs)*time.Millisecond
 						c.timeouts.push(e)
 						c.st.Polled++
+						evs = append(evs, e.ev)
 					} else {
 						c.st.StartedGo++
+						goEntry = e
 					}
-					out = append(out, e)
 				}
 				// Room for the completions of every running event, reserved
 				// now: ending an event (complete, cleanup) never allocates
 				// a bigger stream.
 				c.stream.reserve(c.pendingLocked() + c.overdueGo + c.stream.len())
 				c.kickLocked()
-				return out, nil
+				return evs, goEntry, nil
 			}
 		} else if c.closing {
-			return nil, c.fail(&w, fmt.Errorf("%w: shutdown began and no queued event is left", ErrClosed))
+			return evs, nil, c.fail(&w, fmt.Errorf("%w: shutdown began and no queued event is left", ErrClosed))
 		}
 		if !w.canWait() {
-			return nil, c.fail(&w, ErrEmpty)
+			return evs, nil, c.fail(&w, ErrEmpty)
 		}
 		c.park(&c.waitTake[k], &w)
 	}
@@ -87,13 +100,9 @@ func (c *Channel) Poll(ctx context.Context, timeout time.Duration) (Event, error
 // PollInto is Poll storing the event in *dst (left alone on an error): the
 // C layer encodes it from there, with no copy on the way out.
 func (c *Channel) PollInto(ctx context.Context, timeout time.Duration, dst *Event) error {
-	var one [1]*entry
-	es, err := c.take(ctx, KindFFI, 1, timeout, one[:0])
-	if err != nil {
-		return err
-	}
-	*dst = es[0].ev
-	return nil
+	// take appends the event straight into *dst, and only on success.
+	_, _, err := c.take(ctx, KindFFI, 1, timeout, unsafe.Slice(dst, 1)[:0])
+	return err
 }
 
 // PollBatch takes up to max events (max >= 1), waiting only for the first.
@@ -108,18 +117,11 @@ func (c *Channel) PollBatchAppend(ctx context.Context, max int, timeout time.Dur
 	if max < 1 {
 		return dst, invalidf("poll_batch: max must be >= 1, got %d", max)
 	}
-	var room [64]*entry // a batch of up to 64 takes no allocation for its entries
-	es, err := c.take(ctx, KindFFI, max, timeout, room[:0])
+	evs, _, err := c.take(ctx, KindFFI, max, timeout, dst)
 	if err != nil {
 		return dst, err
 	}
-	if dst == nil {
-		dst = make([]Event, 0, len(es))
-	}
-	for _, e := range es {
-		dst = append(dst, e.ev)
-	}
-	return dst, nil
+	return evs, nil
 }
 
 // GoTask is an event taken for a Go handler. Its goroutine must call
@@ -134,12 +136,11 @@ func (t *GoTask) Event() *Event { return &t.e.ev }
 
 // TakeGo takes one event for a Go handler; same waiting rules as Poll.
 func (c *Channel) TakeGo(ctx context.Context, timeout time.Duration) (*GoTask, error) {
-	var one [1]*entry
-	es, err := c.take(ctx, KindGo, 1, timeout, one[:0])
+	_, e, err := c.take(ctx, KindGo, 1, timeout, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &GoTask{e: es[0]}, nil
+	return &GoTask{e: e}, nil
 }
 
 // FinishGo ends a Go task's event with (status, r) if it is still pending.
