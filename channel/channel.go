@@ -173,7 +173,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	c := &Channel{
 		cfg:   cfg,
-		epoch: time.Now(),
+		epoch: clockNow(),
 		live:  make(map[uuid.UUID]*entry),
 	}
 	c.pendList.prev, c.pendList.next = &c.pendList, &c.pendList

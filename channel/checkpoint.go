@@ -2,7 +2,6 @@ package channel
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -87,7 +86,7 @@ func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 func (c *Channel) requeueLocked(e *entry) {
 	c.unlinkPendingLocked(e)
 	e.state = stateQueued
-	e.queuedAt = time.Now()
+	e.queuedAt = clockNow()
 	c.queues[e.kind].push(e)
 	c.kickLocked()
 }

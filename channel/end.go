@@ -14,7 +14,7 @@ import (
 // handler's goroutine is still running after its event ended. An FFI entry
 // is recycled: the caller must not touch e afterwards.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
-	c.endAtLocked(e, status, r, byReturn, time.Now())
+	c.endAtLocked(e, status, r, byReturn, clockNow())
 	delete(c.live, e.ev.EventID)
 	recycle(e)
 }
@@ -145,7 +145,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 func (c *Channel) CleanupTimeouts() int {
 	c.mu.Lock()
 	defer c.unlock()
-	wall := time.Now()
+	wall := clockNow()
 	now := wall.Sub(c.epoch)
 	n := 0
 	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep

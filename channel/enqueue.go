@@ -56,7 +56,7 @@ func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout ti
 // else set but heapIdx = -1), for kind.
 func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
 	ev := &e.ev
-	now := time.Now()
+	now := clockNow()
 	if ev.EventID == uuid.Nil {
 		ev.EventID = newIDAt(now)
 	}
@@ -97,7 +97,7 @@ func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout
 		c.park(&c.waitDispatch, &w)
 	}
 	if w.parked {
-		now = time.Now() // it waited for room: dispatched now
+		now = clockNow() // it waited for room: dispatched now
 	}
 	e.ev.DispatchedAt = now
 	e.queuedAt = now
