@@ -42,6 +42,8 @@ import (
 //	source.go    events fed by a source and their completions (FeedSource, TakeSourceCompletions)
 //	wait.go      parking callers and waking them (kickLocked)
 //	ids.go       UUIDv7 event and correlation ids
+//	clock.go     the timestamps (one clock read each)
+//	entries.go   recycling the entries of ended FFI events
 //	stats.go     the Stats snapshot
 //	validate.go  the rules an Event or Result built in Go must meet
 //	types.go     Event, Result, Completion, Config (config.go), errors (errors.go)
@@ -163,6 +165,8 @@ type Channel struct {
 
 	st Stats // the counters; Stats() adds the gauges to a copy
 
+	ids idGen // makes the ids of events dispatched without them (ids.go)
+
 	ready readyWatchers // readiness watchers (ready.go); its fields say what guards them
 }
 
@@ -174,6 +178,7 @@ func New(cfg Config) (*Channel, error) {
 	c := &Channel{
 		cfg:   cfg,
 		epoch: clockNow(),
+		ids:   newIDGen(newSeededChaCha8()),
 		live:  make(map[uuid.UUID]*entry),
 	}
 	c.pendList.prev, c.pendList.next = &c.pendList, &c.pendList

@@ -57,12 +57,6 @@ func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout ti
 func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
 	ev := &e.ev
 	now := clockNow()
-	if ev.EventID == uuid.Nil {
-		ev.EventID = newIDAt(now)
-	}
-	if ev.CorrelationID == uuid.Nil {
-		ev.CorrelationID = newIDAt(now)
-	}
 	if ev.TimeoutMs == 0 {
 		ev.TimeoutMs = c.cfg.HandlerTimeoutMs
 		if kind == KindFFI && c.cfg.CompletionTimeoutMs > 0 {
@@ -78,6 +72,12 @@ func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout
 	defer w.stop()
 	c.mu.Lock()
 	defer c.unlock()
+	if ev.EventID == uuid.Nil {
+		ev.EventID = c.ids.next(now)
+	}
+	if ev.CorrelationID == uuid.Nil {
+		ev.CorrelationID = c.ids.next(now)
+	}
 	for {
 		if c.closing {
 			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: dispatch after shutdown began", ErrShutdown))

@@ -4,7 +4,6 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,18 +20,19 @@ import (
 // leaving at least 3,584 ids before it runs out; then the generator borrows
 // the next millisecond (counter 0), so ids stay increasing even at more
 // than 4 million per second or when the clock steps back.
+//
+// Each Channel has its own generator, guarded by the Channel's mu (it has
+// no lock of its own: a dispatch already holds mu, and a second lock pair
+// per id cost more than the rest of making it). So ids increase within a
+// channel; ids of different channels are unique by their random bits (62,
+// and the counter's random start), as UUIDv7s of different generators are.
 type idGen struct {
-	mu     sync.Mutex
 	rng    *rand.ChaCha8
 	lastMs int64  // the millisecond of the last id (may run ahead of the clock)
 	seq    uint16 // the counter of the last id, <= 0xfff
 }
 
-// ids is the process's generator: ids are unique and increasing across
-// every channel of the process.
-var ids = newIDGen(newSeededChaCha8())
-
-func newIDGen(rng *rand.ChaCha8) *idGen { return &idGen{rng: rng} }
+func newIDGen(rng *rand.ChaCha8) idGen { return idGen{rng: rng} }
 
 func newSeededChaCha8() *rand.ChaCha8 {
 	var seed [32]byte
@@ -42,13 +42,10 @@ func newSeededChaCha8() *rand.ChaCha8 {
 	return rand.NewChaCha8(seed)
 }
 
-// newIDAt returns a UUIDv7 for time now from the process's generator.
-func newIDAt(now time.Time) uuid.UUID { return ids.next(now) }
-
 // next returns a UUIDv7 for time now, greater than every id g made before.
+// The caller serializes calls (the Channel's mu).
 func (g *idGen) next(now time.Time) uuid.UUID {
 	ms := now.UnixMilli()
-	g.mu.Lock()
 	if ms > g.lastMs {
 		g.lastMs, g.seq = ms, uint16(g.rng.Uint64()&0x1ff) // random start, room to count
 	} else {
@@ -59,7 +56,6 @@ func (g *idGen) next(now time.Time) uuid.UUID {
 		}
 	}
 	ms, seq, r := g.lastMs, g.seq, g.rng.Uint64()
-	g.mu.Unlock()
 	var u uuid.UUID
 	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 	u[6] = 0x70 | byte(seq>>8) // version 7

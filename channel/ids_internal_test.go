@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func testGen() *idGen { return newIDGen(rand.NewChaCha8([32]byte{7})) }
+func testGen() *idGen { g := newIDGen(rand.NewChaCha8([32]byte{7})); return &g }
 
 // fields splits a UUIDv7 into what RFC 9562 puts in it.
 func fields(u uuid.UUID) (ms int64, ver, seq, variant int, random uint64) {
