@@ -194,12 +194,16 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 // included, is the call's status), copy it out.
 func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
-	return produceInto(fn, h, nil, 0, out, n, get)
+	return produceInto(fn, h, nil, 0, false, out, n, get)
 }
 
-// produceInto is produce with the caller's buffer (dst, dstCap; dst may be
-// nil): see outputInto.
-func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t,
+// produceInto is produce with a buffer (dst, dstCap; dst may be nil): see
+// outputInto. When the buffer is the library's own (ownBuf: shim.c's
+// take_malloced, never a caller's), get builds the document straight in
+// it, with no Go buffer and no copy; one that outgrows it moves to Go
+// memory (append does that) and is copied out to malloc'd memory as usual,
+// leaving dst partly written, which only the library ever reads.
+func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf bool, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
 	if out == nil || n == nil {
 		return fail(fn, fmt.Errorf("%w: the output pointer and len must not be NULL", channel.ErrInvalid))
@@ -207,6 +211,22 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.
 	d, err := lookup(h)
 	if err != nil {
 		return fail(fn, err)
+	}
+	if ownBuf && dst != nil && dstCap > 1 {
+		// room for the document, and one byte more for its NUL
+		room := unsafe.Slice((*byte)(unsafe.Pointer(dst)), int(dstCap))
+		doc, err := get(d, room[:0:len(room)-1])
+		if err != nil {
+			return fail(fn, err)
+		}
+		if len(doc) > 0 && unsafe.SliceData(doc) == unsafe.SliceData(room) {
+			room[len(doc)] = 0
+			setOut(out, dst)
+			*n = C.size_t(len(doc))
+			return 0
+		}
+		output(doc, out, n) // it outgrew the buffer
+		return 0
 	}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
@@ -355,15 +375,16 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 }
 
 // tgo_poll takes one event. dst/dstCap: the caller's buffer of
-// tasker_poll_into (NULL, 0 for tasker_poll); a document that fits is
-// written there and *out set to dst, else *out is malloc'd (shim.c keeps
-// it for tasker_poll_into).
+// tasker_poll_into, or (ownBuf != 0) the buffer shim.c malloc'd for
+// tasker_poll; a document that fits is written there and *out set to dst,
+// else *out is malloc'd (shim.c keeps it for tasker_poll_into). Only an
+// own buffer may be written beyond what fits (produceInto).
 //
 //export tgo_poll
-func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
+func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, ownBuf C.int, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_poll"
 	defer guard(fn, &st, clearOutInto(dst, out, n))
-	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	return produceInto(fn, h, dst, dstCap, ownBuf != 0, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err
@@ -549,10 +570,10 @@ func tgo_cleanup_timeouts(h C.uint64_t, expired *C.uint32_t) (st C.int) {
 // tgo_next_completion takes one completion; dst/dstCap as for tgo_poll.
 //
 //export tgo_next_completion
-func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
+func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, ownBuf C.int, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_next_completion"
 	defer guard(fn, &st, clearOutInto(dst, out, n))
-	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	return produceInto(fn, h, dst, dstCap, ownBuf != 0, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err
