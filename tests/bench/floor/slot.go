@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"time"
 	"unsafe"
 
 	"github.com/google/uuid"
@@ -55,7 +54,7 @@ func bench_slot_dispatch(doc *C.char, n C.size_t, idOut *C.char) C.int {
 		id[15-i] = byte(slot.n >> (8 * i))
 	}
 	slot.ev.EventID, slot.ev.CorrelationID = id, id
-	slot.ev.DispatchedAt = time.Now()
+	slot.ev.DispatchedAt = channel.Now()
 	out := unsafe.Slice((*byte)(unsafe.Pointer(idOut)), 37)
 	out[len(wire.AppendUUIDText(out[:0], id))] = 0
 	return 0
@@ -63,7 +62,7 @@ func bench_slot_dispatch(doc *C.char, n C.size_t, idOut *C.char) C.int {
 
 //export bench_slot_poll_into
 func bench_slot_poll_into(dst *C.char, capacity C.size_t, n *C.size_t) C.int {
-	slot.ev.PolledAt = time.Now()
+	slot.ev.PolledAt = channel.Now()
 	slot.buf = wire.AppendEventJSON(slot.buf[:0], &slot.ev)
 	return slotCopy(slot.buf, dst, capacity, n)
 }
@@ -82,7 +81,7 @@ func bench_slot_complete(id *C.char, doc *C.char, n C.size_t) C.int {
 	slot.comp = channel.Completion{EventID: ev.EventID, TaskUUID: ev.TaskUUID, StepUUID: ev.StepUUID,
 		CorrelationID: ev.CorrelationID, Handler: ev.Handler, Status: channel.StatusCompleted,
 		Success: r.Success, Result: r.Result, Error: r.Error, Metadata: r.Metadata,
-		DispatchedAt: ev.DispatchedAt, PolledAt: ev.PolledAt, CompletedAt: time.Now()}
+		DispatchedAt: ev.DispatchedAt, PolledAt: ev.PolledAt, CompletedAt: channel.Now()}
 	return 0
 }
 
