@@ -127,7 +127,9 @@ func (c *Channel) kickLocked() {
 			c.wakes |= wakeAll
 		}
 	}
-	c.kickSourceLocked()
+	if c.waitSource.len() > 0 || c.srcWake != nil { // a channel without a source skips the call
+		c.kickSourceLocked()
+	}
 }
 
 // The bits of Channel.wakes.
@@ -157,6 +159,15 @@ func (c *Channel) SetWaker(fn func(events, completions, all bool)) {
 // what this critical section's kicks found. Every method that changes state
 // under mu releases it here.
 func (c *Channel) unlock() {
+	if c.wakes == 0 { // nothing to tell: the common case of a take or a failed call
+		c.mu.Unlock()
+		return
+	}
+	c.unlockAndWake()
+}
+
+// unlockAndWake is unlock when the kicks found something to tell.
+func (c *Channel) unlockAndWake() {
 	w := c.wakes
 	c.wakes = 0
 	ready := w&wakeReady != 0 && c.publishReadyLocked()
