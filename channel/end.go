@@ -172,13 +172,13 @@ func (c *Channel) CleanupTimeouts() int {
 	return n
 }
 
-// unindexLocked removes ended entries from c.live, then recycles them (the
-// caller must not touch them afterwards): one by one for a few, by
-// rebuilding the index from the survivors (queued and pending entries)
-// when most of it ended at once.
+// unindexLocked removes ended entries from c.live, then recycles the first
+// recycleMax of them (the caller must not touch any afterwards): one by
+// one for a few, by rebuilding the index from the survivors (queued and
+// pending entries) when most of it ended at once.
 func (c *Channel) unindexLocked(ended []*entry) {
 	defer func() {
-		for _, e := range ended {
+		for _, e := range ended[:min(len(ended), recycleMax)] {
 			recycle(e)
 		}
 	}()
