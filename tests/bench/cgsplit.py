@@ -30,10 +30,10 @@ RULES: list[tuple[str, str]] = [
      r"channel\.\(\*Channel\)\.(kick|unlock|notifyReady|publishReady|applyReady)|main\.attachPark|main\.\(\*parkSlot\)"),
     ("the id index (a map from event id to entry)",
      r"internal/runtime/maps\.|^runtime\.map|aeshash|runtime\.memhash|runtime\.memequal128"),
-    ("deadlines and clock reads", r"channel\.\(\*deadlineHeap\)|^time\.|clock_gettime|runtime\.nanotime|time\.now"),
+    ("deadlines and clock reads", r"channel\.\(\*deadlineHeap\)|channel\.clockNow|^time\.|clock_gettime|runtime\.nanotime|time\.now"),
     ("queues, pending list, state and stats (the rest of the channel)", r"^" + re.escape(MOD) + r"channel\."),
     ("the dispatcher above the channel (routing, Go-handler checks)", r"^" + re.escape(MOD) + r"runtime\."),
-    ("allocation and the collector (one entry per event)",
+    ("allocation and the collector (entries are recycled: NOTES 28)",
      r"^runtime\.(mallocgc|newobject|\(\*m(span|heap|cache|central)\)|memclr|gc|wbBuf|bulkBarrier|findObject|"
      r"scan|typePointers|tryDeferToSpanScan|writeHeapBits|newMarkBits|nextFreeFast|heapSetType|deductAssistCredit)"
      r"|gcWriteBarrier"),
