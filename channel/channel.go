@@ -177,7 +177,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	c := &Channel{
 		cfg:   cfg,
-		epoch: clockNow(),
+		epoch: Now(),
 		ids:   newIDGen(newSeededChaCha8()),
 		live:  make(map[uuid.UUID]*entry),
 	}

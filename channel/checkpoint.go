@@ -86,7 +86,7 @@ func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 func (c *Channel) requeueLocked(e *entry) {
 	c.unlinkPendingLocked(e)
 	e.state = stateQueued
-	e.queuedAt = clockNow()
+	e.queuedAt = Now()
 	c.queues[e.kind].push(e)
 	c.kickLocked()
 }

@@ -20,11 +20,11 @@ func within(t *testing.T, got, before, after time.Time) {
 	require.NotEqual(t, got.String(), w.String(), "a monotonic reading")
 }
 
-func TestClockNow_IsTheWallClockWithAMonotonicReading(t *testing.T) {
-	prev := clockNow()
+func TestNow_IsTheWallClockWithAMonotonicReading(t *testing.T) {
+	prev := Now()
 	for range 10_000 {
 		before := time.Now()
-		got := clockNow()
+		got := Now()
 		after := time.Now()
 		within(t, got, before, after)
 		require.False(t, got.Before(prev), "readings never go back")
@@ -33,10 +33,10 @@ func TestClockNow_IsTheWallClockWithAMonotonicReading(t *testing.T) {
 	}
 }
 
-func TestClockNow_TakesANewAnchorOnlyWhenItsAnchorIsOld(t *testing.T) {
+func TestNow_TakesANewAnchorOnlyWhenItsAnchorIsOld(t *testing.T) {
 	fresh := time.Now()
 	anchor.Store(&fresh)
-	clockNow()
+	Now()
 	if time.Since(fresh) < anchorAge { // (unless this test stalled that long)
 		require.Same(t, &fresh, anchor.Load(), "a fresh anchor is kept")
 	}
@@ -44,7 +44,7 @@ func TestClockNow_TakesANewAnchorOnlyWhenItsAnchorIsOld(t *testing.T) {
 	old := time.Now().Add(-anchorAge) // as if the last anchor were anchorAge old
 	anchor.Store(&old)
 	before := time.Now()
-	got := clockNow()
+	got := Now()
 	after := time.Now()
 	within(t, got, before, after)
 	require.NotSame(t, &old, anchor.Load(), "an old anchor is replaced")

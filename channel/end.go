@@ -14,7 +14,7 @@ import (
 // handler's goroutine is still running after its event ended. An FFI entry
 // is recycled: the caller must not touch e afterwards.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
-	c.endAtLocked(e, status, r, byReturn, clockNow())
+	c.endAtLocked(e, status, r, byReturn, Now())
 	delete(c.live, e.ev.EventID)
 	recycle(e)
 }
@@ -145,7 +145,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 func (c *Channel) CleanupTimeouts() int {
 	c.mu.Lock()
 	defer c.unlock()
-	wall := clockNow()
+	wall := Now()
 	now := wall.Sub(c.epoch)
 	n := 0
 	infos := map[int]*ErrorInfo{} // one (read-only) error per distinct timeout in this sweep
@@ -172,23 +172,27 @@ func (c *Channel) CleanupTimeouts() int {
 	return n
 }
 
-// unindexLocked removes ended entries from c.live, then recycles the first
-// recycleMax of them (the caller must not touch any afterwards): one by
-// one for a few, by rebuilding the index from the survivors (queued and
-// pending entries) when most of it ended at once.
+// unindexLocked removes ended entries from c.live (one by one for a few,
+// by rebuilding the index from the survivors, the queued and pending
+// entries, when most of it ended at once), then recycles the first
+// recycleMax of them: the caller must not touch any afterwards.
 func (c *Channel) unindexLocked(ended []*entry) {
-	defer func() {
-		for _, e := range ended[:min(len(ended), recycleMax)] {
-			recycle(e)
-		}
-	}()
 	if len(ended) < 1024 || len(ended) < len(c.live)/2 {
 		for _, e := range ended {
 			delete(c.live, e.ev.EventID)
 		}
-		return
+	} else {
+		c.rebuildLiveLocked(len(c.live) - len(ended))
 	}
-	live := make(map[uuid.UUID]*entry, len(c.live)-len(ended))
+	for _, e := range ended[:min(len(ended), recycleMax)] {
+		recycle(e)
+	}
+}
+
+// rebuildLiveLocked makes c.live anew from the queued and pending entries
+// (about n of them).
+func (c *Channel) rebuildLiveLocked(n int) {
+	live := make(map[uuid.UUID]*entry, n)
 	for k := range c.queues {
 		for i := 0; i < c.queues[k].len(); i++ {
 			e := *c.queues[k].at(i)

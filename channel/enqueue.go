@@ -56,7 +56,7 @@ func (c *Channel) enqueueAs(ctx context.Context, ev Event, kind Kind, timeout ti
 // else set but heapIdx = -1), for kind.
 func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout time.Duration, src bool) (uuid.UUID, error) {
 	ev := &e.ev
-	now := clockNow()
+	now := Now()
 	if ev.TimeoutMs == 0 {
 		ev.TimeoutMs = c.cfg.HandlerTimeoutMs
 		if kind == KindFFI && c.cfg.CompletionTimeoutMs > 0 {
@@ -97,7 +97,7 @@ func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout
 		c.park(&c.waitDispatch, &w)
 	}
 	if w.parked {
-		now = clockNow() // it waited for room: dispatched now
+		now = Now() // it waited for room: dispatched now
 	}
 	e.ev.DispatchedAt = now
 	e.queuedAt = now

@@ -14,7 +14,7 @@ import (
 func (c *Channel) Shutdown(drain time.Duration) {
 	c.mu.Lock()
 	defer c.unlock()
-	now := clockNow()
+	now := Now()
 	switch {
 	case !c.closing:
 		c.closing = true
@@ -56,7 +56,7 @@ func (c *Channel) cancelAllLocked() {
 			Retryable: true,
 		}}
 	}
-	now := clockNow()
+	now := Now()
 	queued, running := res("still queued"), res("still running")
 	for k := range c.queues {
 		for c.queues[k].len() > 0 {

@@ -221,6 +221,15 @@ func (c *Channel) TakeSourceCompletions(ctx context.Context, max int, timeout ti
 
 // kickSourceLocked is kickLocked's part for the source (mu held).
 func (c *Channel) kickSourceLocked() {
+	if c.waitSource.len() == 0 && c.srcWake == nil {
+		return // no source: small enough to inline, so every kick skips the call
+	}
+	c.kickSourceSlowLocked()
+}
+
+// kickSourceSlowLocked is kickSourceLocked for a channel with a source or a
+// waiter for one.
+func (c *Channel) kickSourceSlowLocked() {
 	if c.waitSource.len() > 0 {
 		if c.srcSaves.len() > 0 {
 			c.waitSource.broadcast() // a TakeSourceCompletions waiter would not take it

@@ -66,7 +66,7 @@ type Stats struct {
 func (c *Channel) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := clockNow()
+	now := Now()
 	s := c.st
 	s.QueuedFFI, s.QueuedGo = c.queues[KindFFI].len(), c.queues[KindGo].len()
 	s.Queued = s.QueuedFFI + s.QueuedGo

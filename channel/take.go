@@ -27,7 +27,7 @@ func (c *Channel) take(ctx context.Context, k Kind, max int, timeout time.Durati
 		q := &c.queues[k]
 		if q.len() > 0 {
 			if n := min(max, q.len(), c.budgetLocked()); n > 0 {
-				now := clockNow()
+				now := Now()
 				since := now.Sub(c.epoch)
 				var goEntry *entry
 				if k == KindFFI {

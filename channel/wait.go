@@ -127,9 +127,7 @@ func (c *Channel) kickLocked() {
 			c.wakes |= wakeAll
 		}
 	}
-	if c.waitSource.len() > 0 || c.srcWake != nil { // a channel without a source skips the call
-		c.kickSourceLocked()
-	}
+	c.kickSourceLocked()
 }
 
 // The bits of Channel.wakes.
