@@ -116,16 +116,19 @@ func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
 }
 
-// outputInto is output, except that a document that fits in the caller's
-// buffer (dst, capacity dstCap, with its NUL) is written there and *out
-// set to dst: no malloc, no copy in C, no free (the *_into calls).
+// outputInto is output, except that a document that fits in the buffer dst
+// (capacity dstCap, with its NUL) is written there, or is there already
+// (produceInto built it in place), and *out set to dst: no malloc, no copy
+// in C, no free.
 func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) {
 	if dst == nil || C.size_t(len(b)) >= dstCap {
 		output(b, out, n)
 		return
 	}
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(dst)), len(b)+1)
-	copy(buf, b)
+	if unsafe.SliceData(b) != unsafe.SliceData(buf) { // else built there (produceInto)
+		copy(buf, b)
+	}
 	buf[len(b)] = 0
 	setOut(out, dst)
 	*n = C.size_t(len(b))
@@ -201,7 +204,7 @@ func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 // outputInto. When the buffer is the library's own (ownBuf: shim.c's
 // take_malloced, never a caller's), get builds the document straight in
 // it, with no Go buffer and no copy; one that outgrows it moves to Go
-// memory (append does that) and is copied out to malloc'd memory as usual,
+// memory (append does that) and is malloc'd by outputInto as usual,
 // leaving dst partly written, which only the library ever reads.
 func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf bool, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
@@ -212,31 +215,22 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf b
 	if err != nil {
 		return fail(fn, err)
 	}
+	var buf []byte
+	var pooled *[]byte
 	if ownBuf && dst != nil && dstCap > 1 {
-		// room for the document, and one byte more for its NUL
-		room := unsafe.Slice((*byte)(unsafe.Pointer(dst)), int(dstCap))
-		doc, err := get(d, room[:0:len(room)-1])
-		if err != nil {
-			return fail(fn, err)
-		}
-		if len(doc) > 0 && unsafe.SliceData(doc) == unsafe.SliceData(room) {
-			room[len(doc)] = 0
-			setOut(out, dst)
-			*n = C.size_t(len(doc))
-			return 0
-		}
-		output(doc, out, n) // it outgrew the buffer
-		return 0
+		buf = unsafe.Slice((*byte)(unsafe.Pointer(dst)), int(dstCap)-1)[:0] // its NUL goes after it
+	} else {
+		pooled = bufs.Get().(*[]byte)
+		defer bufs.Put(pooled)
+		buf = (*pooled)[:0]
 	}
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	doc, err := get(d, (*bp)[:0])
+	doc, err := get(d, buf)
 	if err != nil {
 		return fail(fn, err)
 	}
 	outputInto(doc, dst, dstCap, out, n)
-	if cap(doc) <= 1<<16 {
-		*bp = doc // keep a grown buffer, but not a huge one
+	if pooled != nil && cap(doc) <= 1<<16 {
+		*pooled = doc // keep a grown buffer, but not a huge one
 	}
 	return 0
 }
