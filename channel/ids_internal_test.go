@@ -98,3 +98,24 @@ func TestUUIDv7_CounterOverflowWithinOneMillisecond(t *testing.T) {
 	assert.Equal(t, wantMs+1, ms)
 	assert.Less(t, seq, 0x200)
 }
+
+// Each channel has its own generator (no lock shared between channels), so
+// ids of two channels made at the same instant must still differ: each
+// generator is seeded on its own from crypto/rand.
+func TestUUIDv7_TwoChannelsAtTheSameInstantNeverShareAnID(t *testing.T) {
+	a, err := New(DefaultConfig())
+	require.NoError(t, err)
+	b, err := New(DefaultConfig())
+	require.NoError(t, err)
+	at := time.UnixMilli(1_800_000_000_000)
+	seen := map[uuid.UUID]bool{}
+	for range 1000 {
+		for _, c := range []*Channel{a, b} {
+			c.mu.Lock()
+			u := c.ids.next(at)
+			c.mu.Unlock()
+			require.False(t, seen[u], "id %s made twice", u)
+			seen[u] = true
+		}
+	}
+}
