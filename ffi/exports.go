@@ -117,18 +117,15 @@ func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
 }
 
 // outputInto is output, except that a document that fits in the buffer dst
-// (capacity dstCap, with its NUL) is written there, or is there already
-// (produceInto built it in place), and *out set to dst: no malloc, no copy
-// in C, no free.
+// (capacity dstCap, with its NUL) is written there and *out set to dst: no
+// malloc, no copy in C, no free.
 func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) {
 	if dst == nil || C.size_t(len(b)) >= dstCap {
 		output(b, out, n)
 		return
 	}
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(dst)), len(b)+1)
-	if unsafe.SliceData(b) != unsafe.SliceData(buf) { // else built there (produceInto)
-		copy(buf, b)
-	}
+	copy(buf, b)
 	buf[len(b)] = 0
 	setOut(out, dst)
 	*n = C.size_t(len(b))
@@ -203,9 +200,10 @@ func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 // produceInto is produce with a buffer (dst, dstCap; dst may be nil): see
 // outputInto. When the buffer is the library's own (ownBuf: shim.c's
 // take_malloced, never a caller's), get builds the document straight in
-// it, with no Go buffer and no copy; one that outgrows it moves to Go
-// memory (append does that) and is malloc'd by outputInto as usual,
-// leaving dst partly written, which only the library ever reads.
+// it, with no Go buffer and no copy (finished here: its NUL, *out); one
+// that outgrows it moves to Go memory (append does that) and is malloc'd
+// by outputInto as usual, leaving dst partly written, which only the
+// library ever reads.
 func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf bool, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
 	if out == nil || n == nil {
@@ -227,6 +225,12 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf b
 	doc, err := get(d, buf)
 	if err != nil {
 		return fail(fn, err)
+	}
+	if pooled == nil && len(doc) > 0 && unsafe.SliceData(doc) == (*byte)(unsafe.Pointer(dst)) { // built in place
+		*(*byte)(unsafe.Add(unsafe.Pointer(dst), len(doc))) = 0
+		setOut(out, dst)
+		*n = C.size_t(len(doc))
+		return 0
 	}
 	outputInto(doc, dst, dstCap, out, n)
 	if pooled != nil && cap(doc) <= 1<<16 {
