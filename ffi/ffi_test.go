@@ -53,6 +53,7 @@ func TestRule12_EveryExportRecoversPanics(t *testing.T) {
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
+			lockThread(t) // a subtest is a goroutine of its own: the call and its last error on one thread
 			r := call()
 			assert.Equal(t, einternal, r.status)
 			assert.Contains(t, r.lastErr, "panic")
