@@ -95,10 +95,10 @@ class AsyncChannelTest(unittest.TestCase):
                     await asyncio.sleep(0)
                 self.assertEqual(len(ach._gates["events"].waiters), n, "every poller waits on the one descriptor")
                 self.assertEqual(len(ach._gates["completions"].waiters), n)
-                self.assertEqual(threading.active_count(), threads, "no thread per waiter")
+                self.assertLessEqual(threading.active_count(), threads, "no thread per waiter")
                 ids = [await ach.dispatch("h", i) for i in range(n)]
                 await asyncio.gather(*tasks)
-                self.assertEqual(threading.active_count(), threads, "no thread per waiter")
+                self.assertLessEqual(threading.active_count(), threads, "no thread per waiter")
                 self.assertEqual(sorted(got), sorted(ids), "each event handed to exactly one waiter")
                 self.assertEqual(sorted(seen), sorted(ids), "each completion handed to exactly one waiter")
                 st = ach.stats()
@@ -245,7 +245,7 @@ class AsyncWorkerTest(unittest.TestCase):
                             c = await ach.next_completion(10)
                             self.assertIsNotNone(c)
                             comps[c.event_id] = c  # type: ignore[union-attr]
-                        self.assertEqual(threading.active_count(), threads)
+                        self.assertLessEqual(threading.active_count(), threads, "no thread per handler")
                 self.assertEqual(peak, 4, "at most `concurrency` handlers at once, and it is used")
                 for eid, i in ids.items():
                     self.assertEqual((comps[eid].status, comps[eid].result), ("completed", {"x": i * 2}))
