@@ -4,10 +4,15 @@ import "unsafe"
 
 // deque is a growable ring buffer used for the FIFO queues and the
 // completion stream. Not safe for concurrent use: the Channel's mutex guards it.
+// len(buf) is 0 or a power of two, so a position wraps with a mask (a
+// division would cost more than the rest of a push).
 type deque[T any] struct {
 	buf        []T
 	head, size int
 }
+
+// wrap is position i of the ring; the buffer must not be empty.
+func (d *deque[T]) wrap(i int) int { return i & (len(d.buf) - 1) }
 
 func (d *deque[T]) len() int { return d.size }
 
@@ -15,7 +20,7 @@ func (d *deque[T]) push(v T) {
 	if d.size == len(d.buf) {
 		d.grow(d.size + 1)
 	}
-	d.buf[(d.head+d.size)%len(d.buf)] = v
+	d.buf[d.wrap(d.head+d.size)] = v
 	d.size++
 }
 
@@ -28,7 +33,7 @@ func (d *deque[T]) reserve(n int) {
 }
 
 func (d *deque[T]) grow(need int) {
-	n := max(2*len(d.buf), 16)
+	n := max(2*len(d.buf), 16) // a power of two (see wrap)
 	for n < need {
 		n *= 2
 	}
@@ -42,7 +47,7 @@ func (d *deque[T]) grow(need int) {
 		nb[i] = zero
 	}
 	for i := 0; i < d.size; i++ {
-		nb[i] = d.buf[(d.head+i)%len(d.buf)]
+		nb[i] = d.buf[d.wrap(d.head+i)]
 	}
 	d.buf, d.head = nb, 0
 }
@@ -51,10 +56,10 @@ func (d *deque[T]) grow(need int) {
 func (d *deque[T]) front() *T { return &d.buf[d.head] }
 
 // at returns a pointer to the i-th oldest element.
-func (d *deque[T]) at(i int) *T { return &d.buf[(d.head+i)%len(d.buf)] }
+func (d *deque[T]) at(i int) *T { return &d.buf[d.wrap(d.head+i)] }
 
 // back returns a pointer to the newest element; the deque must not be empty.
-func (d *deque[T]) back() *T { return &d.buf[(d.head+d.size-1)%len(d.buf)] }
+func (d *deque[T]) back() *T { return &d.buf[d.wrap(d.head+d.size-1)] }
 
 func (d *deque[T]) pop() T {
 	var v T
@@ -68,7 +73,7 @@ func (d *deque[T]) popInto(dst *T) {
 	var zero T
 	*dst = d.buf[d.head]
 	d.buf[d.head] = zero // drop references
-	d.head = (d.head + 1) % len(d.buf)
+	d.head = d.wrap(d.head + 1)
 	d.size--
 	if d.size == 0 {
 		d.head = 0
