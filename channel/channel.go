@@ -27,8 +27,6 @@ package channel
 import (
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // The files of this package, by concern:
@@ -123,11 +121,11 @@ type Channel struct {
 	// exactly one of queues[kind] (queued) or the pending list (pending);
 	// an ended event is in neither (its entry may linger in live for the
 	// rest of one critical section: see endAtLocked).
-	queues   [2]deque[*entry]     // queued events per Kind, in dispatch order
-	live     map[uuid.UUID]*entry // queued and pending events, by EventID
-	pendList entry                // sentinel of the pending list, in start order
-	pendingN [2]int               // pending events per Kind
-	timeouts deadlineHeap         // pending FFI events by deadline
+	queues   [2]deque[*entry] // queued events per Kind, in dispatch order
+	live     idIndex          // queued and pending events, by EventID
+	pendList entry            // sentinel of the pending list, in start order
+	pendingN [2]int           // pending events per Kind
+	timeouts deadlineHeap     // pending FFI events by deadline
 	// overdueGo counts Go handlers whose event has already ended (timeout
 	// or cancellation) but whose goroutine has not returned: each still
 	// holds a running slot of rule 3 until FinishGo(returned=true). Stats
@@ -175,11 +173,12 @@ func New(cfg Config) (*Channel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	rng := newSeededChaCha8()
 	c := &Channel{
 		cfg:   cfg,
 		epoch: Now(),
-		ids:   newIDGen(newSeededChaCha8()),
-		live:  make(map[uuid.UUID]*entry),
+		live:  newIDIndex(rng.Uint64(), rng.Uint64()),
+		ids:   newIDGen(rng),
 	}
 	c.pendList.prev, c.pendList.next = &c.pendList, &c.pendList
 	return c, nil

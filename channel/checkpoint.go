@@ -55,7 +55,7 @@ func (c *Channel) CheckpointJSON(id uuid.UUID, doc []byte, parse CheckpointParse
 func (c *Channel) checkpoint(id uuid.UUID, cp Checkpoint) error {
 	c.mu.Lock()
 	defer c.unlock()
-	e := c.live[id]
+	e := c.live.get(id)
 	if e == nil || e.state != statePending || e.kind != KindFFI || e.saving {
 		return c.notPendingLocked(id, e)
 	}

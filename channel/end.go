@@ -15,7 +15,7 @@ import (
 // is recycled: the caller must not touch e afterwards.
 func (c *Channel) endLocked(e *entry, status CompletionStatus, r Result, byReturn bool) {
 	c.endAtLocked(e, status, r, byReturn, Now())
-	delete(c.live, e.ev.EventID)
+	c.live.del(e.ev.EventID)
 	recycle(e)
 }
 
@@ -131,7 +131,7 @@ func (c *Channel) complete(id uuid.UUID, r Result) error {
 	}
 	c.mu.Lock()
 	defer c.unlock()
-	e := c.live[id]
+	e := c.live.get(id)
 	if e == nil || e.state != statePending || e.kind != KindFFI || e.saving {
 		return c.notPendingLocked(id, e)
 	}
@@ -177,12 +177,12 @@ func (c *Channel) CleanupTimeouts() int {
 // entries, when most of it ended at once), then recycles the first
 // recycleMax of them: the caller must not touch any afterwards.
 func (c *Channel) unindexLocked(ended []*entry) {
-	if len(ended) < 1024 || len(ended) < len(c.live)/2 {
+	if len(ended) < 1024 || len(ended) < c.live.len()/2 {
 		for _, e := range ended {
-			delete(c.live, e.ev.EventID)
+			c.live.del(e.ev.EventID)
 		}
 	} else {
-		c.rebuildLiveLocked(len(c.live) - len(ended))
+		c.rebuildLiveLocked(c.live.len() - len(ended))
 	}
 	for _, e := range ended[:min(len(ended), recycleMax)] {
 		recycle(e)
@@ -190,19 +190,18 @@ func (c *Channel) unindexLocked(ended []*entry) {
 }
 
 // rebuildLiveLocked makes c.live anew from the queued and pending entries
-// (about n of them).
+// (about n of them), in a table sized for them.
 func (c *Channel) rebuildLiveLocked(n int) {
-	live := make(map[uuid.UUID]*entry, n)
+	c.live.reset(n)
 	for k := range c.queues {
 		for i := 0; i < c.queues[k].len(); i++ {
 			e := *c.queues[k].at(i)
-			live[e.ev.EventID] = e
+			c.live.put(e.ev.EventID, e)
 		}
 	}
 	for e := c.pendList.next; e != &c.pendList; e = e.next {
-		live[e.ev.EventID] = e
+		c.live.put(e.ev.EventID, e)
 	}
-	c.live = live
 }
 
 // ---- the completion stream ----

@@ -82,7 +82,7 @@ func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout
 		if c.closing {
 			return uuid.Nil, c.fail(&w, fmt.Errorf("%w: dispatch after shutdown began", ErrShutdown))
 		}
-		if _, dup := c.live[ev.EventID]; dup {
+		if c.live.get(ev.EventID) != nil {
 			c.st.RejectedInvalid++
 			return uuid.Nil, c.fail(&w, invalidf("event: event_id %s is already queued or pending", ev.EventID))
 		}
@@ -102,7 +102,7 @@ func (c *Channel) enqueueEntry(ctx context.Context, e *entry, kind Kind, timeout
 	e.ev.DispatchedAt = now
 	e.queuedAt = now
 	c.queues[kind].push(e)
-	c.live[ev.EventID] = e
+	c.live.put(ev.EventID, e)
 	c.st.Dispatched++
 	if src {
 		c.srcLive++

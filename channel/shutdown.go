@@ -66,7 +66,7 @@ func (c *Channel) cancelAllLocked() {
 	for c.pendList.next != &c.pendList {
 		c.endAtLocked(c.pendList.next, StatusCancelled, running, false, now)
 	}
-	clear(c.live) // nothing is queued or pending any more
+	c.live.reset(0) // nothing is queued or pending any more
 }
 
 // Closing reports whether shutdown has begun.

@@ -104,7 +104,7 @@ func (c *Channel) holdForSourceLocked(e *entry, cp Checkpoint) {
 func (c *Channel) SourceCheckpointSaved(id uuid.UUID, held bool) error {
 	c.mu.Lock()
 	defer c.unlock()
-	e := c.live[id]
+	e := c.live.get(id)
 	if e == nil || !e.saving {
 		return fmt.Errorf("%w: source event %s is not waiting for its checkpoint to be saved", ErrNotPending, id)
 	}
