@@ -107,9 +107,11 @@ type Channel struct {
 	hook func(*Completion)
 
 	// waker, when set, hears after each unlock which kind of zero-timeout
-	// call would now return something (see SetWaker). SetWaker sets it
-	// before the Channel is used; it never changes after.
-	waker func(events, completions, all bool)
+	// call would now return something (see SetWaker); wakerWaiting points
+	// to the counts of OutsideWaiters, by stream. SetWaker sets both before
+	// the Channel is used; they never change after (the counts do).
+	waker        func(events, completions, all bool)
+	wakerWaiting [2]*uint32
 
 	mu sync.Mutex // guards every field below
 

@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -116,11 +117,13 @@ func (c *Channel) kickLocked() {
 	}
 	c.notifyReadyLocked() // readiness watchers (ready.go)
 	if c.waker != nil {
-		q := c.queues[KindFFI].len()
-		if (q > 0 && c.budgetLocked() > 0) || (q == 0 && c.closing) {
-			c.wakes |= wakeEvents
+		if c.outsideWaiting(streamEvents) {
+			q := c.queues[KindFFI].len()
+			if (q > 0 && c.budgetLocked() > 0) || (q == 0 && c.closing) {
+				c.wakes |= wakeEvents
+			}
 		}
-		if c.stream.len() > 0 || (c.closing && c.allEndedLocked()) {
+		if c.outsideWaiting(streamCompletions) && (c.stream.len() > 0 || (c.closing && c.allEndedLocked())) {
 			c.wakes |= wakeCompletions
 		}
 		if c.closing {
@@ -147,10 +150,43 @@ const (
 // true once shutdown began, when every waiter, not one, has a new answer.
 // fn must not block; it may run concurrently with itself and with any
 // method. Call before the Channel is used.
-func (c *Channel) SetWaker(fn func(events, completions, all bool)) {
+//
+// waiting may point to the counts of the threads that wait outside Go
+// (see OutsideWaiters): while a stream's count is 0, fn does not hear of
+// that stream, and a critical section with nothing else to tell calls no
+// fn at all.
+func (c *Channel) SetWaker(fn func(events, completions, all bool), waiting OutsideWaiters) {
 	c.mu.Lock()
 	c.waker = fn
+	c.wakerWaiting = [2]*uint32{waiting.Events, waiting.Completions}
 	c.mu.Unlock()
+}
+
+// OutsideWaiters points to two counts kept by the waker's owner: of the
+// threads that wait outside Go for events and for completions. The channel
+// only reads them (atomically); a nil one is not counted (fn always hears
+// of that stream). In a busy round trip nobody waits, and calling fn to
+// find that out cost more than most of the state change.
+//
+// A waiting thread must add itself to its count before its first try takes
+// the channel's lock, and leave it only when done waiting. Then a kick that
+// reads 0 under the lock either came before that try, which sees the
+// change, or would have read the raised count.
+type OutsideWaiters struct {
+	Events, Completions *uint32
+}
+
+// The streams of wakerWaiting.
+const (
+	streamEvents      = 0
+	streamCompletions = 1
+)
+
+// outsideWaiting reports whether a thread may wait outside Go for stream s
+// (always true when that is not counted).
+func (c *Channel) outsideWaiting(s int) bool {
+	p := c.wakerWaiting[s]
+	return p == nil || atomic.LoadUint32(p) != 0
 }
 
 // unlock releases mu and then tells the waker, and the readiness watchers,

@@ -2,6 +2,7 @@ package channel_test
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,14 +27,17 @@ func (l *wakeLog) take() [][3]bool {
 // watch installs a waker that records its calls and, to prove that it runs
 // outside the channel's lock, takes the lock itself (Stats): called under
 // the lock, it would deadlock and the test would time out.
-func watch(c *channel.Channel) *wakeLog {
+func watch(c *channel.Channel) *wakeLog { return watchCounted(c, channel.OutsideWaiters{}) }
+
+// watchCounted is watch with the counts of the threads waiting outside Go.
+func watchCounted(c *channel.Channel, waiting channel.OutsideWaiters) *wakeLog {
 	l := &wakeLog{}
 	c.SetWaker(func(events, completions, all bool) {
 		_ = c.Stats()
 		l.mu.Lock()
 		l.calls = append(l.calls, [3]bool{events, completions, all})
 		l.mu.Unlock()
-	})
+	}, waiting)
 	return l
 }
 
@@ -72,4 +76,40 @@ func TestWakerTellsEveryChangeThatLetsATrySucceed(t *testing.T) {
 	require.NotEmpty(t, calls)
 	last := calls[len(calls)-1]
 	require.Equal(t, [3]bool{true, true, true}, last, "shutdown wakes every waiter of both streams")
+}
+
+// With the counts of the threads waiting outside Go installed, the waker
+// hears only of the streams somebody waits for: nothing while both counts
+// are 0 (the busy round trip, where nobody waits), and each stream as soon
+// as its count is raised, in the first critical section after that.
+func TestWakerHearsOnlyOfStreamsSomebodyWaitsFor(t *testing.T) {
+	c := newChan(t, nil)
+	var events, completions uint32
+	l := watchCounted(c, channel.OutsideWaiters{Events: &events, Completions: &completions})
+
+	a := enqueue(t, c, ev("h"))
+	poll(t, c)
+	require.NoError(t, c.Complete(a, ok()))
+	next(t, c)
+	require.Empty(t, l.take(), "nobody waits outside Go: the waker is never called")
+
+	atomic.StoreUint32(&events, 1)
+	b := enqueue(t, c, ev("h"))
+	require.Equal(t, [][3]bool{{true, false, false}}, l.take(), "a thread waits for events")
+	poll(t, c)
+	require.NoError(t, c.Complete(b, ok()))
+	require.Empty(t, l.take(), "nobody waits for completions, and no event is left to take")
+
+	atomic.StoreUint32(&completions, 1)
+	enqueue(t, c, ev("h")) // the stream still holds b's completion
+	require.Equal(t, [][3]bool{{true, true, false}}, l.take(), "both streams have a waiter and something to take")
+
+	atomic.StoreUint32(&events, 0)
+	next(t, c)
+	require.Empty(t, l.take(), "the stream is empty now, and nobody waits for events")
+
+	c.Shutdown(0)
+	calls := l.take()
+	require.NotEmpty(t, calls)
+	require.Equal(t, [3]bool{false, true, true}, calls[len(calls)-1], "shutdown: only the counted stream hears")
 }

@@ -318,7 +318,7 @@ func tgo_new(configJSON *C.char, out *C.uint64_t) (st C.int) {
 	// The park slot is attached before the handle exists for anyone: the
 	// first poll that waits already finds its waker installed.
 	h := handles.reserve()
-	d.SetWaker(attachPark(h, d))
+	attachPark(h, d)
 	handles.publish(h, d)
 	*out = C.uint64_t(h)
 	return 0

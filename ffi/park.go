@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/tasker-systems/libtasker/channel"
 	"github.com/tasker-systems/libtasker/runtime"
 )
 
@@ -109,18 +110,21 @@ func handOff(r unsafe.Pointer, stream int, max uint32, d *runtime.Dispatcher) {
 	}
 }
 
-// attachPark returns the waker to install on d's channel
-// (runtime.Dispatcher.SetWaker): it hands documents of d to the receivers
-// of h in h's park slot. Slots are static and shared by handles that are
-// equal modulo their number; receivers are matched by handle.
-func attachPark(h uint64, d *runtime.Dispatcher) func(events, completions, all bool) {
+// attachPark installs d's waker (runtime.Dispatcher.SetWaker): it hands
+// documents of d to the receivers of h in h's park slot. Slots are static
+// and shared by handles that are equal modulo their number; receivers are
+// matched by handle. The slot's waiters counts are the channel's
+// OutsideWaiters: a parked_take (shim.c) counts itself before its first try
+// and leaves the count when it returns, as they require; a count shared
+// with another handle only makes the channel call the waker for nothing.
+func attachPark(h uint64, d *runtime.Dispatcher) {
 	p := (*parkSlot)(C.tshim_park_slot(C.uint64_t(h)))
-	return func(events, completions, all bool) {
+	d.SetWaker(func(events, completions, all bool) {
 		if events {
 			p.wake(h, streamEvents, all, d)
 		}
 		if completions {
 			p.wake(h, streamCompletions, all, d)
 		}
-	}
+	}, channel.OutsideWaiters{Events: &p.events.waiters, Completions: &p.completions.waiters})
 }

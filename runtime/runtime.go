@@ -185,10 +185,12 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 
 // SetWaker installs fn on the dispatcher's channel (channel.Channel.SetWaker):
 // called after every state change that lets a zero-timeout Poll or
-// NextCompletion return something, outside the channel's lock. The C ABI
-// uses it to wake threads parked outside Go. Call before the dispatcher is
-// used.
-func (d *Dispatcher) SetWaker(fn func(events, completions, all bool)) { d.ch.SetWaker(fn) }
+// NextCompletion return something, outside the channel's lock, for a
+// stream whose count in waiting is not 0. The C ABI uses it to wake threads
+// parked outside Go. Call before the dispatcher is used.
+func (d *Dispatcher) SetWaker(fn func(events, completions, all bool), waiting channel.OutsideWaiters) {
+	d.ch.SetWaker(fn, waiting)
+}
 
 // Config returns the dispatcher's config.
 func (d *Dispatcher) Config() Config { return d.cfg }
