@@ -194,17 +194,18 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 // included, is the call's status), copy it out.
 func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
-	return produceInto(fn, h, nil, 0, false, out, n, get)
+	return produceInto(fn, h, nil, 0, out, n, get)
 }
 
-// produceInto is produce with a buffer (dst, dstCap; dst may be nil): see
-// outputInto. When the buffer is the library's own (ownBuf: shim.c's
-// take_malloced, never a caller's), get builds the document straight in
-// it, with no Go buffer and no copy (finished here: its NUL, *out); one
-// that outgrows it moves to Go memory (append does that) and is malloc'd
-// by outputInto as usual, leaving dst partly written, which only the
-// library ever reads.
-func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf bool, out **C.char, n *C.size_t,
+// produceInto is produce with a buffer (dst, dstCap; dst may be nil): the
+// caller's buffer of a *_into call, or the one shim.c's take_malloced
+// mallocs for tasker_poll and tasker_next_completion. get builds the
+// document straight in it, with no Go buffer and no copy (finished here:
+// its NUL, *out). One that outgrows it moves to Go memory (append does
+// that) and is malloc'd by outputInto as usual, leaving dst partly
+// written: the header allows that (on TASKER_ETOOBIG only buf[0] is
+// promised, '\0', which shim.c writes again).
+func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
 	if out == nil || n == nil {
 		return fail(fn, fmt.Errorf("%w: the output pointer and len must not be NULL", channel.ErrInvalid))
@@ -215,7 +216,7 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, ownBuf b
 	}
 	var buf []byte
 	var pooled *[]byte
-	if ownBuf && dst != nil && dstCap > 1 {
+	if dst != nil && dstCap > 1 {
 		buf = unsafe.Slice((*byte)(unsafe.Pointer(dst)), int(dstCap)-1)[:0] // its NUL goes after it
 	} else {
 		pooled = bufs.Get().(*[]byte)
@@ -373,16 +374,16 @@ func tgo_dispatch(h C.uint64_t, eventJSON *C.char, n C.size_t, timeoutMs C.int32
 }
 
 // tgo_poll takes one event. dst/dstCap: the caller's buffer of
-// tasker_poll_into, or (ownBuf != 0) the buffer shim.c malloc'd for
-// tasker_poll; a document that fits is written there and *out set to dst,
-// else *out is malloc'd (shim.c keeps it for tasker_poll_into). Only an
-// own buffer may be written beyond what fits (produceInto).
+// tasker_poll_into, or the buffer shim.c malloc'd for tasker_poll; a
+// document that fits is written there and *out set to dst, else *out is
+// malloc'd (shim.c keeps it for tasker_poll_into) and dst may be partly
+// written (produceInto).
 //
 //export tgo_poll
-func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, ownBuf C.int, out **C.char, n *C.size_t) (st C.int) {
+func tgo_poll(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_poll"
 	defer guard(fn, &st, clearOutInto(dst, out, n))
-	return produceInto(fn, h, dst, dstCap, ownBuf != 0, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err
@@ -568,10 +569,10 @@ func tgo_cleanup_timeouts(h C.uint64_t, expired *C.uint32_t) (st C.int) {
 // tgo_next_completion takes one completion; dst/dstCap as for tgo_poll.
 //
 //export tgo_next_completion
-func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, ownBuf C.int, out **C.char, n *C.size_t) (st C.int) {
+func tgo_next_completion(h C.uint64_t, timeoutMs C.int32_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) (st C.int) {
 	const fn = "tasker_next_completion"
 	defer guard(fn, &st, clearOutInto(dst, out, n))
-	return produceInto(fn, h, dst, dstCap, ownBuf != 0, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
+	return produceInto(fn, h, dst, dstCap, out, n, func(d *runtime.Dispatcher, buf []byte) ([]byte, error) {
 		wait, err := timeout(timeoutMs)
 		if err != nil {
 			return nil, err

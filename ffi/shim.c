@@ -463,17 +463,16 @@ struct want {
     int stream;
     uint32_t max;    /* > 0: tasker_poll_batch */
     uint32_t *count; /* tasker_poll_batch's out-count */
-    int own_buf;     /* buf is the library's (take_malloced), not the caller's: Go may build the
-                        document in it and leave it partly written when it does not fit */
 };
 
-/* One try in Go. With a buffer (the *_into calls) a document that fits is
- * written straight into it (*doc == buf), else *doc is malloc'd. */
+/* One try in Go. With a buffer (the *_into calls' or take_malloced's) Go
+ * builds the document straight in it (*doc == buf); one that does not fit
+ * is malloc'd (*doc) and may leave buf partly written. */
 static int take_now(const struct want *w, tasker_t h, int32_t timeout_ms, char *buf, size_t cap, char **doc,
                     size_t *len) {
     if (w->max > 0) return tgo_poll_batch(h, w->max, timeout_ms, doc, len, w->count);
-    return w->stream == STREAM_EVENTS ? tgo_poll(h, timeout_ms, buf, cap, w->own_buf, doc, len)
-                                      : tgo_next_completion(h, timeout_ms, buf, cap, w->own_buf, doc, len);
+    return w->stream == STREAM_EVENTS ? tgo_poll(h, timeout_ms, buf, cap, doc, len)
+                                      : tgo_next_completion(h, timeout_ms, buf, cap, doc, len);
 }
 
 /* Waits for what w asks for as described above. On TASKER_OK *doc is buf
@@ -646,7 +645,7 @@ static int deliver_into(const char *fn, const char *what, tasker_t h, int stream
 static __thread size_t alloc_guess[2] __attribute__((tls_model("initial-exec"))); /* per stream; 0: none yet */
 
 static int take_malloced(int stream, tasker_t h, int32_t timeout_ms, char **doc, size_t *len) {
-    const struct want w = {stream, 0, NULL, 1};
+    const struct want w = {stream, 0, NULL};
     if (doc == NULL || len == NULL) return parked_take(&w, h, timeout_ms, NULL, 0, doc, len); /* Go says EINVAL */
     size_t cap = alloc_guess[stream] ? alloc_guess[stream] : 512;
     char *buf = malloc(cap);
@@ -713,7 +712,7 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
         return TASKER_OK;
     }
     if (max == 0) return tgo_poll_batch(h, max, timeout_ms < -1 ? timeout_ms : 0, events_json, len, count); /* EINVAL */
-    const struct want w = {STREAM_EVENTS, max, count, 0};
+    const struct want w = {STREAM_EVENTS, max, count};
     return parked_take(&w, h, timeout_ms, NULL, 0, events_json, len);
 }
 
@@ -775,13 +774,14 @@ static int take_into(const char *fn, const char *what, tasker_t h, int stream, i
         }
         return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
     }
-    const struct want w = {stream, 0, NULL, 0};
+    const struct want w = {stream, 0, NULL};
     int st = parked_take(&w, h, timeout_ms, buf, cap, &doc, &n);
     if (st != TASKER_OK) return st;
     if (buf != NULL && doc == buf) { /* written in place, by the try in Go or by a hand-off */
         *len = n;
         return TASKER_OK;
     }
+    if (buf != NULL && cap > 0) buf[0] = '\0'; /* Go began it there before it outgrew buf */
     return deliver_into(fn, what, h, stream, doc, n, buf, cap, len);
 }
 

@@ -546,8 +546,9 @@ int tasker_poll_batch(tasker_t h, uint32_t max, int32_t timeout_ms, char **event
  * length without the NUL (so cap must be at least *len + 1).
  * Too small a buffer loses nothing: when the event (already taken, so
  * pending, its deadline running) does not fit, the call returns
- * TASKER_ETOOBIG with *len set to the document's length, writes only
- * buf[0] = '\0', and the library keeps the event: the next tasker_poll,
+ * TASKER_ETOOBIG with *len set to the document's length and buf[0] = '\0'
+ * (the document is built in buf, so the rest of buf may hold the part of
+ * it that fitted), and the library keeps the event: the next tasker_poll,
  * tasker_poll_batch (as a one-element array) or tasker_poll_into on this
  * handle, from any thread, hands it out before any other. Call again with
  * a buffer of at least *len + 1 bytes, at once: the readiness descriptor
