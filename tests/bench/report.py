@@ -236,6 +236,13 @@ def main() -> None:
                 ["work floor: 4 crossings + Go JSON work",
                  f(4 * ir("c_crossing") + go_json) if ir("c_crossing") and go_json else "n/a"],
                 ["C mutex+condvar queue round trip (the peer)", f(ir("c_peer"))]]
+        ci, cs = cgs.get("c_into_cache"), cgs.get("c_slot_cache")
+        if ci and cs and "i1mr_per_event" in ci and "i1mr_per_event" in cs:
+            kb = ci["i1_bytes"] // 1024
+            body += [[f"L1 instruction-cache misses per event, poll_into round trip (simulated {kb} KB cache)",
+                      f(ci["i1mr_per_event"])],
+                     [f"L1 instruction-cache misses per event, one-slot floor (simulated {kb} KB cache)",
+                      f(cs["i1mr_per_event"])]]
         for lang, name in (("py", "Python"), ("rb", "Ruby")):
             ra, rb_ = cgs.get(f"{lang}_raw_a"), cgs.get(f"{lang}_raw_b")
             if ra and rb_ and rb_["events"] > ra["events"]:
@@ -254,6 +261,12 @@ def main() -> None:
                        f"{ir('c_into') - ir('c_slot'):,.0f} per event. (The work floor is counted differently, "
                        "as the difference of two whole gofloor runs, GC included; the one-slot floor is counted "
                        "like the library, between the marks.)\n")
+        if ci and cs and "i1mr_per_event" in ci and "i1mr_per_event" in cs:
+            out.append(f"The instruction-cache rows are callgrind's simulation (--cache-sim=yes) of this machine's "
+                       f"L1i: the code a round trip runs no longer fits it, so much of it is fetched again for "
+                       f"every event; the library misses {ci['i1mr_per_event'] / cs['i1mr_per_event']:.1f}x as "
+                       "often as the one-slot floor, which is why it takes more time beyond that floor than its "
+                       "instructions alone explain (tests/bench/NOTES.md, 34).\n")
         summary["instructions"] = {k: v["ir_per_event"] for k, v in cgs.items()} | {"go_json": go_json}
     split = find("callgrind_split")
     if split:

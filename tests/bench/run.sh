@@ -96,7 +96,14 @@ cg() { # label events valgrind-option command...
   local label=$1 events=$2 opt=$3; shift 3
   local f="$B/callgrind.$label.out"
   if GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind $opt --callgrind-out-file="$f" "$@" >/dev/null 2>"$f.log"; then
-    awk -v l="$label" -v n="$events" '/^summary:/ { printf "{\"bench\":\"callgrind\",\"what\":\"%s\",\"events\":%d,\"ir\":%d,\"ir_per_event\":%.1f}\n", l, n, $2, $2 / n }' "$f" | tee -a "$OUT" >&2
+    # with --cache-sim=yes the summary also has the simulated L1 instruction-cache misses (I1mr)
+    awk -v l="$label" -v n="$events" '
+      /^desc: I1 cache:/ { i1 = $4 }
+      /^events:/ { for (i = 2; i <= NF; i++) if ($i == "I1mr") col = i }
+      /^summary:/ {
+        extra = col ? sprintf(",\"i1_bytes\":%d,\"i1mr\":%d,\"i1mr_per_event\":%.1f", i1, $col, $col / n) : ""
+        printf "{\"bench\":\"callgrind\",\"what\":\"%s\",\"events\":%d,\"ir\":%d,\"ir_per_event\":%.1f%s}\n", l, n, $2, $2 / n, extra
+      }' "$f" | tee -a "$OUT" >&2
   else
     echo "callgrind $label failed (see $f.log)" >&2
   fi
@@ -109,6 +116,12 @@ if command -v valgrind >/dev/null; then
   done
   cg c_crossing "$N_CG" --collect-atstart=no "$B/floor" "$N_CG" callgrind
   cg c_slot "$N_CG" --collect-atstart=no "$B/floor" slot "$N_CG" callgrind
+  # the same two round trips in callgrind's simulation of this machine's caches: the code a round
+  # trip runs is larger than the L1 instruction cache, and the misses cost time instructions do not show
+  if (( ! QUICK )); then
+    cg c_into_cache "$N_CG" "--collect-atstart=no --cache-sim=yes" "$B/bench" callgrind "$N_CG" into
+    cg c_slot_cache "$N_CG" "--collect-atstart=no --cache-sim=yes" "$B/floor" slot "$N_CG" callgrind
+  fi
   # where the library's instructions beyond the one-slot floor go, by function:
   # build/sym is the same code with its symbols (make bench builds it; the
   # shipped library is stripped, and callgrind would see addresses), its
