@@ -73,7 +73,9 @@ func TestCUUID_AgreesWithTheSlowPathAndReadsNothingPastTheForm(t *testing.T) {
 
 	// random near-ids, each ending in a NUL: the same answer as the slow path
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte("0123456789abcdefABCDEF-gG\x00\xff")
+	// the hex digits, their neighbours in ASCII, and bytes whose low 7 bits
+	// are hex digits ('0', 'A', 'a' with bit 7 set)
+	alphabet := []byte("0123456789abcdefABCDEF-gG/:@`\x00\xff\xb0\xc1\xe1")
 	for i := range 20_000 {
 		b := append([]byte(nil), valid...)
 		switch i % 3 {
@@ -91,9 +93,20 @@ func TestCUUID_AgreesWithTheSlowPathAndReadsNothingPastTheForm(t *testing.T) {
 			}
 		}
 		b = append(b, 0)
+		// at each of the 8 alignments: bytes after the NUL move the id's start
+		b = append(b, make([]byte, i%8)...)
 		got, gotOK := cUUIDAt(place(b))
 		want, wantOK := slowID(b)
 		require.Equal(t, wantOK, gotOK, "%q", b)
 		require.Equal(t, want, uuid.UUID(got), "%q", b)
+	}
+
+	// the id, and the id followed by a byte other than its NUL, at each alignment
+	for pad := range 8 {
+		for _, end := range []byte{0, 'a', '0', 0xff} {
+			b := append(append(append([]byte(nil), valid...), end), make([]byte, pad)...)
+			_, ok := cUUIDAt(place(b))
+			assert.Equal(t, end == 0, ok, "end %q, %d bytes after it", end, pad)
+		}
 	}
 }
