@@ -14,9 +14,10 @@ import (
 // a small pool (so deletes hit present and absent ids, and ids come back),
 // every id of the pool looked up after each step. Three kinds of keys:
 // random ids under a random hash key; ids that differ only in their first
-// half under the zero hash key, where every id lands in one probe run (the
-// worst case for removal, which must move the run back without breaking
-// any lookup); and ids that differ in a few low bits of each half.
+// half under the zero hash key, where every id has the same hash, so lands
+// in one probe run (the worst case for removal, which must move the run
+// back without breaking any lookup) and is told apart only by the id in
+// its entry; and ids that differ in a few low bits of each half.
 func TestIDIndex_MatchesAMap(t *testing.T) {
 	pools := map[string]func(r *rand.Rand, i int) uuid.UUID{
 		"random": func(r *rand.Rand, _ int) uuid.UUID {
@@ -57,6 +58,7 @@ func TestIDIndex_MatchesAMap(t *testing.T) {
 					if r.IntN(10) < puts {
 						if model[id] == nil {
 							e := &entry{}
+							e.ev.EventID = id // the index reads the id from the entry
 							x.put(id, e)
 							model[id] = e
 						}
@@ -65,19 +67,38 @@ func TestIDIndex_MatchesAMap(t *testing.T) {
 						delete(model, id)
 					}
 					require.Equal(t, len(model), x.len(), "step %d", step)
-					require.LessOrEqual(t, 2*x.len(), len(x.slots), "step %d: more than half full", step)
+					require.LessOrEqual(t, 4*x.len(), 3*len(x.slots), "step %d: more than three quarters full", step)
 					for _, p := range pool {
 						require.Same(t, model[p], x.get(p), "step %d: id %s", step, p)
 					}
 				}
 				x.reset(len(model))
+				size := len(x.slots)
 				for id, e := range model {
 					x.put(id, e)
 				}
+				require.Equal(t, size, len(x.slots), "reset sized the table for %d ids: no growth", len(model))
 				for _, p := range pool {
 					require.Same(t, model[p], x.get(p), "after reset: id %s", p)
 				}
 			})
 		}
+	}
+}
+
+// reset sizes the table for the ids about to be put back: none of them
+// makes it grow, and it is no larger than one doubling beyond that.
+func TestIDIndex_ResetSizesForItsIDs(t *testing.T) {
+	for n := range 300 {
+		x := newIDIndex(1, 2)
+		x.reset(n)
+		size := len(x.slots)
+		for i := range n {
+			e := &entry{}
+			e.ev.EventID = uuid.UUID{byte(i), byte(i >> 8), 1}
+			x.put(e.ev.EventID, e)
+		}
+		require.Equal(t, size, len(x.slots), "%d ids", n)
+		require.True(t, size == minIndexSlots || 4*n > 3*size/2, "%d ids in %d slots: larger than needed", n, size)
 	}
 }
