@@ -108,7 +108,7 @@ type Channel struct {
 
 	// waker, when set, hears after each unlock which kind of zero-timeout
 	// call would now return something (see SetWaker); wakerWaiting points
-	// to the counts of OutsideWaiters, by stream. SetWaker sets both before
+	// to the counts of OutsideWaiters, by Stream. SetWaker sets both before
 	// the Channel is used; they never change after (the counts do).
 	waker        func(events, completions, all bool)
 	wakerWaiting [2]*uint32

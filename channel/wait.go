@@ -117,13 +117,13 @@ func (c *Channel) kickLocked() {
 	}
 	c.notifyReadyLocked() // readiness watchers (ready.go)
 	if c.waker != nil {
-		if c.outsideWaiting(streamEvents) {
+		if c.outsideWaiting(StreamEvents) {
 			q := c.queues[KindFFI].len()
 			if (q > 0 && c.budgetLocked() > 0) || (q == 0 && c.closing) {
 				c.wakes |= wakeEvents
 			}
 		}
-		if c.outsideWaiting(streamCompletions) && (c.stream.len() > 0 || (c.closing && c.allEndedLocked())) {
+		if c.outsideWaiting(StreamCompletions) && (c.stream.len() > 0 || (c.closing && c.allEndedLocked())) {
 			c.wakes |= wakeCompletions
 		}
 		if c.closing {
@@ -176,15 +176,9 @@ type OutsideWaiters struct {
 	Events, Completions *uint32
 }
 
-// The streams of wakerWaiting.
-const (
-	streamEvents      = 0
-	streamCompletions = 1
-)
-
 // outsideWaiting reports whether a thread may wait outside Go for stream s
 // (always true when that is not counted).
-func (c *Channel) outsideWaiting(s int) bool {
+func (c *Channel) outsideWaiting(s Stream) bool {
 	p := c.wakerWaiting[s]
 	return p == nil || atomic.LoadUint32(p) != 0
 }
