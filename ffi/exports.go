@@ -116,19 +116,12 @@ func input(what string, p *C.char, n C.size_t, max int) ([]byte, error) {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)), nil
 }
 
-// outputInto is output, except that a document that fits in the buffer dst
-// (capacity dstCap, with its NUL) is written there and *out set to dst: no
-// malloc, no copy in C, no free.
-func outputInto(b []byte, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t) {
-	if dst == nil || C.size_t(len(b)) >= dstCap {
-		output(b, out, n)
-		return
-	}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(dst)), len(b)+1)
-	copy(buf, b)
-	buf[len(b)] = 0
+// outputInPlace hands out a document of n bytes already built in the
+// buffer dst, which has room for its NUL: no malloc, no copy, no free.
+func outputInPlace(dst *C.char, size int, out **C.char, n *C.size_t) {
+	*(*byte)(unsafe.Add(unsafe.Pointer(dst), size)) = 0
 	setOut(out, dst)
-	*n = C.size_t(len(b))
+	*n = C.size_t(size)
 }
 
 // output copies b into a malloc'd, NUL-terminated buffer owned by the caller
@@ -200,11 +193,11 @@ func produce(fn string, h C.uint64_t, out **C.char, n *C.size_t,
 // produceInto is produce with a buffer (dst, dstCap; dst may be nil): the
 // caller's buffer of a *_into call, or the one shim.c's take_malloced
 // mallocs for tasker_poll and tasker_next_completion. get builds the
-// document straight in it, with no Go buffer and no copy (finished here:
-// its NUL, *out). One that outgrows it moves to Go memory (append does
-// that) and is malloc'd by outputInto as usual, leaving dst partly
-// written: the header allows that (on TASKER_ETOOBIG only buf[0] is
-// promised, '\0', which shim.c writes again).
+// document straight in it, with no Go buffer and no copy (outputInPlace).
+// One that outgrows it moves to Go memory (append does that) and is
+// malloc'd by output, leaving dst partly written: the header allows that
+// (on TASKER_ETOOBIG only buf[0] is promised, '\0', which shim.c writes
+// again).
 func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.char, n *C.size_t,
 	get func(d *runtime.Dispatcher, buf []byte) ([]byte, error)) C.int {
 	if out == nil || n == nil {
@@ -227,13 +220,11 @@ func produceInto(fn string, h C.uint64_t, dst *C.char, dstCap C.size_t, out **C.
 	if err != nil {
 		return fail(fn, err)
 	}
-	if pooled == nil && len(doc) > 0 && unsafe.SliceData(doc) == (*byte)(unsafe.Pointer(dst)) { // built in place
-		*(*byte)(unsafe.Add(unsafe.Pointer(dst), len(doc))) = 0
-		setOut(out, dst)
-		*n = C.size_t(len(doc))
+	if pooled == nil && len(doc) > 0 && unsafe.SliceData(doc) == (*byte)(unsafe.Pointer(dst)) {
+		outputInPlace(dst, len(doc), out, n)
 		return 0
 	}
-	outputInto(doc, dst, dstCap, out, n)
+	output(doc, out, n) // built in the pool's buffer, or it outgrew dst
 	if pooled != nil && cap(doc) <= 1<<16 {
 		*pooled = doc // keep a grown buffer, but not a huge one
 	}

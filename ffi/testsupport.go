@@ -164,7 +164,7 @@ func callStats(h uint64) callResult {
 	return r
 }
 
-// outStores makes rounds of output and outputInto calls whose out-variable
+// outStores makes rounds of output and outputInPlace calls whose out-variable
 // is a word of C memory set to old before each call: what an uninitialized
 // C variable may hold (TestOutStoresLeaveTheOldCValueAlone). old is written
 // as a uintptr, not with setOut: that would put a value that is no valid
@@ -178,7 +178,8 @@ func outStores(old uintptr, rounds int) {
 	doc := []byte(`{"ok":true}`)
 	for i := 0; i < rounds; i++ {
 		*(*uintptr)(unsafe.Pointer(out)) = old
-		outputInto(doc, dst, 64, out, &n)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), 64), doc)
+		outputInPlace(dst, len(doc), out, &n)
 		*(*uintptr)(unsafe.Pointer(out)) = old
 		output(doc, out, &n)
 		C.free(unsafe.Pointer(*out))
