@@ -28,11 +28,12 @@ RULES: list[tuple[str, str]] = [
     ("event and correlation ids (two UUIDv7 per dispatch)", r"channel\.\(\*idGen\)|chacha8rand|rand/v2\.\(\*ChaCha8\)"),
     ("wake-ups: kicks after each change, the park slots, readiness",
      r"channel\.\(\*Channel\)\.(kick|unlock|notifyReady|publishReady|applyReady)|main\.attachPark|main\.\(\*parkSlot\)"),
-    ("the id index (a table from event id to entry)",
-     r"channel\.\(\*idIndex\)|internal/runtime/maps\.|^runtime\.map|aeshash|runtime\.memhash|runtime\.memequal128"),
-    ("deadlines and clock reads", r"channel\.\(\*deadlineHeap\)|channel\.clockNow|^time\.|clock_gettime|runtime\.nanotime|time\.now"),
+    ("the id index (a table from event id to entry)", r"channel\.\(\*idIndex\)"),
+    ("deadlines and clock reads", r"channel\.\(\*deadlineHeap\)|channel\.Now$|^time\.|clock_gettime|runtime\.nanotime|time\.now"),
     ("queues, pending list, state and stats (the rest of the channel)", r"^" + re.escape(MOD) + r"channel\."),
-    ("the dispatcher above the channel (routing, Go-handler checks)", r"^" + re.escape(MOD) + r"runtime\."),
+    # the Go map functions: on the round trip, the routing map's lookup by handler name
+    ("the dispatcher above the channel (routing, Go-handler checks)",
+     r"^" + re.escape(MOD) + r"runtime\.|internal/runtime/maps\.|^runtime\.map|aeshash|runtime\.memhash|runtime\.memequal"),
     ("allocation and the collector (entries are recycled: NOTES 28)",
      r"^runtime\.(mallocgc|newobject|\(\*m(span|heap|cache|central)\)|memclr|gc|wbBuf|bulkBarrier|findObject|"
      r"scan|typePointers|tryDeferToSpanScan|writeHeapBits|newMarkBits|nextFreeFast|heapSetType|deductAssistCredit)"
